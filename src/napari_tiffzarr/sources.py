@@ -1,0 +1,250 @@
+"""Byte sources: read (offset, length) ranges from a path, a file-like object or bytes.
+
+Every source answers the same two questions, a single range and a batch of ranges, so the
+TIFF layer never knows where its bytes come from.  Local files use ``os.pread`` on one
+descriptor: it has no seek state, so any number of threads read at once without a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from typing import IO, Protocol, runtime_checkable
+
+from .errors import TiffClosedError, TiffTruncatedError
+
+__all__ = [
+    "ByteSource",
+    "BytesSource",
+    "FileLikeSource",
+    "PathSource",
+    "coalesce_ranges",
+    "open_source",
+]
+
+# Ranges closer than this are read as one, wasting at most this many bytes per gap:
+# far cheaper than another system call or, remotely, another request.
+COALESCE_GAP = 4096
+
+
+@runtime_checkable
+class ByteSource(Protocol):
+    """Where a TIFF's bytes come from."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str | None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+def coalesce_ranges(
+    ranges: Iterable[tuple[int, int]], gap: int = COALESCE_GAP
+) -> list[tuple[int, int, list[int]]]:
+    """Group ranges that lie close together into (offset, length, member indices) runs."""
+    ordered = sorted(
+        (offset, length, index) for index, (offset, length) in enumerate(ranges) if length > 0
+    )
+    runs: list[tuple[int, int, list[int]]] = []
+    for offset, length, index in ordered:
+        if runs:
+            start, run_length, members = runs[-1]
+            end = start + run_length
+            if offset <= end + gap:
+                runs[-1] = (start, max(end, offset + length) - start, [*members, index])
+                continue
+        runs.append((offset, length, [index]))
+    return runs
+
+
+def _split_runs(
+    ranges: Sequence[tuple[int, int]],
+    runs: list[tuple[int, int, list[int]]],
+    blobs: Sequence[bytes],
+) -> list[bytes]:
+    out = [b""] * len(ranges)
+    for (start, _, members), blob in zip(runs, blobs, strict=True):
+        view = memoryview(blob)
+        for index in members:
+            offset, length = ranges[index]
+            out[index] = bytes(view[offset - start : offset - start + length])
+    return out
+
+
+class _SourceBase:
+    """Bounds checks and batching shared by all sources."""
+
+    _size: int
+    _name: str
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def path(self) -> str | None:
+        return None
+
+    def _check(self, offset: int, length: int) -> None:
+        if offset < 0 or length < 0 or offset + length > self._size:
+            raise TiffTruncatedError(
+                f"{self._name}: cannot read {length} bytes at offset {offset}: "
+                f"the file has {self._size} bytes"
+            )
+
+    def _read_raw(self, offset: int, length: int) -> bytes:
+        raise NotImplementedError
+
+    def read(self, offset: int, length: int) -> bytes:
+        self._check(offset, length)
+        if length == 0:
+            return b""
+        data = self._read_raw(offset, length)
+        if len(data) != length:
+            raise TiffTruncatedError(
+                f"{self._name}: read {len(data)} of {length} bytes at offset {offset}"
+            )
+        return data
+
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        for offset, length in ranges:
+            self._check(offset, length)
+        runs = coalesce_ranges(ranges)
+        blobs = [self.read(start, length) for start, length, _ in runs]
+        return _split_runs(ranges, runs, blobs)
+
+
+class PathSource(_SourceBase):
+    """A local file read with os.pread on one shared descriptor."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = os.fspath(path)
+        self._name = os.path.basename(self._path)
+        self._fd: int | None = os.open(self._path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._size = os.fstat(self._fd).st_size
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def _read_raw(self, offset: int, length: int) -> bytes:
+        fd = self._fd
+        if fd is None:
+            raise TiffClosedError(f"{self._name}: the file is closed")
+        try:
+            data = os.pread(fd, length, offset)
+        except OSError as exc:
+            if self._fd is None:
+                raise TiffClosedError(f"{self._name}: the file was closed during a read") from exc
+            raise
+        # pread may return less than asked at the end of a growing or network file
+        while len(data) < length:
+            more = os.pread(fd, length - len(data), offset + len(data))
+            if not more:
+                break
+            data += more
+        return data
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __repr__(self) -> str:
+        return f"PathSource({self._path!r})"
+
+
+class FileLikeSource(_SourceBase):
+    """An open binary file object: seek and read serialised by a lock."""
+
+    def __init__(self, fh: IO[bytes], name: str | None = None) -> None:
+        self._fh: IO[bytes] | None = fh
+        self._lock = threading.Lock()
+        self._base = fh.tell()
+        fh.seek(0, os.SEEK_END)
+        self._size = fh.tell() - self._base
+        self._name = name or str(getattr(fh, "name", type(fh).__name__))
+
+    @property
+    def path(self) -> str | None:
+        name = getattr(self._fh, "name", None)
+        return name if isinstance(name, str) and os.path.isfile(name) else None
+
+    @property
+    def closed(self) -> bool:
+        return self._fh is None
+
+    def _read_raw(self, offset: int, length: int) -> bytes:
+        with self._lock:
+            fh = self._fh
+            if fh is None:
+                raise TiffClosedError(f"{self._name}: the file is closed")
+            fh.seek(self._base + offset)
+            return fh.read(length)
+
+    def close(self) -> None:
+        # The caller owns the file object: forget it, do not close it.
+        with self._lock:
+            self._fh = None
+
+    def __repr__(self) -> str:
+        return f"FileLikeSource({self._name!r})"
+
+
+class BytesSource(_SourceBase):
+    """An in-memory TIFF."""
+
+    def __init__(self, data: bytes | bytearray | memoryview, name: str = "<bytes>") -> None:
+        self._data: memoryview | None = memoryview(data).cast("B")
+        self._size = len(self._data)
+        self._name = name
+
+    @property
+    def closed(self) -> bool:
+        return self._data is None
+
+    def _read_raw(self, offset: int, length: int) -> bytes:
+        data = self._data
+        if data is None:
+            raise TiffClosedError(f"{self._name}: the file is closed")
+        return bytes(data[offset : offset + length])
+
+    def close(self) -> None:
+        self._data = None
+
+    def __repr__(self) -> str:
+        return f"BytesSource({self._name!r}, size={self._size})"
+
+
+def open_source(arg: object) -> tuple[ByteSource, bool]:
+    """Return a source for a path, file object, bytes or source, and whether we own it."""
+    if isinstance(arg, ByteSource):
+        return arg, False
+    if isinstance(arg, str | os.PathLike):
+        return PathSource(arg), True
+    if isinstance(arg, bytes | bytearray | memoryview):
+        return BytesSource(arg), True
+    if hasattr(arg, "read") and hasattr(arg, "seek"):
+        return FileLikeSource(arg), True  # type: ignore[arg-type]
+    raise TypeError(f"cannot read a TIFF from {type(arg).__name__}")

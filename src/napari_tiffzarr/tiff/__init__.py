@@ -1,0 +1,1 @@
+"""The TIFF format: structure, pages, decoding and series; knows nothing of zarr or napari."""

@@ -1,0 +1,189 @@
+"""TiffFile: open a source, walk its IFD chain lazily, hand out pages and series."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, overload
+
+from ..errors import TiffFileError
+from ..sources import ByteSource, open_source
+from .ifd import TiffHeader, read_header, read_ifd, read_next_offset
+from .page import TiffPage
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .series import TiffPageSeries
+
+__all__ = ["TiffFile", "TiffPages"]
+
+log = logging.getLogger("napari_tiffzarr")
+
+
+class TiffPages(Sequence[TiffPage]):
+    """The pages of the main IFD chain, found and parsed only as far as asked for."""
+
+    def __init__(self, source: ByteSource, header: TiffHeader) -> None:
+        self._source = source
+        self._header = header
+        self._offsets: list[int] = []
+        self._seen: set[int] = set()
+        self._complete = False
+        self._pages: dict[int, TiffPage] = {}
+        self._append_offset(header.first_offset, first=True)
+
+    def _append_offset(self, offset: int, *, first: bool = False) -> None:
+        source = self._source
+        if offset == 0:
+            if first:
+                raise TiffFileError(f"{source.name}: the file has no image (first IFD offset 0)")
+            self._complete = True
+        elif offset in self._seen:
+            log.warning("%s: the IFD chain loops back to offset %d; stopped", source.name, offset)
+            self._complete = True
+        elif offset < 8 or offset >= source.size:
+            if first:
+                raise TiffFileError(
+                    f"{source.name}: first IFD offset {offset} is outside the file "
+                    f"({source.size} bytes)"
+                )
+            log.warning("%s: IFD offset %d is outside the file; stopped", source.name, offset)
+            self._complete = True
+        else:
+            self._seen.add(offset)
+            self._offsets.append(offset)
+
+    def _walk(self, index: int | None) -> None:
+        """Follow the chain until page index (or the end) is known."""
+        while not self._complete and (index is None or index >= len(self._offsets)):
+            last = self._offsets[-1]
+            try:
+                next_offset = read_next_offset(self._source, self._header, last)
+            except TiffFileError as exc:
+                if len(self._offsets) == 1:
+                    raise
+                log.warning("%s; the pages end before it", exc)
+                self._offsets.pop()
+                self._complete = True
+                break
+            self._append_offset(next_offset)
+
+    def __len__(self) -> int:
+        self._walk(None)
+        return len(self._offsets)
+
+    @property
+    def offsets(self) -> list[int]:
+        self._walk(None)
+        return list(self._offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> TiffPage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[TiffPage]: ...
+
+    def __getitem__(self, index: int | slice) -> TiffPage | list[TiffPage]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        self._walk(index)
+        if not 0 <= index < len(self._offsets):
+            raise IndexError(f"page index {index} out of range")
+        page = self._pages.get(index)
+        if page is None:
+            ifd = read_ifd(self._source, self._header, self._offsets[index])
+            page = TiffPage(self._source, self._header, ifd, index)
+            self._pages[index] = page
+        return page
+
+    def __iter__(self) -> Iterator[TiffPage]:
+        index = 0
+        while True:
+            self._walk(index)
+            if index >= len(self._offsets):
+                return
+            yield self[index]
+            index += 1
+
+    def first(self) -> TiffPage:
+        return self[0]
+
+
+class TiffFile:
+    """A TIFF file: byte order, pages and series, as tifffile's TiffFile presents them."""
+
+    def __init__(self, arg: str | os.PathLike[str] | Any, *, name: str | None = None) -> None:
+        self.source, self._owns_source = open_source(arg)
+        try:
+            self.header = read_header(self.source)
+            self.pages = TiffPages(self.source, self.header)
+        except BaseException:
+            self.close()
+            raise
+        self._subifd_pages: dict[int, TiffPage] = {}
+        self.filename = name or self.source.name
+
+    @property
+    def byteorder(self) -> str:
+        return self.header.byteorder
+
+    @property
+    def is_bigtiff(self) -> bool:
+        return self.header.bigtiff
+
+    @property
+    def path(self) -> str | None:
+        return self.source.path
+
+    @property
+    def filesize(self) -> int:
+        return self.source.size
+
+    def subifd_page(self, offset: int, index: tuple[int, ...]) -> TiffPage:
+        """The page of a SubIFD at offset, parsed once."""
+        page = self._subifd_pages.get(offset)
+        if page is None:
+            page = TiffPage(self.source, self.header, read_ifd(self.source, self.header, offset), index)
+            self._subifd_pages[offset] = page
+        return page
+
+    @cached_property
+    def series(self) -> list[TiffPageSeries]:
+        from .series import find_series
+
+        return find_series(self)
+
+    def asarray(self, key: int | None = None, *, series: int = 0, level: int = 0) -> np.ndarray:
+        if key is not None:
+            return self.pages[key].asarray()
+        return self.series[series].levels[level].asarray()
+
+    def close(self) -> None:
+        if self._owns_source:
+            self.source.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.source.closed
+
+    def __enter__(self) -> TiffFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        kind = "BigTIFF" if self.is_bigtiff else "TIFF"
+        order = "little" if self.byteorder == "<" else "big"
+        return f"<TiffFile {self.filename!r} {kind} {order}-endian>"

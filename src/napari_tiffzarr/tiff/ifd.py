@@ -1,0 +1,255 @@
+"""The file header, image file directories (IFDs) and their tags.
+
+Parsing is lazy: an IFD's entries are read in one go, but a tag's value that lives elsewhere
+in the file is read only when asked for, so the pages of a long uniform series cost one read
+each.  Every offset and count is checked against the file size before it is used.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import TiffFileError
+from ..sources import ByteSource
+from .tags import FIELD_TYPES, TAG_NAMES, FieldType
+
+__all__ = ["Ifd", "Tag", "TiffHeader", "read_header", "read_ifd", "read_next_offset"]
+
+# One read of this size at an IFD's offset usually holds all of its entries.
+IFD_READ_AHEAD = 4096
+# More entries than any writer produces: a count beyond it is corruption, not a big IFD.
+MAX_IFD_ENTRIES = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class TiffHeader:
+    """Byte order ('<' or '>'), classic or BigTIFF, and where the first IFD is."""
+
+    byteorder: str
+    bigtiff: bool
+    first_offset: int
+
+    @property
+    def offset_format(self) -> str:
+        return self.byteorder + ("Q" if self.bigtiff else "I")
+
+    @property
+    def offset_size(self) -> int:
+        return 8 if self.bigtiff else 4
+
+    @property
+    def entry_size(self) -> int:
+        return 20 if self.bigtiff else 12
+
+    @property
+    def count_format(self) -> str:
+        return self.byteorder + ("Q" if self.bigtiff else "H")
+
+    @property
+    def count_size(self) -> int:
+        return 8 if self.bigtiff else 2
+
+
+def read_header(source: ByteSource) -> TiffHeader:
+    """Parse the 8 or 16 bytes at the start of a TIFF."""
+    if source.size < 8:
+        raise TiffFileError(f"{source.name}: not a TIFF: {source.size} bytes is too short")
+    head = source.read(0, min(16, source.size))
+    if head[:2] == b"II":
+        byteorder = "<"
+    elif head[:2] == b"MM":
+        byteorder = ">"
+    else:
+        raise TiffFileError(f"{source.name}: not a TIFF: the byte order mark is {head[:2]!r}")
+    (version,) = struct.unpack(byteorder + "H", head[2:4])
+    if version == 42:
+        (first,) = struct.unpack(byteorder + "I", head[4:8])
+        return TiffHeader(byteorder, False, first)
+    if version == 43:
+        if len(head) < 16:
+            raise TiffFileError(f"{source.name}: BigTIFF header is truncated")
+        offset_size, zero = struct.unpack(byteorder + "HH", head[4:8])
+        if offset_size != 8 or zero != 0:
+            raise TiffFileError(
+                f"{source.name}: BigTIFF header declares {offset_size}-byte offsets, not 8"
+            )
+        (first,) = struct.unpack(byteorder + "Q", head[8:16])
+        return TiffHeader(byteorder, True, first)
+    raise TiffFileError(f"{source.name}: not a TIFF: version {version} is neither 42 nor 43")
+
+
+class Tag:
+    """One IFD entry; its value is decoded, and read when out of line, on first access."""
+
+    __slots__ = ("_source", "_value", "byteorder", "code", "count", "dtype", "inline", "offset")
+
+    def __init__(
+        self,
+        source: ByteSource,
+        byteorder: str,
+        code: int,
+        dtype: int,
+        count: int,
+        inline: bytes | None,
+        offset: int,
+    ) -> None:
+        self._source = source
+        self.byteorder = byteorder
+        self.code = code
+        self.dtype = dtype
+        self.count = count
+        self.inline = inline  # the value's bytes when they fit in the entry
+        self.offset = offset  # where the value lives when they do not
+        self._value: Any = None
+
+    @property
+    def name(self) -> str:
+        return TAG_NAMES.get(self.code, str(self.code))
+
+    @property
+    def nbytes(self) -> int:
+        return self.count * FIELD_TYPES[self.dtype].size
+
+    def raw(self) -> bytes:
+        """The value's bytes as stored."""
+        if self.inline is not None:
+            return self.inline[: self.nbytes]
+        if self.offset + self.nbytes > self._source.size:
+            raise TiffFileError(
+                f"{self._source.name}: tag {self.name} ({self.code}) value of {self.nbytes} "
+                f"bytes at offset {self.offset} lies past the end of the file "
+                f"({self._source.size} bytes)"
+            )
+        return self._source.read(self.offset, self.nbytes)
+
+    def array(self) -> np.ndarray:
+        """Numeric values as a flat array in native byte order (rationals as pairs)."""
+        fmt = FIELD_TYPES[self.dtype]
+        code = fmt.code[-1]
+        if code == "s":
+            return np.frombuffer(self.raw(), dtype=np.uint8)
+        values = np.frombuffer(self.raw(), dtype=np.dtype(self.byteorder + code))
+        return values.astype(values.dtype.newbyteorder("="), copy=False)
+
+    @property
+    def value(self) -> Any:
+        if self._value is None:
+            self._value = self._decode()
+        return self._value
+
+    def _decode(self) -> Any:
+        if self.dtype == FieldType.ASCII:
+            text = self.raw()
+            end = text.find(b"\x00")
+            return (text if end < 0 else text[:end]).decode("utf-8", errors="replace")
+        if self.dtype in (FieldType.BYTE, FieldType.UNDEFINED):
+            data = self.raw()
+            return data[0] if self.count == 1 and self.dtype == FieldType.BYTE else data
+        values = self.array()
+        items: tuple[Any, ...] = tuple(values.tolist())
+        if self.dtype in (FieldType.RATIONAL, FieldType.SRATIONAL, FieldType.COMPLEX):
+            return items if self.count > 1 else (items[0], items[1])
+        return items[0] if self.count == 1 else items
+
+    def __repr__(self) -> str:
+        return f"<Tag {self.name} type={self.dtype} count={self.count}>"
+
+
+class Ifd(Mapping[int, Tag]):
+    """An image file directory: its tags by code and the offset of the next IFD."""
+
+    __slots__ = ("next_offset", "offset", "tags")
+
+    def __init__(self, offset: int, tags: dict[int, Tag], next_offset: int) -> None:
+        self.offset = offset
+        self.tags = tags
+        self.next_offset = next_offset
+
+    def __getitem__(self, code: int) -> Tag:
+        return self.tags[code]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.tags)
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def value(self, code: int, default: Any = None) -> Any:
+        tag = self.tags.get(code)
+        return default if tag is None else tag.value
+
+    def __repr__(self) -> str:
+        return f"<Ifd at {self.offset} with {len(self.tags)} tags>"
+
+
+def _check_ifd_offset(source: ByteSource, header: TiffHeader, offset: int) -> None:
+    if offset < 8 or offset + header.count_size > source.size:
+        raise TiffFileError(
+            f"{source.name}: IFD offset {offset} is outside the file ({source.size} bytes)"
+        )
+
+
+def _entry_count(source: ByteSource, header: TiffHeader, offset: int, head: bytes) -> int:
+    (count,) = struct.unpack(header.count_format, head[: header.count_size])
+    if count == 0 or count > MAX_IFD_ENTRIES:
+        raise TiffFileError(f"{source.name}: IFD at offset {offset} declares {count} entries")
+    return int(count)
+
+
+def read_next_offset(source: ByteSource, header: TiffHeader, offset: int) -> int:
+    """The offset of the IFD after the one at offset, reading no entries."""
+    _check_ifd_offset(source, header, offset)
+    count = _entry_count(source, header, offset, source.read(offset, header.count_size))
+    position = offset + header.count_size + count * header.entry_size
+    if position + header.offset_size > source.size:
+        raise TiffFileError(f"{source.name}: IFD at offset {offset} is truncated")
+    (next_offset,) = struct.unpack(
+        header.offset_format, source.read(position, header.offset_size)
+    )
+    return int(next_offset)
+
+
+def read_ifd(source: ByteSource, header: TiffHeader, offset: int) -> Ifd:
+    """Read all entries of the IFD at offset; values out of line are read later."""
+    _check_ifd_offset(source, header, offset)
+    block = source.read(offset, min(IFD_READ_AHEAD, source.size - offset))
+    count = _entry_count(source, header, offset, block)
+    size = header.count_size + count * header.entry_size
+    if size + header.offset_size > len(block):
+        if offset + size > source.size:
+            raise TiffFileError(
+                f"{source.name}: IFD at offset {offset} with {count} entries is truncated"
+            )
+        block = source.read(offset, min(size + header.offset_size, source.size - offset))
+    byteorder = header.byteorder
+    value_size = header.offset_size
+    entry = struct.Struct(byteorder + ("HHQ" if header.bigtiff else "HHI"))
+    value_offset = struct.Struct(header.offset_format)
+    tags: dict[int, Tag] = {}
+    position = header.count_size
+    for _ in range(count):
+        code, dtype, value_count = entry.unpack_from(block, position)
+        field = position + entry.size
+        position += header.entry_size
+        fmt = FIELD_TYPES.get(dtype)
+        if fmt is None or code in tags:
+            # unknown field types cannot be sized; duplicate codes keep the first, as libtiff
+            continue
+        nbytes = value_count * fmt.size
+        if nbytes <= value_size:
+            tags[code] = Tag(
+                source, byteorder, code, dtype, value_count, block[field : field + value_size], 0
+            )
+        else:
+            (where,) = value_offset.unpack_from(block, field)
+            tags[code] = Tag(source, byteorder, code, dtype, value_count, None, int(where))
+    if len(block) >= size + header.offset_size:
+        (next_offset,) = value_offset.unpack_from(block, size)
+    else:
+        next_offset = 0  # a final IFD flush with the end of the file has no next pointer
+    return Ifd(offset, tags, int(next_offset))

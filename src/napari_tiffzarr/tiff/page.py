@@ -1,0 +1,526 @@
+"""A page: one image of a TIFF, its geometry, its segments' byte ranges and its pixels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import TiffFileError
+from ..sources import ByteSource
+from .codecs import CodingParameters, SegmentDecoder, sample_dtype
+from .ifd import Ifd, TiffHeader
+from .layout import SegmentLayout
+from .tags import (
+    Compression,
+    Photometric,
+    PlanarConfig,
+    Predictor,
+    SampleFormat,
+    enum_or_int,
+)
+
+if TYPE_CHECKING:
+    from ..store.store import ZarrTiffStore
+
+__all__ = ["TiffPage", "read_segments"]
+
+# Read at most this many bytes of segments in one pass when decoding a whole page.
+DEFAULT_BUFFERSIZE = 256 * 2**20
+# The largest ratio of decoded to stored bytes we accept from a codec before we call a
+# declared image size corruption rather than compression (deflate's limit is 1032).
+MAX_EXPANSION = {Compression.NONE: 1, Compression.PACKBITS: 128}
+DEFAULT_MAX_EXPANSION = 1 << 16
+
+
+class TiffPage:
+    """One IFD read as an image, parsed on first use of each property."""
+
+    def __init__(self, source: ByteSource, header: TiffHeader, ifd: Ifd, index: int | tuple[int, ...]) -> None:
+        self.source = source
+        self.header = header
+        self.ifd = ifd
+        self.index = index
+
+    # -- tags ------------------------------------------------------------------------
+    @property
+    def tags(self) -> Ifd:
+        return self.ifd
+
+    @property
+    def offset(self) -> int:
+        return self.ifd.offset
+
+    @property
+    def name(self) -> str:
+        return f"{self.source.name}: page {self.index}"
+
+    def _int(self, code: int, default: int) -> int:
+        value = self.ifd.value(code, default)
+        if isinstance(value, tuple):
+            value = value[0] if value else default
+        if not isinstance(value, int):
+            raise TiffFileError(f"{self.name}: tag {code} is not an integer: {value!r}")
+        return value
+
+    def _uniform(self, code: int, default: int) -> int:
+        """A per-sample tag whose values must all agree (BitsPerSample, SampleFormat)."""
+        value = self.ifd.value(code, default)
+        if isinstance(value, tuple):
+            value = value[: self.samplesperpixel]  # extra values beyond the samples are junk
+            if not value:
+                return default
+            if any(v != value[0] for v in value):
+                raise TiffFileError(
+                    f"{self.name}: per-sample values of tag {code} differ: {value}"
+                )
+            value = value[0]
+        if not isinstance(value, int):
+            raise TiffFileError(f"{self.name}: tag {code} is not an integer: {value!r}")
+        return value
+
+    @cached_property
+    def imagewidth(self) -> int:
+        return self._int(256, 0)
+
+    @cached_property
+    def imagelength(self) -> int:
+        return self._int(257, 0)
+
+    @cached_property
+    def imagedepth(self) -> int:
+        return self._int(32997, 1)
+
+    @property
+    def is_ojpeg(self) -> bool:
+        return self._int(259, 1) == Compression.OJPEG
+
+    @cached_property
+    def samplesperpixel(self) -> int:
+        if 277 not in self.ifd and self.is_ojpeg and self.photometric in (0, 1, 2, 6):
+            return 3  # old-style JPEG writers leave it out; libtiff assumes colour
+        return self._int(277, 1)
+
+    @cached_property
+    def bitspersample(self) -> int:
+        return self._uniform(258, 8 if self.is_ojpeg else 1)
+
+    @cached_property
+    def sampleformat(self) -> int:
+        return self._uniform(339, 1)
+
+    @cached_property
+    def compression(self) -> int:
+        return enum_or_int(Compression, self._int(259, 1))
+
+    @cached_property
+    def photometric(self) -> int:
+        if self.is_ojpeg and self._int(262, Photometric.RGB) == Photometric.RGB:
+            # libtiff reads old-style JPEG as YCbCr where the tag is missing or says RGB
+            return Photometric.YCBCR
+        spp = self._int(277, 1)
+        default = Photometric.RGB if spp >= 3 else Photometric.MINISBLACK
+        return enum_or_int(Photometric, self._int(262, default))
+
+    @cached_property
+    def planarconfig(self) -> int:
+        value = self._int(284, 1) if self.samplesperpixel > 1 else 1
+        return enum_or_int(PlanarConfig, value)
+
+    @cached_property
+    def predictor(self) -> int:
+        return enum_or_int(Predictor, self._int(317, 1))
+
+    @cached_property
+    def fillorder(self) -> int:
+        return self._int(266, 1)
+
+    @cached_property
+    def newsubfiletype(self) -> int:
+        return self._int(254, 0)
+
+    @property
+    def is_reduced(self) -> bool:
+        return bool(self.newsubfiletype & 1)
+
+    @property
+    def is_tiled(self) -> bool:
+        return 322 in self.ifd and 323 in self.ifd
+
+    @cached_property
+    def tilewidth(self) -> int:
+        return self._int(322, 0) if self.is_tiled else 0
+
+    @cached_property
+    def tilelength(self) -> int:
+        return self._int(323, 0) if self.is_tiled else 0
+
+    @cached_property
+    def tiledepth(self) -> int:
+        return self._int(32998, 1) if self.is_tiled else 0
+
+    @cached_property
+    def rowsperstrip(self) -> int:
+        rows = self._int(278, 2**32 - 1)
+        return max(1, min(rows, self.imagelength)) if rows > 0 else 0
+
+    @cached_property
+    def extrasamples(self) -> tuple[int, ...]:
+        value = self.ifd.value(338, ())
+        return value if isinstance(value, tuple) else (value,)
+
+    @cached_property
+    def subsampling(self) -> tuple[int, int] | None:
+        if self.photometric != Photometric.YCBCR:
+            return None
+        value = self.ifd.value(530, (2, 2))
+        if not isinstance(value, tuple) or len(value) != 2:
+            return (2, 2)
+        return (int(value[0]), int(value[1]))
+
+    @property
+    def is_subsampled(self) -> bool:
+        return self.subsampling is not None and self.subsampling != (1, 1)
+
+    @cached_property
+    def jpegtables(self) -> bytes | None:
+        tag = self.ifd.get(347)
+        return None if tag is None else tag.raw()
+
+    @cached_property
+    def description(self) -> str:
+        value = self.ifd.value(270, "")
+        return value if isinstance(value, str) else ""
+
+    @cached_property
+    def software(self) -> str:
+        value = self.ifd.value(305, "")
+        return value if isinstance(value, str) else ""
+
+    @cached_property
+    def nodata(self) -> int | float:
+        """GDAL_NODATA as the page's type, else 0: what sparse segments read as."""
+        text = self.ifd.value(42113)
+        if not isinstance(text, str) or not text.strip():
+            return 0
+        try:
+            value = float(text.strip())
+        except ValueError:
+            return 0
+        kind = self.dtype.kind
+        if kind in "fc":
+            return value
+        if not value.is_integer():
+            return 0
+        info = np.iinfo(self.dtype) if kind in "iu" else None
+        if info is not None and not info.min <= value <= info.max:
+            return 0
+        return int(value)
+
+    @cached_property
+    def subifds(self) -> tuple[int, ...]:
+        value = self.ifd.value(330, ())
+        values = value if isinstance(value, tuple) else (value,)
+        return tuple(int(v) for v in values)
+
+    # -- image geometry ---------------------------------------------------------------
+    @cached_property
+    def dtype(self) -> np.dtype:
+        dtype = sample_dtype(self.sampleformat, self.bitspersample)
+        if dtype is None:
+            raise TiffFileError(
+                f"{self.name}: {self.bitspersample}-bit samples of format "
+                f"{enum_or_int(SampleFormat, self.sampleformat)!s} are not supported"
+            )
+        return dtype
+
+    @cached_property
+    def shaped(self) -> tuple[int, int, int, int, int]:
+        """(separate samples, depth, length, width, contiguous samples)."""
+        width, length, depth = self.imagewidth, self.imagelength, self.imagedepth
+        samples = self.samplesperpixel
+        if width < 1 or length < 1 or depth < 1 or samples < 1:
+            raise TiffFileError(
+                f"{self.name}: invalid image size: width {width}, length {length}, "
+                f"depth {depth}, samples {samples}"
+            )
+        if self.planarconfig == PlanarConfig.SEPARATE:
+            return (samples, depth, length, width, 1)
+        return (1, depth, length, width, samples)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        planes, depth, length, width, samples = self.shaped
+        shape: list[int] = []
+        if planes > 1:
+            shape.append(planes)
+        if depth > 1:
+            shape.append(depth)
+        shape += [length, width]
+        if samples > 1:
+            shape.append(samples)
+        return tuple(shape)
+
+    @property
+    def axes(self) -> str:
+        planes, depth, _, _, samples = self.shaped
+        return ("S" if planes > 1 else "") + ("Z" if depth > 1 else "") + "YX" + (
+            "S" if samples > 1 else ""
+        )
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @cached_property
+    def layout(self) -> SegmentLayout:
+        shaped = self.shaped
+        planes, depth, length, width, samples = shaped
+        if self.is_tiled:
+            segment = (self.tiledepth, self.tilelength, self.tilewidth, samples)
+            if min(segment) < 1:
+                raise TiffFileError(f"{self.name}: invalid tile size {segment[:3]}")
+            layout = SegmentLayout(shaped, segment, tiled=True)
+        else:
+            if self.rowsperstrip < 1:
+                raise TiffFileError(f"{self.name}: RowsPerStrip is 0")
+            layout = SegmentLayout(shaped, (1, self.rowsperstrip, width, samples), tiled=False)
+        return layout
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        """The shape of one strip or tile in the axes of the page, as tifffile's."""
+        depth, length, width, samples = self.layout.segment
+        shape: list[int] = []
+        if self.shaped[0] > 1:
+            shape.append(1)
+        if self.shaped[1] > 1:
+            shape.append(depth)
+        shape += [length, width]
+        if samples > 1:
+            shape.append(samples)
+        return tuple(shape)
+
+    # -- segments -------------------------------------------------------------------
+    def _first_tag(self, *codes: int) -> np.ndarray | None:
+        # Writers put tile data under the strip tags, and old-style JPEG under its own
+        for code in codes:
+            tag = self.ifd.get(code)
+            if tag is not None:
+                return tag.array().astype(np.uint64)
+        return None
+
+    @cached_property
+    def dataoffsets(self) -> np.ndarray:
+        offsets = self._first_tag(324, 273, 513)
+        if offsets is None:
+            raise TiffFileError(f"{self.name}: the image has no strip or tile offsets")
+        return offsets
+
+    @cached_property
+    def databytecounts(self) -> np.ndarray:
+        counts = self._first_tag(325, 279, 514)
+        offsets = self.dataoffsets
+        single = len(offsets) == 1 and int(offsets[0]) > 0
+        if single and (counts is None or int(counts[0]) == 0):
+            # old writers omit the byte count of a single strip: it runs to the next IFD
+            # or to the end of the file
+            if self.compression == Compression.NONE:
+                return np.array([self.nbytes_stored], np.uint64)
+            if self.compression in (2, 3, 4):
+                end = self.ifd.next_offset
+                if end <= int(offsets[0]):
+                    end = self.source.size
+                return np.array([end - int(offsets[0])], np.uint64)
+        if counts is None:
+            raise TiffFileError(f"{self.name}: the image has no segment byte counts")
+        return counts
+
+    @property
+    def nbytes_stored(self) -> int:
+        bits = self.bitspersample * self.shaped[4]
+        rowbytes = (self.imagewidth * bits + 7) // 8
+        return rowbytes * self.imagelength * self.imagedepth * self.shaped[0]
+
+    def segment_range(self, index: int) -> tuple[int, int] | None:
+        """(offset, length) of segment index in the file, or None where it is sparse."""
+        offsets = self.dataoffsets
+        counts = self.databytecounts
+        if index >= len(offsets) or index >= len(counts):
+            raise TiffFileError(
+                f"{self.name}: segment {index} has no offset: the page lists "
+                f"{min(len(offsets), len(counts))} of {self.layout.count} segments"
+            )
+        offset, length = int(offsets[index]), int(counts[index])
+        if offset == 0 or length == 0:
+            return None
+        size = self.source.size
+        if offset >= size:
+            raise TiffFileError(
+                f"{self.name}: segment {index} at offset {offset} lies past the end of "
+                f"the file ({size} bytes)"
+            )
+        # a truncated last segment still decodes what it holds, as libtiff's does
+        return (offset, min(length, size - offset))
+
+    def segment_ranges(self) -> list[tuple[int, int] | None]:
+        return [self.segment_range(index) for index in range(self.layout.count)]
+
+    @property
+    def fillvalue(self) -> int | float:
+        return self.nodata
+
+    def coding(self, fillvalue: Any = None) -> CodingParameters:
+        return CodingParameters(
+            layout=self.layout,
+            byteorder=self.header.byteorder,
+            compression=int(self.compression),
+            predictor=int(self.predictor),
+            fillorder=self.fillorder,
+            photometric=int(self.photometric),
+            planarconfig=int(self.planarconfig),
+            bitspersample=self.bitspersample,
+            sampleformat=self.sampleformat,
+            extrasamples=self.extrasamples,
+            subsampled=self.is_subsampled,
+            jpegtables=self.jpegtables,
+            t4options=self._int(292, 0),
+            fillvalue=self.nodata if fillvalue is None else fillvalue,
+            name=self.name,
+        )
+
+    @cached_property
+    def decoder(self) -> SegmentDecoder:
+        return SegmentDecoder(self.coding(), self.dtype)
+
+    def check_allocation(self, ranges: Sequence[tuple[int, int] | None]) -> None:
+        """Refuse an image far larger than its stored bytes could decode to."""
+        stored = sum(r[1] for r in ranges if r is not None)
+        sparse = sum(1 for r in ranges if r is None)
+        segment_bytes = math.prod(self.layout.segment) * self.dtype.itemsize
+        expansion = MAX_EXPANSION.get(int(self.compression), DEFAULT_MAX_EXPANSION)
+        limit = stored * max(expansion, 8) + sparse * segment_bytes + 2**20
+        needed = self.layout.count * segment_bytes
+        if needed > limit:
+            raise TiffFileError(
+                f"{self.name}: declared image of {needed} bytes cannot be held by "
+                f"{stored} stored bytes: the size tags are corrupt"
+            )
+
+    def asarray(
+        self,
+        *,
+        out: np.ndarray | None = None,
+        maxworkers: int | None = None,
+        buffersize: int | None = None,
+    ) -> np.ndarray:
+        """Decode the whole page, as tifffile's ``page.asarray()``."""
+        layout = self.layout
+        dtype = self.dtype
+        ranges = self.segment_ranges()
+        self.check_allocation(ranges)
+        shaped = layout.shaped
+        if out is None:
+            fill = self.nodata
+            result = np.zeros(shaped, dtype) if fill == 0 else np.full(shaped, fill, dtype)
+        else:
+            if out.shape != self.shape or out.dtype != dtype:
+                raise ValueError(f"out must be {self.shape} {dtype}, not {out.shape} {out.dtype}")
+            result = out.reshape(shaped)
+            result[...] = self.nodata
+
+        decoder = self.decoder
+
+        def place(index: int, data: bytes | None) -> None:
+            if data is None:
+                return
+            array = decoder.decode_valid(data, index)
+            plane, z, y, x = layout.origin(index)
+            depth, length, width, _ = layout.valid_shape(index)
+            result[plane, z : z + depth, y : y + length, x : x + width] = array[
+                :depth, :length, :width
+            ]
+
+        read_segments(self.source, ranges, place, maxworkers, buffersize)
+        return result.reshape(self.shape)
+
+    def aszarr(self, **kwargs: Any) -> ZarrTiffStore:
+        from ..store.store import ZarrTiffStore
+
+        return ZarrTiffStore(self, **kwargs)
+
+    def __repr__(self) -> str:
+        compression = enum_or_int(Compression, int(self.compression))
+        try:
+            shape = self.shape
+            dtype = str(self.dtype)
+        except TiffFileError:
+            shape, dtype = (), "?"
+        return (
+            f"<TiffPage {self.index} @{self.offset} {shape} {dtype} "
+            f"{'tiled' if self.is_tiled else 'strips'} {compression!s}>"
+        )
+
+
+def default_workers(maxworkers: int | None, jobs: int) -> int:
+    if maxworkers is None or maxworkers < 1:
+        import os
+
+        maxworkers = os.cpu_count() or 1
+    return max(1, min(maxworkers, jobs))
+
+
+def read_segments(
+    source: ByteSource,
+    ranges: Sequence[tuple[int, int] | None],
+    handle: Any,
+    maxworkers: int | None = None,
+    buffersize: int | None = None,
+) -> None:
+    """Read segments in passes of about buffersize bytes and call handle(index, data).
+
+    Sparse segments are handed over as None.  Decoding runs in a thread pool: imagecodecs
+    releases the GIL, so segments decode on every core.
+    """
+    buffersize = buffersize or DEFAULT_BUFFERSIZE
+    indices = [i for i, r in enumerate(ranges) if r is not None]
+    for i, r in enumerate(ranges):
+        if r is None:
+            handle(i, None)
+    workers = default_workers(maxworkers, len(indices))
+    executor = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        start = 0
+        while start < len(indices):
+            batch: list[int] = []
+            total = 0
+            while start < len(indices) and (not batch or total < buffersize):
+                index = indices[start]
+                batch.append(index)
+                total += ranges[index][1]  # type: ignore[index]
+                start += 1
+            blobs = source.read_ranges([ranges[i] for i in batch])  # type: ignore[misc]
+            if executor is None:
+                for index, blob in zip(batch, blobs, strict=True):
+                    handle(index, blob)
+            else:
+                for future in [
+                    executor.submit(handle, index, blob)
+                    for index, blob in zip(batch, blobs, strict=True)
+                ]:
+                    future.result()
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,290 @@
+"""TIFF enumerations, field types and tag names, as tables.
+
+Values a file may hold that we do not know stay plain ints: an enum is a convenience for
+reading code and messages, never a gate on what a file may contain.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple, TypeVar
+
+__all__ = [
+    "FIELD_TYPES",
+    "TAG_NAMES",
+    "Compression",
+    "ExtraSample",
+    "FieldType",
+    "FillOrder",
+    "Photometric",
+    "PlanarConfig",
+    "Predictor",
+    "ResUnit",
+    "SampleFormat",
+    "SubfileType",
+    "enum_or_int",
+]
+
+
+class Compression(enum.IntEnum):
+    NONE = 1
+    CCITTRLE = 2
+    CCITT_T4 = 3
+    CCITT_T6 = 4
+    LZW = 5
+    OJPEG = 6
+    JPEG = 7
+    ADOBE_DEFLATE = 8
+    JBIG_BW = 9
+    JBIG_COLOR = 10
+    JPEG_99 = 99
+    NEXT = 32766
+    CCITTRLEW = 32771
+    PACKBITS = 32773
+    THUNDERSCAN = 32809
+    PIXARFILM = 32908
+    PIXARLOG = 32909
+    DEFLATE = 32946
+    DCS = 32947
+    APERIO_JP2000_YCBC = 33003
+    JPEG_2000_LOSSY = 33004
+    APERIO_JP2000_RGB = 33005
+    JBIG = 34661
+    SGILOG = 34676
+    SGILOG24 = 34677
+    LURADOC = 34692
+    JPEG2000 = 34712
+    NIKON_NEF = 34713
+    JBIG2 = 34715
+    MDI_BINARY = 34718
+    MDI_PROGRESSIVE = 34719
+    MDI_VECTOR = 34720
+    LERC = 34887
+    JPEG_LOSSY = 34892
+    LZMA = 34925
+    ZSTD_DEPRECATED = 34926
+    WEBP_DEPRECATED = 34927
+    PNG = 34933
+    JPEGXR = 34934
+    JETRAW = 48124
+    ZSTD = 50000
+    WEBP = 50001
+    JPEGXL = 50002
+    PIXTIFF = 50013
+    JPEGXL_DNG = 52546
+    EER_V0 = 65000
+    EER_V1 = 65001
+    EER_V2 = 65002
+
+
+class Photometric(enum.IntEnum):
+    MINISWHITE = 0
+    MINISBLACK = 1
+    RGB = 2
+    PALETTE = 3
+    MASK = 4
+    SEPARATED = 5
+    YCBCR = 6
+    CIELAB = 8
+    ICCLAB = 9
+    ITULAB = 10
+    CFA = 32803
+    LOGL = 32844
+    LOGLUV = 32845
+    LINEAR_RAW = 34892
+    DEPTH_MAP = 51177
+    SEMANTIC_MASK = 52527
+
+
+class Predictor(enum.IntEnum):
+    NONE = 1
+    HORIZONTAL = 2
+    FLOATINGPOINT = 3
+    HORIZONTALX2 = 34892
+    HORIZONTALX4 = 34893
+    FLOATINGPOINTX2 = 34894
+    FLOATINGPOINTX4 = 34895
+
+
+class SampleFormat(enum.IntEnum):
+    UINT = 1
+    INT = 2
+    IEEEFP = 3
+    VOID = 4
+    COMPLEXINT = 5
+    COMPLEXIEEEFP = 6
+
+
+class PlanarConfig(enum.IntEnum):
+    CONTIG = 1
+    SEPARATE = 2
+
+
+class FillOrder(enum.IntEnum):
+    MSB2LSB = 1
+    LSB2MSB = 2
+
+
+class ExtraSample(enum.IntEnum):
+    UNSPECIFIED = 0
+    ASSOCALPHA = 1
+    UNASSALPHA = 2
+
+
+class ResUnit(enum.IntEnum):
+    NONE = 1
+    INCH = 2
+    CENTIMETER = 3
+    MILLIMETER = 4
+    MICROMETER = 5
+
+
+class SubfileType(enum.IntFlag):
+    UNDEFINED = 0
+    REDUCEDIMAGE = 1
+    PAGE = 2
+    MASK = 4
+    MACRO = 8
+    ENHANCED = 16
+    DNG = 65536
+
+
+class FieldType(enum.IntEnum):
+    BYTE = 1
+    ASCII = 2
+    SHORT = 3
+    LONG = 4
+    RATIONAL = 5
+    SBYTE = 6
+    UNDEFINED = 7
+    SSHORT = 8
+    SLONG = 9
+    SRATIONAL = 10
+    FLOAT = 11
+    DOUBLE = 12
+    IFD = 13
+    UNICODE = 14
+    COMPLEX = 15
+    LONG8 = 16
+    SLONG8 = 17
+    IFD8 = 18
+
+
+class FieldFormat(NamedTuple):
+    """How one value of a field type is stored: struct code and its size in bytes."""
+
+    code: str
+    size: int
+
+
+# A rational is two 4-byte integers, so 8 bytes a value, and is decoded as a pair.
+FIELD_TYPES: dict[int, FieldFormat] = {
+    1: FieldFormat("B", 1),
+    2: FieldFormat("s", 1),
+    3: FieldFormat("H", 2),
+    4: FieldFormat("I", 4),
+    5: FieldFormat("2I", 8),
+    6: FieldFormat("b", 1),
+    7: FieldFormat("B", 1),
+    8: FieldFormat("h", 2),
+    9: FieldFormat("i", 4),
+    10: FieldFormat("2i", 8),
+    11: FieldFormat("f", 4),
+    12: FieldFormat("d", 8),
+    13: FieldFormat("I", 4),
+    14: FieldFormat("H", 2),
+    15: FieldFormat("2f", 8),
+    16: FieldFormat("Q", 8),
+    17: FieldFormat("q", 8),
+    18: FieldFormat("Q", 8),
+}
+
+TAG_NAMES: dict[int, str] = {
+    254: "NewSubfileType",
+    255: "SubfileType",
+    256: "ImageWidth",
+    257: "ImageLength",
+    258: "BitsPerSample",
+    259: "Compression",
+    262: "PhotometricInterpretation",
+    263: "Threshholding",
+    266: "FillOrder",
+    269: "DocumentName",
+    270: "ImageDescription",
+    271: "Make",
+    272: "Model",
+    273: "StripOffsets",
+    274: "Orientation",
+    277: "SamplesPerPixel",
+    278: "RowsPerStrip",
+    279: "StripByteCounts",
+    280: "MinSampleValue",
+    281: "MaxSampleValue",
+    282: "XResolution",
+    283: "YResolution",
+    284: "PlanarConfiguration",
+    285: "PageName",
+    286: "XPosition",
+    287: "YPosition",
+    292: "T4Options",
+    293: "T6Options",
+    296: "ResolutionUnit",
+    297: "PageNumber",
+    305: "Software",
+    306: "DateTime",
+    315: "Artist",
+    316: "HostComputer",
+    317: "Predictor",
+    318: "WhitePoint",
+    319: "PrimaryChromaticities",
+    320: "ColorMap",
+    322: "TileWidth",
+    323: "TileLength",
+    324: "TileOffsets",
+    325: "TileByteCounts",
+    330: "SubIFDs",
+    332: "InkSet",
+    338: "ExtraSamples",
+    339: "SampleFormat",
+    340: "SMinSampleValue",
+    341: "SMaxSampleValue",
+    347: "JPEGTables",
+    512: "JPEGProc",
+    513: "JPEGInterchangeFormat",
+    514: "JPEGInterchangeFormatLength",
+    529: "YCbCrCoefficients",
+    530: "YCbCrSubSampling",
+    531: "YCbCrPositioning",
+    532: "ReferenceBlackWhite",
+    700: "XMP",
+    32997: "ImageDepth",
+    32998: "TileDepth",
+    33432: "Copyright",
+    33550: "ModelPixelScaleTag",
+    33723: "IPTCNAA",
+    33922: "ModelTiepointTag",
+    34264: "ModelTransformationTag",
+    34377: "Photoshop",
+    34665: "ExifTag",
+    34675: "InterColorProfile",
+    34735: "GeoKeyDirectoryTag",
+    34736: "GeoDoubleParamsTag",
+    34737: "GeoAsciiParamsTag",
+    34853: "GPSTag",
+    42112: "GDAL_METADATA",
+    42113: "GDAL_NODATA",
+    50838: "IJMetadataByteCounts",
+    50839: "IJMetadata",
+    65420: "NDPI_FORMAT_FLAG",
+}
+
+
+_E = TypeVar("_E", bound=enum.IntEnum)
+
+
+def enum_or_int(kind: type[_E], value: int) -> _E | int:
+    """The enum member for value, or value itself where the enum does not know it."""
+    try:
+        return kind(value)
+    except ValueError:
+        return value
