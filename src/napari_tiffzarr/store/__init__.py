@@ -1,0 +1,5 @@
+"""The zarr store over TIFF pages and series: the only package that imports zarr."""
+
+from .store import CHUNKMODE, ZarrTiffStore
+
+__all__ = ["CHUNKMODE", "ZarrTiffStore"]

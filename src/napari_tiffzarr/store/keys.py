@@ -1,0 +1,110 @@
+"""Chunk keys and where a chunk's pixels live: page and strip or tile.
+
+A series' shape is its pages' shape reshaped without transposition, so every dimension
+of the zarr array is either a *page* dimension (pages are laid out along it), or one of
+the page's own dimensions in the (plane, depth, length, width, sample) frame, or a unit
+dimension of length 1.  That mapping makes chunk lookup arithmetic, not search.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import TiffFileError
+from ..tiff.layout import SegmentLayout
+
+__all__ = ["PAGE_DIM", "UNIT_DIM", "ChunkGrid", "ChunkRef", "map_dimensions"]
+
+PAGE_DIM = -1  # the dimension counts pages
+UNIT_DIM = -2  # a length-1 dimension that belongs to nothing
+
+
+def map_dimensions(
+    shape: tuple[int, ...], shaped: tuple[int, int, int, int, int], npages: int
+) -> tuple[int, ...]:
+    """Assign every dimension of shape to PAGE_DIM, UNIT_DIM or a page dimension 0-4.
+
+    Matches from the right, as a reshape of (pages, *shaped) without transposition.
+    """
+    roles: list[int] = []
+    i = len(shape) - 1
+    canonical = 4
+    while canonical >= 0:
+        size = shaped[canonical]
+        if i >= 0 and shape[i] == size:
+            roles.append(canonical)
+            i -= 1
+            canonical -= 1
+        elif size == 1:
+            canonical -= 1
+        elif i >= 0 and shape[i] == 1:
+            roles.append(UNIT_DIM)
+            i -= 1
+        else:
+            raise TiffFileError(f"series shape {shape} is not a reshape of pages of {shaped}")
+    lead = shape[: i + 1]
+    if math.prod(lead) != npages:
+        raise TiffFileError(
+            f"series shape {shape} does not hold {npages} pages of shape {shaped}"
+        )
+    roles.extend([PAGE_DIM] * len(lead))
+    return tuple(reversed(roles))
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRef:
+    """Where one chunk lives: a page of the level, and a segment or (None) the whole page."""
+
+    level: int
+    page: int
+    segment: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkGrid:
+    """The zarr shape and chunk shape of one level, and the key arithmetic for it."""
+
+    level: int
+    shape: tuple[int, ...]
+    roles: tuple[int, ...]
+    layout: SegmentLayout
+    whole_pages: bool  # chunkmode 2: one chunk per page
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        depth, length, width, samples = self.layout.segment
+        planes, idepth, ilength, iwidth, isamples = self.layout.shaped
+        if self.whole_pages:
+            full = (planes, idepth, ilength, iwidth, isamples)
+        else:
+            full = (1, depth, length, width, samples)
+        return tuple(1 if role < 0 else full[role] for role in self.roles)
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        return tuple(-(-s // c) for s, c in zip(self.shape, self.chunks, strict=True))
+
+    @property
+    def page_shape(self) -> tuple[int, ...]:
+        """The shape of the page dimensions only, whose product is the page count."""
+        return tuple(s for s, role in zip(self.shape, self.roles, strict=True) if role == PAGE_DIM)
+
+    def chunk_ref(self, coords: tuple[int, ...]) -> ChunkRef | None:
+        """The page and segment of chunk coords, or None where coords are out of range."""
+        if len(coords) != len(self.shape):
+            return None
+        if any(not 0 <= c < n for c, n in zip(coords, self.grid, strict=True)):
+            return None
+        page = 0
+        position = [0, 0, 0, 0, 0]
+        for coord, size, role in zip(coords, self.shape, self.roles, strict=True):
+            if role == PAGE_DIM:
+                page = page * size + coord
+            elif role >= 0:
+                position[role] = coord
+        if self.whole_pages:
+            return ChunkRef(self.level, page, None)
+        _, nz, ny, nx = self.layout.grid
+        plane, z, y, x, _ = position
+        return ChunkRef(self.level, page, ((plane * nz + z) * ny + y) * nx + x)

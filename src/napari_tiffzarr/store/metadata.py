@@ -1,0 +1,162 @@
+"""Pure builders of zarr v2/v3 metadata and OME-NGFF multiscales attributes."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "array_metadata",
+    "dimension_names",
+    "group_metadata",
+    "json_bytes",
+    "multiscales_attributes",
+]
+
+# tifffile's axis letters -> (NGFF name, NGFF type)
+NGFF_AXES: dict[str, tuple[str, str | None]] = {
+    "T": ("t", "time"),
+    "C": ("c", "channel"),
+    "S": ("c", "channel"),
+    "Z": ("z", "space"),
+    "Y": ("y", "space"),
+    "X": ("x", "space"),
+}
+
+
+def json_bytes(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, indent=2, allow_nan=False).encode()
+
+
+def _fill_value_json(value: Any, dtype: np.dtype) -> Any:
+    """A fill value as zarr's JSON has it: NaN and infinities as strings."""
+    if dtype.kind == "c":
+        value = complex(value)
+        return [_fill_value_json(value.real, np.dtype("f8")), _fill_value_json(value.imag, np.dtype("f8"))]
+    if dtype.kind == "f":
+        value = float(value)
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if dtype.kind == "b":
+        return bool(value)
+    return int(value)
+
+
+def _v3_data_type(dtype: np.dtype) -> str:
+    return "bool" if dtype.kind == "b" else dtype.name
+
+
+def dimension_names(axes: str) -> list[str]:
+    """Unique names for the axes letters: a repeated letter gets a number."""
+    names: list[str] = []
+    for ax in axes:
+        name = ax
+        count = 1
+        while name in names:
+            name = f"{ax}{count}"
+            count += 1
+        names.append(name)
+    return names
+
+
+def array_metadata(
+    *,
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    dtype: np.dtype,
+    fill_value: Any,
+    axes: str,
+    attributes: Mapping[str, Any] | None,
+    zarr_format: int,
+) -> dict[str, bytes]:
+    """The metadata documents of one array, by key relative to the array."""
+    native = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
+    if zarr_format == 3:
+        document: dict[str, Any] = {
+            "zarr_format": 3,
+            "node_type": "array",
+            "shape": list(shape),
+            "data_type": _v3_data_type(dtype),
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": _fill_value_json(fill_value, dtype),
+            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]
+            if dtype.itemsize > 1
+            else [{"name": "bytes"}],
+            "attributes": dict(attributes or {}),
+            "dimension_names": dimension_names(axes),
+        }
+        return {"zarr.json": json_bytes(document)}
+    zarray = {
+        "zarr_format": 2,
+        "shape": list(shape),
+        "chunks": list(chunks),
+        "dtype": native.str,
+        "compressor": None,
+        "fill_value": _fill_value_json(fill_value, dtype),
+        "order": "C",
+        "filters": None,
+        "dimension_separator": ".",
+    }
+    zattrs = {"_ARRAY_DIMENSIONS": dimension_names(axes), **dict(attributes or {})}
+    return {".zarray": json_bytes(zarray), ".zattrs": json_bytes(zattrs)}
+
+
+def group_metadata(attributes: Mapping[str, Any], zarr_format: int) -> dict[str, bytes]:
+    if zarr_format == 3:
+        return {
+            "zarr.json": json_bytes(
+                {"zarr_format": 3, "node_type": "group", "attributes": dict(attributes)}
+            )
+        }
+    return {".zgroup": json_bytes({"zarr_format": 2}), ".zattrs": json_bytes(dict(attributes))}
+
+
+def multiscales_attributes(
+    *,
+    name: str,
+    axes: str,
+    shapes: Sequence[Sequence[int]],
+    scale: Sequence[float] | None,
+    units: Mapping[str, str] | None,
+    zarr_format: int,
+) -> dict[str, Any]:
+    """OME-NGFF multiscales (0.5 for zarr 3, 0.4 for zarr 2) for levels of one series.
+
+    Each level's scale is the base scale times the level's downsampling along each axis.
+    """
+    base_scale = list(scale) if scale is not None else [1.0] * len(axes)
+    names = [NGFF_AXES.get(ax, (ax.lower(), None))[0] for ax in axes]
+    unique = dimension_names("".join(names)) if len(set(names)) < len(names) else names
+    ngff_axes: list[dict[str, Any]] = []
+    for ax, axis_name in zip(axes, unique, strict=True):
+        entry: dict[str, Any] = {"name": axis_name}
+        kind = NGFF_AXES.get(ax, (ax, None))[1]
+        if kind is not None:
+            entry["type"] = kind
+        if units and ax in units:
+            entry["unit"] = units[ax]
+        ngff_axes.append(entry)
+    datasets = []
+    base = shapes[0]
+    for index, shape in enumerate(shapes):
+        level_scale = [
+            s * (b / n if n else 1.0) for s, b, n in zip(base_scale, base, shape, strict=True)
+        ]
+        datasets.append(
+            {
+                "path": str(index),
+                "coordinateTransformations": [{"type": "scale", "scale": level_scale}],
+            }
+        )
+    multiscale: dict[str, Any] = {"name": name, "axes": ngff_axes, "datasets": datasets}
+    if zarr_format == 3:
+        return {"ome": {"version": "0.5", "multiscales": [multiscale]}}
+    return {"multiscales": [{"version": "0.4", **multiscale}]}

@@ -1,0 +1,539 @@
+"""ZarrTiffStore: a read-mostly zarr-python 3 store over a TIFF page, series or pyramid.
+
+Metadata documents are built once from the series; chunk keys map arithmetically onto a
+page and one of its strips or tiles (or the whole page), which is read with one pread and
+decoded in a thread pool, so zarr's many concurrent requests decode on every core while
+the event loop only waits.  A chunk comes back at its full size, edge chunks padded, in
+native byte order, so zarr needs nothing but the ``bytes`` codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import threading
+from collections.abc import AsyncIterator, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+)
+from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.core.buffer.core import default_buffer_prototype
+
+from ..errors import TiffClosedError, TiffFileError
+from ..tiff.codecs import SegmentDecoder
+from ..tiff.file import TiffFile
+from ..tiff.page import TiffPage
+from ..tiff.series import TiffPageSeries
+from .keys import ChunkGrid, ChunkRef, map_dimensions
+from .metadata import array_metadata, group_metadata, multiscales_attributes
+
+__all__ = ["CHUNKMODE", "ZarrTiffStore"]
+
+
+class CHUNKMODE(enum.IntEnum):
+    """What one zarr chunk is: a strip or tile, a plane, a page or the whole file."""
+
+    NONE = 0
+    PLANE = 1
+    PAGE = 2
+    FILE = 3
+
+
+_CHUNKMODE_ALIASES = {"STRILE": 0, "TILE": 0, "STRIP": 0, "SEGMENT": 0, "CHUNK": 0, "PAGES": 2}
+
+
+def parse_chunkmode(value: CHUNKMODE | int | str | None) -> CHUNKMODE:
+    """Accept what tifffile accepts: the enum, its int, or its name in any case."""
+    if value is None:
+        return CHUNKMODE.NONE
+    if isinstance(value, str):
+        name = value.strip().upper()
+        if name in CHUNKMODE.__members__:
+            mode = CHUNKMODE[name]
+        elif name in _CHUNKMODE_ALIASES:
+            mode = CHUNKMODE(_CHUNKMODE_ALIASES[name])
+        else:
+            raise ValueError(f"unknown chunkmode {value!r}")
+    else:
+        mode = CHUNKMODE(int(value))
+    if mode not in (CHUNKMODE.NONE, CHUNKMODE.PAGE):
+        raise ValueError(f"chunkmode {mode.name} is not supported: use NONE (0) or PAGE (2)")
+    return mode
+
+
+def _slice(data: bytes | np.ndarray, byte_range: ByteRequest | None) -> Any:
+    if byte_range is None:
+        return data
+    size = len(data)
+    if isinstance(byte_range, RangeByteRequest):
+        return data[byte_range.start : byte_range.end]
+    if isinstance(byte_range, OffsetByteRequest):
+        return data[byte_range.offset :]
+    if isinstance(byte_range, SuffixByteRequest):
+        return data[max(0, size - byte_range.suffix) :]
+    raise TypeError(f"unexpected byte range {byte_range!r}")
+
+
+class ZarrTiffStore(Store):
+    """Zarr store over a TIFF page or series, with the parameters of tifffile's."""
+
+    supports_writes: bool = True
+    supports_deletes: bool = False
+    supports_listing: bool = True
+
+    def __init__(
+        self,
+        arg: TiffPage | TiffPageSeries,
+        /,
+        *,
+        level: int | None = None,
+        chunkmode: CHUNKMODE | int | str | None = None,
+        fillvalue: int | float | None = None,
+        zattrs: Mapping[str, Any] | None = None,
+        multiscales: bool | None = None,
+        lock: AbstractContextManager[Any] | None = None,
+        squeeze: bool | None = None,
+        maxworkers: int | None = None,
+        buffersize: int | None = None,
+        zarr_format: int = 3,
+        read_only: bool | None = None,
+    ) -> None:
+        if zarr_format not in (2, 3):
+            raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
+        if isinstance(arg, TiffPage):
+            series = TiffPageSeries(None, [arg], arg.shape, arg.axes, kind="page")
+        elif isinstance(arg, TiffPageSeries):
+            series = arg
+        else:
+            raise TypeError(f"arg must be a TiffPage or TiffPageSeries, not {type(arg).__name__}")
+        self._series = series
+        self._chunkmode = parse_chunkmode(chunkmode)
+        self._fillvalue = fillvalue
+        self._zattrs = dict(zattrs or {})
+        levels = len(series.levels)
+        if level is not None and not -levels <= level < levels:
+            raise IndexError(f"level {level} out of range: the series has {levels} levels")
+        if multiscales is None:
+            multiscales = level is None and levels > 1
+        self._multiscales = bool(multiscales)
+        self._level = 0 if level is None else level % levels
+        self._squeeze = squeeze
+        self._maxworkers = maxworkers
+        self._buffersize = buffersize
+        self._zarr_format = zarr_format
+        self._lock = lock
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+        self._closed = False
+        self._decoders: dict[int, SegmentDecoder] = {}
+        source = series.keyframe.source
+        writable = bool(getattr(source, "writable", False))
+        super().__init__(read_only=not writable if read_only is None else read_only)
+
+    # -- what the store serves ----------------------------------------------------------
+    @property
+    def series(self) -> TiffPageSeries:
+        return self._series
+
+    @property
+    def chunkmode(self) -> CHUNKMODE:
+        return self._chunkmode
+
+    @property
+    def is_multiscales(self) -> bool:
+        return self._multiscales
+
+    @property
+    def zarr_format(self) -> int:
+        return self._zarr_format
+
+    @property
+    def fillvalue(self) -> int | float:
+        if self._fillvalue is not None:
+            return self._fillvalue
+        return self._series.keyframe.nodata
+
+    def _level_series(self) -> list[TiffPageSeries]:
+        levels = self._series.levels
+        return list(levels) if self._multiscales else [levels[self._level]]
+
+    @cached_property
+    def _grids(self) -> list[ChunkGrid]:
+        grids = []
+        for index, series in enumerate(self._level_series()):
+            shape = series.get_shape(self._squeeze)
+            keyframe = series.keyframe
+            roles = map_dimensions(shape, keyframe.layout.shaped, len(series.pages))
+            grids.append(
+                ChunkGrid(
+                    level=index,
+                    shape=shape,
+                    roles=roles,
+                    layout=keyframe.layout,
+                    whole_pages=self._chunkmode == CHUNKMODE.PAGE,
+                )
+            )
+        return grids
+
+    def _prefix(self, level: int) -> str:
+        return f"{level}/" if self._multiscales else ""
+
+    @cached_property
+    def _metadata(self) -> dict[str, bytes]:
+        documents: dict[str, bytes] = {}
+        levels = self._level_series()
+        dtype = self._series.dtype
+        fill = self.fillvalue
+        if self._multiscales:
+            axes = levels[0].get_axes(self._squeeze)
+            attributes = multiscales_attributes(
+                name=self._series.name or self._series.kind,
+                axes=axes,
+                shapes=[grid.shape for grid in self._grids],
+                scale=None,
+                units=None,
+                zarr_format=self._zarr_format,
+            )
+            documents.update(group_metadata({**attributes, **self._zattrs}, self._zarr_format))
+        for grid, series in zip(self._grids, levels, strict=True):
+            prefix = self._prefix(grid.level)
+            arrays = array_metadata(
+                shape=grid.shape,
+                chunks=grid.chunks,
+                dtype=dtype,
+                fill_value=fill,
+                axes=series.get_axes(self._squeeze),
+                attributes=None if self._multiscales else self._zattrs,
+                zarr_format=self._zarr_format,
+            )
+            documents.update({prefix + key: value for key, value in arrays.items()})
+        return documents
+
+    def _parse_key(self, key: str) -> ChunkRef | None:
+        """The chunk that key names, or None where it names none."""
+        grids = self._grids
+        grid = grids[0]
+        if self._multiscales:
+            head, _, key = key.partition("/")
+            if not head.isdigit() or int(head) >= len(grids):
+                return None
+            grid = grids[int(head)]
+        if self._zarr_format == 3:
+            if not key.startswith("c"):
+                return None
+            parts = key[2:].split("/") if key != "c" else []
+            if key != "c" and key[1:2] != "/":
+                return None
+        else:
+            parts = key.split(".")
+        if not all(p.isdigit() for p in parts):
+            return None
+        return grid.chunk_ref(tuple(int(p) for p in parts))
+
+    def _chunk_key(self, level: int, coords: tuple[int, ...]) -> str:
+        if self._zarr_format == 3:
+            return self._prefix(level) + "/".join(["c", *map(str, coords)])
+        return self._prefix(level) + ".".join(map(str, coords))
+
+    # -- reading chunks --------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TiffClosedError(f"{self!r} is closed")
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None:
+                workers = self._maxworkers or os.cpu_count() or 1
+                self._executor = ThreadPoolExecutor(workers, thread_name_prefix="tiffzarr")
+            return self._executor
+
+    def _page(self, ref: ChunkRef) -> TiffPage | None:
+        pages = self._level_series()[ref.level].pages
+        return pages[ref.page]
+
+    def _decoder(self, page: TiffPage) -> SegmentDecoder:
+        decoder = self._decoders.get(page.offset)
+        if decoder is None:
+            decoder = SegmentDecoder(page.coding(self.fillvalue), page.dtype)
+            self._decoders[page.offset] = decoder
+        return decoder
+
+    def _read(self, page: TiffPage, offset: int, length: int) -> bytes:
+        lock = self._lock or nullcontext()
+        with lock:
+            return page.source.read(offset, length)
+
+    def read_chunk(self, ref: ChunkRef) -> np.ndarray | None:
+        """Decode one chunk at full chunk size, or None where it is missing or sparse."""
+        self._check_open()
+        page = self._page(ref)
+        if page is None:
+            return None
+        if ref.segment is None:
+            array = page.asarray(maxworkers=self._maxworkers, buffersize=self._buffersize)
+            return array
+        if page.layout != self._level_series()[ref.level].keyframe.layout:
+            raise TiffFileError(f"{page.name}: strips or tiles differ from the series' first page")
+        segment = page.segment_range(ref.segment)
+        if segment is None:
+            return None
+        data = self._read(page, *segment)
+        return self._decoder(page).decode(data, ref.segment)
+
+    async def _chunk_bytes(self, ref: ChunkRef) -> np.ndarray | None:
+        loop = asyncio.get_running_loop()
+        array = await loop.run_in_executor(self._pool(), self.read_chunk, ref)
+        if array is None:
+            return None
+        return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+    # -- zarr Store API ---------------------------------------------------------------
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        self._check_open()
+        if prototype is None:
+            prototype = default_buffer_prototype()
+        document = self._metadata.get(key)
+        if document is not None:
+            return prototype.buffer.from_bytes(_slice(document, byte_range))
+        ref = self._parse_key(key)
+        if ref is None:
+            return None
+        chunk = await self._chunk_bytes(ref)
+        if chunk is None:
+            return None
+        return prototype.buffer.from_array_like(_slice(chunk, byte_range))
+
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        self._check_open()
+        if prototype is None:
+            prototype = default_buffer_prototype()
+        document = self._metadata.get(key)
+        if document is not None:
+            return prototype.buffer.from_bytes(_slice(document, byte_range))
+        ref = self._parse_key(key)
+        if ref is None:
+            return None
+        array = self.read_chunk(ref)
+        if array is None:
+            return None
+        chunk = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        return prototype.buffer.from_array_like(_slice(chunk, byte_range))
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        return list(
+            await asyncio.gather(
+                *(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)
+            )
+        )
+
+    async def exists(self, key: str) -> bool:
+        self._check_open()
+        if key in self._metadata:
+            return True
+        ref = self._parse_key(key)
+        if ref is None:
+            return False
+        page = self._page(ref)
+        if page is None:
+            return False
+        if ref.segment is None:
+            return True
+        try:
+            return page.segment_range(ref.segment) is not None
+        except TiffFileError:
+            return True  # present but corrupt: reading it says why
+
+    async def getsize(self, key: str) -> int:
+        self._check_open()
+        document = self._metadata.get(key)
+        if document is not None:
+            return len(document)
+        if not await self.exists(key):
+            raise FileNotFoundError(key)
+        ref = self._parse_key(key)
+        assert ref is not None  # exists() parsed it
+        grid = self._grids[ref.level]
+        return int(np.prod(grid.chunks)) * self._series.dtype.itemsize
+
+    async def set(self, key: str, value: Buffer) -> None:
+        self._check_writable()
+        self._check_open()
+        from .writing import write_chunk
+
+        document = self._metadata.get(key)
+        if document is not None:
+            if value.to_bytes() != document:
+                raise ValueError(f"{key}: the metadata of a TIFF cannot be changed")
+            return
+        ref = self._parse_key(key)
+        if ref is None:
+            raise KeyError(key)
+        page = self._page(ref)
+        if page is None:
+            raise ValueError(f"{key}: the series has no page for this chunk")
+        write_chunk(page, ref, value.as_numpy_array(), self._lock)
+
+    async def delete(self, key: str) -> None:
+        raise NotImplementedError("chunks of a TIFF cannot be deleted")
+
+    async def list(self) -> AsyncIterator[str]:
+        for key in self._all_keys():
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        for key in self._all_keys():
+            if key.startswith(prefix):
+                yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        prefix = prefix.rstrip("/")
+        prefix = prefix + "/" if prefix else ""
+        seen: set[str] = set()
+        for key in self._all_keys():
+            if key.startswith(prefix):
+                child = key[len(prefix) :].split("/", 1)[0]
+                if child not in seen:
+                    seen.add(child)
+                    yield child
+
+    def _all_keys(self) -> Iterable[str]:
+        self._check_open()
+        yield from self._metadata
+        for grid in self._grids:
+            series = self._level_series()[grid.level]
+            for coords in np.ndindex(*grid.grid):
+                ref = grid.chunk_ref(coords)
+                if ref is None:
+                    continue
+                page = series.pages[ref.page]
+                if page is None:
+                    continue
+                if ref.segment is not None:
+                    try:
+                        if page.segment_range(ref.segment) is None:
+                            continue
+                    except TiffFileError:
+                        pass
+                yield self._chunk_key(grid.level, coords)
+
+    def with_read_only(self, read_only: bool = False) -> ZarrTiffStore:
+        clone = ZarrTiffStore(
+            self._series,
+            level=None if self._multiscales else self._level,
+            chunkmode=self._chunkmode,
+            fillvalue=self._fillvalue,
+            zattrs=self._zattrs,
+            multiscales=self._multiscales,
+            lock=self._lock,
+            squeeze=self._squeeze,
+            maxworkers=self._maxworkers,
+            buffersize=self._buffersize,
+            zarr_format=self._zarr_format,
+            read_only=read_only,
+        )
+        return clone
+
+    def close(self) -> None:
+        """Release the thread pool and the file; reads after this raise TiffClosedError."""
+        self._closed = True
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        parent = self._series.parent
+        if parent is not None:
+            parent.close()
+        else:
+            self._series.keyframe.source.close()
+        super().close()
+
+    def __enter__(self) -> ZarrTiffStore:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ZarrTiffStore)
+            and other._series is self._series
+            and other._state() == self._state()
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self._series), self._multiscales, self._level))
+
+    def __repr__(self) -> str:
+        source = self._series.keyframe.source
+        return (
+            f"ZarrTiffStore({source.name!r}, series={self._series.index}, "
+            f"level={'all' if self._multiscales else self._level}, "
+            f"chunkmode={self._chunkmode.name}, zarr_format={self._zarr_format})"
+        )
+
+    def __str__(self) -> str:
+        return f"tiffzarr://{self._series.keyframe.source.name}"
+
+    # -- pickling: by path and parameters; the copy reopens the file itself -------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "level": None if self._multiscales else self._level,
+            "chunkmode": int(self._chunkmode),
+            "fillvalue": self._fillvalue,
+            "zattrs": self._zattrs,
+            "multiscales": self._multiscales,
+            "squeeze": self._squeeze,
+            "maxworkers": self._maxworkers,
+            "buffersize": self._buffersize,
+            "zarr_format": self._zarr_format,
+        }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        path = self._series.keyframe.source.path
+        if path is None:
+            raise TypeError(f"{self!r} reads from memory or a file object and cannot be pickled")
+        if self._series.kind == "page":
+            target: tuple[str, Any] = ("page", self._series.keyframe.index)
+        else:
+            target = ("series", self._series.index)
+        return (_reopen, (path, target, self._state()))
+
+
+def _reopen(path: str, target: tuple[str, Any], state: dict[str, Any]) -> ZarrTiffStore:
+    tif = TiffFile(path)
+    kind, index = target
+    if kind == "page":
+        if isinstance(index, tuple):
+            page = tif.pages[index[0]]
+            arg: TiffPage | TiffPageSeries = tif.subifd_page(page.subifds[index[1]], index)
+        else:
+            arg = tif.pages[index]
+    else:
+        arg = tif.series[index]
+    return ZarrTiffStore(arg, **state)

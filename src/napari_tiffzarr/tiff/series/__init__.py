@@ -1,0 +1,50 @@
+"""Finding the image series of a file: an ordered registry of detectors, generic last.
+
+Every detector has one signature: it takes a TiffFile and returns its series, or None
+when the file is not of its kind.  The first detector that answers wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ...errors import TiffFileError
+from .base import TiffPageSeries
+from .generic import detect_generic, detect_uniform
+from .shaped import detect_shaped
+
+if TYPE_CHECKING:
+    from ..file import TiffFile
+
+__all__ = ["DETECTORS", "TiffPageSeries", "find_series"]
+
+log = logging.getLogger("napari_tiffzarr")
+
+Detector = Callable[["TiffFile"], "list[TiffPageSeries] | None"]
+
+DETECTORS: list[tuple[str, Detector]] = [
+    ("shaped", detect_shaped),
+    ("uniform", detect_uniform),
+]
+
+
+def find_series(tif: TiffFile) -> list[TiffPageSeries]:
+    """The series of a file, as the first detector that recognises it sees them."""
+    series: list[TiffPageSeries] | None = None
+    for kind, detect in DETECTORS:
+        try:
+            series = detect(tif)
+        except TiffFileError as exc:
+            log.warning("%s: %s series not read: %s", tif.filename, kind, exc)
+            series = None
+        if series:
+            break
+    if not series:
+        series = detect_generic(tif) or []
+    for index, item in enumerate(series):
+        item.index = index
+        for level in item.levels:
+            level.index = index
+    return series
