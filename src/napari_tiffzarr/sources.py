@@ -132,13 +132,33 @@ class _SourceBase:
 
 
 class PathSource(_SourceBase):
-    """A local file read with os.pread on one shared descriptor."""
+    """A local file read with os.pread on one shared descriptor.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    Opened writable, it also writes in place with os.pwrite, never past its end: a TIFF
+    opened for update has its chunks overwritten, never its structure extended.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, writable: bool = False) -> None:
         self._path = os.fspath(path)
         self._name = os.path.basename(self._path)
-        self._fd: int | None = os.open(self._path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        flags = (os.O_RDWR if writable else os.O_RDONLY) | getattr(os, "O_BINARY", 0)
+        self._fd: int | None = os.open(self._path, flags)
         self._size = os.fstat(self._fd).st_size
+        self.writable = writable
+
+    def write(self, offset: int, data: bytes | memoryview) -> None:
+        """Overwrite len(data) bytes at offset, which must lie inside the file."""
+        if not self.writable:
+            raise PermissionError(f"{self._name}: the file is open for reading only")
+        self._check(offset, len(data))
+        fd = self._fd
+        if fd is None:
+            raise TiffClosedError(f"{self._name}: the file is closed")
+        view = memoryview(data).cast("B")
+        while view:
+            written = os.pwrite(fd, view, offset)
+            view = view[written:]
+            offset += written
 
     @property
     def path(self) -> str | None:
@@ -237,12 +257,14 @@ class BytesSource(_SourceBase):
         return f"BytesSource({self._name!r}, size={self._size})"
 
 
-def open_source(arg: object) -> tuple[ByteSource, bool]:
+def open_source(arg: object, *, writable: bool = False) -> tuple[ByteSource, bool]:
     """Return a source for a path, file object, bytes or source, and whether we own it."""
     if isinstance(arg, ByteSource):
         return arg, False
     if isinstance(arg, str | os.PathLike):
-        return PathSource(arg), True
+        return PathSource(arg, writable=writable), True
+    if writable:
+        raise TypeError("only a file given by its path can be opened for update")
     if isinstance(arg, bytes | bytearray | memoryview):
         return BytesSource(arg), True
     if hasattr(arg, "read") and hasattr(arg, "seek"):

@@ -118,8 +118,12 @@ class TiffPages(Sequence[TiffPage]):
 class TiffFile:
     """A TIFF file: byte order, pages and series, as tifffile's TiffFile presents them."""
 
-    def __init__(self, arg: str | os.PathLike[str] | Any, *, name: str | None = None) -> None:
-        self.source, self._owns_source = open_source(arg)
+    def __init__(
+        self, arg: str | os.PathLike[str] | Any, *, mode: str = "r", name: str | None = None
+    ) -> None:
+        if mode not in ("r", "rb", "r+", "r+b"):
+            raise ValueError(f"mode must be 'r' or 'r+' (update chunks in place), not {mode!r}")
+        self.source, self._owns_source = open_source(arg, writable="+" in mode)
         try:
             self.header = read_header(self.source)
             self.pages = TiffPages(self.source, self.header)
