@@ -72,7 +72,7 @@ def array_metadata(
     chunks: Sequence[int],
     dtype: np.dtype,
     fill_value: Any,
-    axes: str,
+    dimensions: Sequence[str],
     attributes: Mapping[str, Any] | None,
     zarr_format: int,
 ) -> dict[str, bytes]:
@@ -91,7 +91,7 @@ def array_metadata(
             if dtype.itemsize > 1
             else [{"name": "bytes"}],
             "attributes": dict(attributes or {}),
-            "dimension_names": dimension_names(axes),
+            "dimension_names": list(dimensions),
         }
         return {"zarr.json": json_bytes(document)}
     zarray = {
@@ -105,7 +105,7 @@ def array_metadata(
         "filters": None,
         "dimension_separator": ".",
     }
-    zattrs = {"_ARRAY_DIMENSIONS": dimension_names(axes), **dict(attributes or {})}
+    zattrs = {"_ARRAY_DIMENSIONS": list(dimensions), **dict(attributes or {})}
     return {".zarray": json_bytes(zarray), ".zattrs": json_bytes(zattrs)}
 
 

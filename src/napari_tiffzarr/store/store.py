@@ -36,7 +36,12 @@ from ..tiff.file import TiffFile
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
 from .keys import ChunkGrid, ChunkRef, map_dimensions
-from .metadata import array_metadata, group_metadata, multiscales_attributes
+from .metadata import (
+    array_metadata,
+    dimension_names,
+    group_metadata,
+    multiscales_attributes,
+)
 
 __all__ = ["CHUNKMODE", "ZarrTiffStore"]
 
@@ -117,7 +122,9 @@ class ZarrTiffStore(Store):
             series = arg
         else:
             raise TypeError(f"arg must be a TiffPage or TiffPageSeries, not {type(arg).__name__}")
-        self._series = series
+        self._series: TiffPageSeries | None = series
+        self._reopen_from: tuple[str, tuple[str, Any]] | None = None
+        self._reopen_lock = threading.Lock()
         self._chunkmode = parse_chunkmode(chunkmode)
         self._fillvalue = fillvalue
         self._zattrs = dict(zattrs or {})
@@ -144,7 +151,17 @@ class ZarrTiffStore(Store):
     # -- what the store serves ----------------------------------------------------------
     @property
     def series(self) -> TiffPageSeries:
-        return self._series
+        """The series served; a store made by unpickling opens its file on first use."""
+        series = self._series
+        if series is None:
+            with self._reopen_lock:
+                if self._series is None:
+                    self._check_open()
+                    assert self._reopen_from is not None  # set by _reopen
+                    path, target = self._reopen_from
+                    self._series = _open_target(path, target)
+                series = self._series
+        return series
 
     @property
     def chunkmode(self) -> CHUNKMODE:
@@ -162,10 +179,10 @@ class ZarrTiffStore(Store):
     def fillvalue(self) -> int | float:
         if self._fillvalue is not None:
             return self._fillvalue
-        return self._series.keyframe.nodata
+        return self.series.keyframe.nodata
 
     def _level_series(self) -> list[TiffPageSeries]:
-        levels = self._series.levels
+        levels = self.series.levels
         return list(levels) if self._multiscales else [levels[self._level]]
 
     @cached_property
@@ -193,12 +210,12 @@ class ZarrTiffStore(Store):
     def _metadata(self) -> dict[str, bytes]:
         documents: dict[str, bytes] = {}
         levels = self._level_series()
-        dtype = self._series.dtype
+        dtype = self.series.dtype
         fill = self.fillvalue
         if self._multiscales:
             axes = levels[0].get_axes(self._squeeze)
             attributes = multiscales_attributes(
-                name=self._series.name or self._series.kind,
+                name=self.series.name or self.series.kind,
                 axes=axes,
                 shapes=[grid.shape for grid in self._grids],
                 scale=None,
@@ -206,14 +223,22 @@ class ZarrTiffStore(Store):
                 zarr_format=self._zarr_format,
             )
             documents.update(group_metadata({**attributes, **self._zattrs}, self._zarr_format))
+        base_shape = self._grids[0].shape
         for grid, series in zip(self._grids, levels, strict=True):
             prefix = self._prefix(grid.level)
+            names = dimension_names(series.get_axes(self._squeeze))
+            # a dimension that shrinks with the level gets a name of its own, so that
+            # xarray can open all levels of the group as one dataset
+            names = [
+                name if size == base else f"{name}_{grid.level}"
+                for name, size, base in zip(names, grid.shape, base_shape, strict=True)
+            ]
             arrays = array_metadata(
                 shape=grid.shape,
                 chunks=grid.chunks,
                 dtype=dtype,
                 fill_value=fill,
-                axes=series.get_axes(self._squeeze),
+                dimensions=names,
                 attributes=None if self._multiscales else self._zattrs,
                 zarr_format=self._zarr_format,
             )
@@ -379,7 +404,7 @@ class ZarrTiffStore(Store):
         ref = self._parse_key(key)
         assert ref is not None  # exists() parsed it
         grid = self._grids[ref.level]
-        return int(np.prod(grid.chunks)) * self._series.dtype.itemsize
+        return int(np.prod(grid.chunks)) * self.series.dtype.itemsize
 
     async def set(self, key: str, value: Buffer) -> None:
         self._check_writable()
@@ -444,7 +469,7 @@ class ZarrTiffStore(Store):
 
     def with_read_only(self, read_only: bool = False) -> ZarrTiffStore:
         clone = ZarrTiffStore(
-            self._series,
+            self.series,
             level=None if self._multiscales else self._level,
             chunkmode=self._chunkmode,
             fillvalue=self._fillvalue,
@@ -466,11 +491,12 @@ class ZarrTiffStore(Store):
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
-        parent = self._series.parent
-        if parent is not None:
-            parent.close()
-        else:
-            self._series.keyframe.source.close()
+        series = self._series
+        if series is not None:
+            if series.parent is not None:
+                series.parent.close()
+            else:
+                series.keyframe.source.close()
         super().close()
 
     def __enter__(self) -> ZarrTiffStore:
@@ -482,23 +508,37 @@ class ZarrTiffStore(Store):
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, ZarrTiffStore)
-            and other._series is self._series
+            and other._identity() == self._identity()
             and other._state() == self._state()
         )
 
     def __hash__(self) -> int:
-        return hash((id(self._series), self._multiscales, self._level))
+        return hash((self._identity(), self._multiscales, self._level))
+
+    def _identity(self) -> tuple[Any, ...]:
+        """What file and which part of it: equal stores serve the same chunks."""
+        if self._series is None and self._reopen_from is not None:
+            path, target = self._reopen_from
+            return (os.path.realpath(path), target)
+        series = self.series
+        path = series.keyframe.source.path
+        where = path and os.path.realpath(path)
+        return (where or id(series.keyframe.source), self._target())
 
     def __repr__(self) -> str:
-        source = self._series.keyframe.source
+        if self._series is None and self._reopen_from is not None:
+            name = os.path.basename(self._reopen_from[0])
+        else:
+            name = self.series.keyframe.source.name
+        kind, index = self._target()
         return (
-            f"ZarrTiffStore({source.name!r}, series={self._series.index}, "
+            f"ZarrTiffStore({name!r}, {kind}={index}, "
             f"level={'all' if self._multiscales else self._level}, "
             f"chunkmode={self._chunkmode.name}, zarr_format={self._zarr_format})"
         )
 
     def __str__(self) -> str:
-        return f"tiffzarr://{self._series.keyframe.source.name}"
+        return repr(self)
 
     # -- pickling: by path and parameters; the copy reopens the file itself -------------
     def _state(self) -> dict[str, Any]:
@@ -514,26 +554,58 @@ class ZarrTiffStore(Store):
             "zarr_format": self._zarr_format,
         }
 
+    def _target(self) -> tuple[str, Any]:
+        if self._series is None and self._reopen_from is not None:
+            return self._reopen_from[1]
+        series = self.series
+        if series.kind == "page":
+            return ("page", series.keyframe.index)
+        return ("series", series.index)
+
     def __reduce__(self) -> tuple[Any, ...]:
-        path = self._series.keyframe.source.path
+        if self._reopen_from is not None and self._series is None:
+            path: str | None = self._reopen_from[0]
+        else:
+            path = self.series.keyframe.source.path
         if path is None:
             raise TypeError(f"{self!r} reads from memory or a file object and cannot be pickled")
-        if self._series.kind == "page":
-            target: tuple[str, Any] = ("page", self._series.keyframe.index)
-        else:
-            target = ("series", self._series.index)
-        return (_reopen, (path, target, self._state()))
+        return (_reopen, (path, self._target(), self._state(), self.read_only))
 
 
-def _reopen(path: str, target: tuple[str, Any], state: dict[str, Any]) -> ZarrTiffStore:
+def _open_target(path: str, target: tuple[str, Any]) -> TiffPageSeries:
+    """The page (as a one-page series) or series that target names in the file at path."""
     tif = TiffFile(path)
     kind, index = target
-    if kind == "page":
-        if isinstance(index, tuple):
-            page = tif.pages[index[0]]
-            arg: TiffPage | TiffPageSeries = tif.subifd_page(page.subifds[index[1]], index)
-        else:
-            arg = tif.pages[index]
+    if kind == "series":
+        return tif.series[index]
+    if isinstance(index, tuple):
+        page = tif.subifd_page(tif.pages[index[0]].subifds[index[1]], index)
     else:
-        arg = tif.series[index]
-    return ZarrTiffStore(arg, **state)
+        page = tif.pages[index]
+    return TiffPageSeries(None, [page], page.shape, page.axes, kind="page")
+
+
+def _reopen(
+    path: str, target: tuple[str, Any], state: dict[str, Any], read_only: bool
+) -> ZarrTiffStore:
+    """Rebuild a pickled store without touching the file until it is first read."""
+    store = ZarrTiffStore.__new__(ZarrTiffStore)
+    store._series = None
+    store._reopen_from = (path, target)
+    store._reopen_lock = threading.Lock()
+    store._chunkmode = CHUNKMODE(state["chunkmode"])
+    store._fillvalue = state["fillvalue"]
+    store._zattrs = dict(state["zattrs"])
+    store._multiscales = state["multiscales"]
+    store._level = state["level"] or 0
+    store._squeeze = state["squeeze"]
+    store._maxworkers = state["maxworkers"]
+    store._buffersize = state["buffersize"]
+    store._zarr_format = state["zarr_format"]
+    store._lock = None
+    store._executor = None
+    store._executor_lock = threading.Lock()
+    store._closed = False
+    store._decoders = {}
+    Store.__init__(store, read_only=read_only)
+    return store
