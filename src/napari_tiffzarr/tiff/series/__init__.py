@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ...errors import TiffFileError
 from .base import TiffPageSeries
 from .generic import detect_generic, detect_uniform
+from .imagej import detect_imagej
 from .shaped import detect_shaped
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ Detector = Callable[["TiffFile"], "list[TiffPageSeries] | None"]
 
 DETECTORS: list[tuple[str, Detector]] = [
     ("shaped", detect_shaped),
+    ("imagej", detect_imagej),
     ("uniform", detect_uniform),
 ]
 

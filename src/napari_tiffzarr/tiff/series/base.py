@@ -84,6 +84,9 @@ class TiffPageSeries:
                 raise TiffFileError(f"{filename}: series {kind} has no pages")
         self.keyframe = keyframe
         self.levels: list[TiffPageSeries] = [self]
+        # per axis letter: (size of a pixel, unit); names of channels where known
+        self.physical_sizes: dict[str, tuple[float, str]] = {}
+        self.channel_names: list[str] = []
         expected = len(pages) * keyframe.size
         if math.prod(self._shape) != expected:
             raise TiffFileError(
