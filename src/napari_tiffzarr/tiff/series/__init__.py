@@ -14,6 +14,7 @@ from ...errors import TiffFileError
 from .base import TiffPageSeries
 from .generic import detect_generic, detect_uniform
 from .imagej import detect_imagej
+from .ome import detect_ome
 from .shaped import detect_shaped
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ Detector = Callable[["TiffFile"], "list[TiffPageSeries] | None"]
 
 DETECTORS: list[tuple[str, Detector]] = [
     ("shaped", detect_shaped),
+    ("ome", detect_ome),
     ("imagej", detect_imagej),
     ("uniform", detect_uniform),
 ]

@@ -87,6 +87,8 @@ class TiffPageSeries:
         # per axis letter: (size of a pixel, unit); names of channels where known
         self.physical_sizes: dict[str, tuple[float, str]] = {}
         self.channel_names: list[str] = []
+        # files of a multi-file dataset whose planes this series does not read
+        self.missing_files: list[str] = []
         expected = len(pages) * keyframe.size
         if math.prod(self._shape) != expected:
             raise TiffFileError(
