@@ -1,7 +1,9 @@
 """Finding the image series of a file: an ordered registry of detectors, generic last.
 
 Every detector has one signature: it takes a TiffFile and returns its series, or None
-when the file is not of its kind.  The first detector that answers wins.
+when the file is not of its kind.  The first detector that claims a file decides: an
+empty list means "mine, but its metadata cannot be used", and the generic grouping of
+pages takes over, as tifffile does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .generic import detect_generic, detect_uniform
 from .imagej import detect_imagej
 from .ome import detect_ome
 from .shaped import detect_shaped
+from .slides import detect_ndpi, detect_svs
 
 if TYPE_CHECKING:
     from ..file import TiffFile
@@ -30,6 +33,8 @@ DETECTORS: list[tuple[str, Detector]] = [
     ("shaped", detect_shaped),
     ("ome", detect_ome),
     ("imagej", detect_imagej),
+    ("svs", detect_svs),
+    ("ndpi", detect_ndpi),
     ("uniform", detect_uniform),
 ]
 
@@ -42,8 +47,8 @@ def find_series(tif: TiffFile) -> list[TiffPageSeries]:
             series = detect(tif)
         except TiffFileError as exc:
             log.warning("%s: %s series not read: %s", tif.filename, kind, exc)
-            series = None
-        if series:
+            series = []
+        if series is not None:
             break
     if not series:
         series = detect_generic(tif) or []

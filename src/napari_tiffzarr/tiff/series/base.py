@@ -100,6 +100,10 @@ class TiffPageSeries:
     def dtype(self) -> np.dtype:
         return self.keyframe.dtype
 
+    def rename_axis(self, index: int, letter: str) -> None:
+        """Give dimension index (of the unsqueezed axes) a more telling letter."""
+        self._axes = self._axes[:index] + letter + self._axes[index + 1 :]
+
     def get_shape(self, squeeze: bool | None = None) -> tuple[int, ...]:
         if squeeze is None:
             squeeze = self._squeeze

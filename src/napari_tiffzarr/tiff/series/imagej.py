@@ -65,7 +65,7 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
         value = meta.get(key, 1)
         if not isinstance(value, int) or value < 1:
             log.warning("%s: ImageJ %s=%r is invalid", page.name, key, value)
-            return None
+            return []
         counts[key] = value
     frames, slices, channels, images = (
         counts["frames"],
@@ -89,7 +89,7 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
         start = int(page.dataoffsets[0])
         if start + nbytes > tif.filesize:
             log.warning("%s: ImageJ images run past the end of the file", page.name)
-            return None
+            return []
         if images <= 1 or not multipage or start + nbytes <= page.ifd.next_offset:
             # all images follow the first page's data: read no other IFD
             pages = virtual_frames(page, images)

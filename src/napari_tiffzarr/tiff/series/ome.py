@@ -238,7 +238,7 @@ def detect_ome(tif: TiffFile) -> list[TiffPageSeries] | None:
         name = _local(element.tag)
         if name == "BinaryOnly":
             log.info("%s: OME-XML is BinaryOnly: not the dataset's root file", tif.filename)
-            return None
+            return []
         if name != "Image":
             continue
         try:
@@ -248,4 +248,4 @@ def detect_ome(tif: TiffFile) -> list[TiffPageSeries] | None:
             continue
         if item is not None:
             series.append(item)
-    return series or None
+    return series

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import TiffFileError
-from .base import TiffPageSeries
+from .base import TiffPageSeries, pyramidize
 
 if TYPE_CHECKING:
     from ..file import TiffFile
@@ -59,12 +60,8 @@ def _reshape_axes(axes: str, shape: tuple[int, ...], newshape: tuple[int, ...]) 
     return "".join(reversed(result))
 
 
-def detect_shaped(tif: TiffFile) -> list[TiffPageSeries] | None:
-    """Series that tifffile wrote, each starting at a page with a shape description."""
-    pages = tif.pages
-    if shaped_metadata(pages.first()) is None:
-        return None
-    series: list[TiffPageSeries] = []
+def _detect_in(tif: TiffFile, pages: Sequence[TiffPage], out: list[TiffPageSeries]) -> bool:
+    """Append the shaped series of a run of pages (main chain or SubIFDs); False if invalid."""
     index = 0
     count = len(pages)
     while index < count:
@@ -72,14 +69,13 @@ def detect_shaped(tif: TiffFile) -> list[TiffPageSeries] | None:
         meta = shaped_metadata(keyframe)
         if meta is None:
             log.warning("%s: no shape description where a series should start", keyframe.name)
-            return None
+            return False
         reshape = tuple(int(s) for s in meta["shape"])
         size = math.prod(reshape)
         npages = max(1, size // keyframe.size) if keyframe.size else 1
         if size and size % keyframe.size:
             log.warning("%s: shape %s does not fit pages of %s", keyframe.name, reshape, keyframe.shape)
-            npages = 1
-            reshape = keyframe.shape
+            return False
         group = [pages[i] for i in range(index, min(index + npages, count))]
         if len(group) < npages:
             log.warning("%s: series is truncated to %d pages", keyframe.name, len(group))
@@ -95,43 +91,37 @@ def detect_shaped(tif: TiffFile) -> list[TiffPageSeries] | None:
                     shape = reshape
                 except ValueError:
                     pass
-        name = meta.get("name", "")
         try:
             item = TiffPageSeries(
-                tif, group, shape, axes, kind="shaped", name=str(name), squeeze=False
+                tif, group, shape, axes, kind="shaped", name=str(meta.get("name", "")), squeeze=False
             )
         except TiffFileError as exc:
             log.warning("%s", exc)
-            return None
-        _add_subifd_levels(tif, item)
-        series.append(item)
+            return False
+        out.append(item)
         index += len(group)
+        # SubIFDs of the series' pages are series of their own; reduced ones become levels
+        for level in range(len(keyframe.subifds)):
+            subpages = []
+            for page in group:
+                if len(page.subifds) <= level:
+                    log.warning("%s: SubIFDs differ between pages of a series", page.name)
+                    return False
+                subpages.append(
+                    tif.subifd_page(page.subifds[level], (int(page.index), level))  # type: ignore[arg-type]
+                )
+            if not _detect_in(tif, subpages, out):
+                return False
+    return True
+
+
+def detect_shaped(tif: TiffFile) -> list[TiffPageSeries] | None:
+    """Series that tifffile wrote, each starting at a page with a shape description."""
+    pages = tif.pages
+    if shaped_metadata(pages.first()) is None:
+        return None
+    series: list[TiffPageSeries] = []
+    if not _detect_in(tif, list(pages), series):
+        return []
+    pyramidize(series, reduced_only=True)
     return series
-
-
-def _add_subifd_levels(tif: TiffFile, series: TiffPageSeries) -> None:
-    """Pyramid levels written by tifffile into the SubIFDs of every page of a series."""
-    keyframe = series.keyframe
-    for level in range(len(keyframe.subifds)):
-        pages = []
-        for page in series.pages:
-            if page is None or len(page.subifds) <= level:
-                return
-            pages.append(tif.subifd_page(page.subifds[level], (int(page.index), level)))  # type: ignore[arg-type]
-        first = pages[0]
-        base = series.levels[0]
-        shape = list(base.get_shape(False))
-        # spatial axes shrink; the others are the same as level 0's
-        page_axes = keyframe.axes
-        for ax, size in zip(page_axes, first.shape, strict=True):
-            if ax in "YXZ":
-                position = base.get_axes(False).rfind(ax)
-                shape[position] = size
-        try:
-            item = TiffPageSeries(
-                tif, pages, shape, base.get_axes(False), kind="shaped", squeeze=False
-            )
-        except TiffFileError as exc:
-            log.warning("%s", exc)
-            return
-        series.levels.append(item)
