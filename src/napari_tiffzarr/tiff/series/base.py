@@ -149,8 +149,13 @@ class TiffPageSeries:
         for index, page in enumerate(series.pages):
             if page is None:
                 result[index] = keyframe.nodata
-            else:
-                page.asarray(out=result[index], maxworkers=maxworkers)
+                continue
+            if page is not keyframe and (page.shape, page.dtype) != (keyframe.shape, keyframe.dtype):
+                raise TiffFileError(
+                    f"{page.name}: {page.shape} {page.dtype} differs from the series' first "
+                    f"page, {keyframe.shape} {keyframe.dtype}"
+                )
+            page.asarray(out=result[index], maxworkers=maxworkers)
         return result.reshape(series.shape)
 
     def aszarr(self, **kwargs: Any) -> ZarrTiffStore:

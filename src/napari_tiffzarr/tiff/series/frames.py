@@ -13,6 +13,7 @@ import numpy as np
 
 from ..page import TiffPage
 from ..tags import Compression
+from .lazy import LazyPages
 
 __all__ = ["VirtualPage", "is_contiguous", "virtual_frames"]
 
@@ -57,6 +58,6 @@ def is_contiguous(page: TiffPage) -> bool:
     return bool(np.all(ends == offsets[1:])) and int(counts.sum()) == page.nbytes_stored
 
 
-def virtual_frames(keyframe: TiffPage, count: int) -> list[TiffPage]:
+def virtual_frames(keyframe: TiffPage, count: int) -> LazyPages:
     """The keyframe followed by count - 1 frames stored right after its data."""
-    return [keyframe, *(VirtualPage(keyframe, i) for i in range(1, count))]
+    return LazyPages(count, lambda i: keyframe if i == 0 else VirtualPage(keyframe, i))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ...errors import TiffFileError
 from ..page import TiffPage
 from .base import TiffPageSeries, coding_key, pyramidize
+from .lazy import LazyPages
 
 if TYPE_CHECKING:
     from ..file import TiffFile
@@ -43,12 +44,10 @@ def detect_uniform(tif: TiffFile) -> list[TiffPageSeries] | None:
         page = pages[index]
         if page.subifds or page.is_reduced or coding_key(page) != key:
             return None
-    listed = list(pages)
-    if any(coding_key(p) != key for p in listed):
-        return None
-    return [
-        TiffPageSeries(tif, listed, (count, *first.shape), "I" + first.axes, kind="uniform")
-    ]
+    # Like tifffile, trust the sample: the other pages are parsed when their chunks are
+    # read, and a page that differs from the first then raises instead of misreading.
+    lazy = LazyPages(count, pages.__getitem__)
+    return [TiffPageSeries(tif, lazy, (count, *first.shape), "I" + first.axes, kind="uniform")]
 
 
 def detect_generic(tif: TiffFile) -> list[TiffPageSeries] | None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .base import TiffPageSeries
 from .frames import is_contiguous, virtual_frames
+from .lazy import LazyPages
 from .resolution import imagej_physical_sizes
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
     if images == 1 and multipage:
         images = len(tif.pages)
     nbytes = images * page.nbytes_stored
-    pages: list[TiffPage]
+    pages: Sequence[TiffPage]
     if is_contiguous(page):
         start = int(page.dataoffsets[0])
         if start + nbytes > tif.filesize:
@@ -116,10 +118,18 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
         shape += (1,)
         axes += "S"
     needed = max(1, math.prod(shape) // page.size)
-    listed: list[TiffPage | None] = list(pages[:needed])
-    if len(listed) < needed:
-        log.warning("%s: ImageJ series lacks %d images: they read as fill", page.name, needed - len(listed))
-        listed += [None] * (needed - len(listed))
+    listed: Sequence[TiffPage | None]
+    if isinstance(pages, LazyPages) and len(pages) == needed:
+        listed = pages
+    else:
+        listed = list(pages[:needed])
+        if len(listed) < needed:
+            log.warning(
+                "%s: ImageJ series lacks %d images: they read as fill",
+                page.name,
+                needed - len(listed),
+            )
+            listed = [*listed, *([None] * (needed - len(listed)))]
     series = TiffPageSeries(tif, listed, shape, axes, kind="imagej")
     series.physical_sizes = imagej_physical_sizes(page, meta)
     return [series]
