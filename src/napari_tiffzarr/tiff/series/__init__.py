@@ -18,7 +18,7 @@ from .generic import detect_generic, detect_uniform
 from .imagej import detect_imagej
 from .ome import detect_ome
 from .shaped import detect_shaped
-from .slides import detect_ndpi, detect_svs
+from .slides import detect_ndpi, detect_qpi, detect_svs
 
 if TYPE_CHECKING:
     from ..file import TiffFile
@@ -34,6 +34,7 @@ DETECTORS: list[tuple[str, Detector]] = [
     ("ome", detect_ome),
     ("imagej", detect_imagej),
     ("svs", detect_svs),
+    ("qpi", detect_qpi),
     ("ndpi", detect_ndpi),
     ("uniform", detect_uniform),
 ]

@@ -1,4 +1,4 @@
-"""Whole-slide formats: Aperio SVS and Hamamatsu NDPI.
+"""Whole-slide formats: Aperio SVS, Hamamatsu NDPI and PerkinElmer QPTIFF.
 
 SVS stores the baseline image first, a stripped thumbnail second, then the other pyramid
 levels, and at the end a label and a macro image; none of the levels is marked reduced.
@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 from .base import TiffPageSeries
 from .generic import detect_generic
+from .resolution import tag_physical_sizes
 
 if TYPE_CHECKING:
     from ..file import TiffFile
     from ..page import TiffPage
 
-__all__ = ["detect_ndpi", "detect_svs", "svs_physical_sizes"]
+__all__ = ["detect_ndpi", "detect_qpi", "detect_svs", "svs_physical_sizes"]
 
 log = logging.getLogger("napari_tiffzarr")
 
@@ -111,4 +112,57 @@ def detect_ndpi(tif: TiffFile) -> list[TiffPageSeries] | None:
             item.name = "Macro"
         elif magnification == -2.0:
             item.name = "Map"
+    return series
+
+
+def _qpi_channel_name(page: TiffPage) -> str:
+    """The <Name> of a PerkinElmer page's own XML description, where it has one."""
+    match = re.search(r"<Name>([^<]*)</Name>", page.description)
+    return match.group(1).strip() if match else ""
+
+
+def detect_qpi(tif: TiffFile) -> list[TiffPageSeries] | None:
+    """PerkinElmer QPTIFF: channel pages at full size, a thumbnail, then per level the
+    same number of channel pages at half the size, then macro and label images."""
+    pages = tif.pages
+    first = pages.first()
+    if not first.software.startswith("PerkinElmer-QPI"):
+        return None
+    count = len(pages)
+    index = 0
+    channels: list[TiffPage] = []
+    while index < count and pages[index].shape == first.shape:
+        channels.append(pages[index])
+        index += 1
+    baseline = TiffPageSeries(
+        tif, channels, (len(channels), *first.shape), "C" + first.axes, kind="qpi", name="Baseline"
+    )
+    baseline.channel_names = [_qpi_channel_name(p) for p in channels]
+    baseline.physical_sizes = tag_physical_sizes(first)
+    series = [baseline]
+    if index < count:
+        series.append(_single(tif, pages[index], "Thumbnail", "qpi"))
+        index += 1
+    if first.is_tiled:
+        shape = first.shape
+        while index < count:
+            shape = (shape[0] // 2, shape[1] // 2, *shape[2:])
+            level: list[TiffPage] = []
+            while index < count and pages[index].shape == shape:
+                level.append(pages[index])
+                index += 1
+            if len(level) != len(channels):
+                index -= len(level)
+                break
+            baseline.levels.append(
+                TiffPageSeries(
+                    tif, level, (len(level), *shape), "C" + first.axes, kind="qpi", name="Resolution"
+                )
+            )
+    if baseline.is_pyramidal:
+        for name in ("Macro", "Label"):
+            if index >= count:
+                break
+            series.append(_single(tif, pages[index], name, "qpi"))
+            index += 1
     return series
