@@ -1,0 +1,128 @@
+"""How a series appears in napari: one place mapping image metadata to layer options.
+
+Pure: takes the series' description and its zarr arrays, returns napari LayerData.  It
+reads pixels only of the coarsest level, for contrast limits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LayerSource", "contrast_limits", "layer_data"]
+
+# Channel counts above this stay a slider dimension rather than one layer per channel.
+MAX_CHANNEL_LAYERS = 16
+# Coarsest levels larger than this are sampled, not read whole, for contrast limits.
+MAX_CONTRAST_SAMPLES = 4096 * 4096
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    """Where a layer's data come from; kept in the layer's metadata to reopen or export it."""
+
+    path: str
+    series: int
+    level: int | None  # None: all levels as a pyramid
+    chunkmode: int
+    fillvalue: float | int | None
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "series": self.series,
+            "level": self.level,
+            "chunkmode": self.chunkmode,
+            "fillvalue": self.fillvalue,
+        }
+
+
+def _is_rgb(axes: str, shape: Sequence[int]) -> bool:
+    return axes.endswith("S") and shape[-1] in (3, 4)
+
+
+def _channel_axis(axes: str, shape: Sequence[int], rgb: bool) -> int | None:
+    for letter in "CS":
+        if letter in axes:
+            index = axes.index(letter)
+            if letter == "S" and rgb and index == len(axes) - 1:
+                continue
+            if 1 < shape[index] <= MAX_CHANNEL_LAYERS:
+                return index
+    return None
+
+
+def contrast_limits(array: Any, channel_axis: int | None) -> Any:
+    """(min, max) of the coarsest level, per channel where there are channels."""
+    data = np.asarray(array[...] if array.size <= MAX_CONTRAST_SAMPLES else _sample(array))
+    if data.dtype.kind == "b":
+        return [0, 1] if channel_axis is None else [[0, 1]] * data.shape[channel_axis]
+    if channel_axis is None:
+        return _limits(data)
+    return [_limits(np.take(data, i, axis=channel_axis)) for i in range(data.shape[channel_axis])]
+
+
+def _sample(array: Any) -> Any:
+    steps = tuple(max(1, int(np.ceil(s / 1024))) if i >= array.ndim - 2 else 1 for i, s in enumerate(array.shape))
+    return array[tuple(slice(None, None, step) for step in steps)]
+
+
+def _limits(data: np.ndarray) -> list[float]:
+    if data.dtype.kind == "c":
+        data = np.abs(data)
+    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
+    if finite.size == 0:
+        return [0.0, 1.0]
+    low, high = float(finite.min()), float(finite.max())
+    if low == high:
+        high = low + 1
+    return [low, high]
+
+
+def layer_data(
+    arrays: Sequence[Any],
+    *,
+    axes: str,
+    source: LayerSource,
+    name: str = "",
+    channel_names: Sequence[str] = (),
+    physical_sizes: dict[str, tuple[float, str]] | None = None,
+) -> list[tuple[Any, dict[str, Any], str]]:
+    """napari LayerData for the levels of one series: one image layer, or one per channel."""
+    shape = arrays[0].shape
+    rgb = _is_rgb(axes, shape)
+    channel_axis = _channel_axis(axes, shape, rgb)
+    # the dimensions napari shows: all but the colour samples and the channel axis
+    shown = [
+        (i, ax) for i, ax in enumerate(axes) if i != channel_axis and not (rgb and i == len(axes) - 1)
+    ]
+    sizes = physical_sizes or {}
+    scale = [sizes[ax][0] if ax in sizes else 1.0 for _, ax in shown]
+    units = [sizes[ax][1] if ax in sizes else "pixel" for _, ax in shown]
+    labels = [ax.lower() for _, ax in shown]
+    base = name or os.path.basename(source.path)
+    kwargs: dict[str, Any] = {
+        "rgb": rgb,
+        "multiscale": len(arrays) > 1,
+        "scale": scale,
+        "units": units,
+        "axis_labels": labels,
+        "metadata": {"tiffzarr": source.as_metadata()},
+    }
+    if not rgb:
+        kwargs["contrast_limits"] = contrast_limits(arrays[-1], channel_axis)
+    data: Any = list(arrays) if len(arrays) > 1 else arrays[0]
+    if channel_axis is not None:
+        count = shape[channel_axis]
+        names = [n for n in channel_names if n][:count]
+        if len(names) != count:
+            names = [f"{base} [{axes[channel_axis]}{i}]" for i in range(count)]
+        kwargs["channel_axis"] = channel_axis
+        kwargs["name"] = names
+    else:
+        kwargs["name"] = base
+    return [(data, kwargs, "image")]

@@ -1,0 +1,92 @@
+"""The napari reader: sniff the magic bytes, open the main series through our store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import zarr
+
+from ..errors import TiffFileError
+from ..store import ZarrTiffStore
+from ..tiff.file import TiffFile
+from ._layers import LayerSource, layer_data
+
+__all__ = ["TIFF_MAGIC", "get_reader", "open_layers", "read_tiff"]
+
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+LayerData = tuple[Any, dict[str, Any], str]
+
+
+def _is_tiff(path: Any) -> bool:
+    if not isinstance(path, str | os.PathLike):
+        return False
+    try:
+        if not os.path.isfile(path):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read(4) in TIFF_MAGIC
+    except (OSError, ValueError):
+        return False
+
+
+def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
+    """read_tiff if path is one TIFF file, else None; never raises."""
+    if isinstance(path, list | tuple):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    return read_tiff if _is_tiff(path) else None
+
+
+def open_layers(
+    path: str,
+    *,
+    series: int = 0,
+    level: int | None = None,
+    chunkmode: int = 0,
+    fillvalue: float | None = None,
+) -> list[LayerData]:
+    """Layers for one series of a TIFF, every level a zarr array over our store."""
+    tif = TiffFile(path)
+    try:
+        if not tif.series:
+            raise TiffFileError(f"{tif.filename}: no image series")
+        item = tif.series[series]
+        store = ZarrTiffStore(
+            item,
+            level=level,
+            multiscales=level is None,
+            chunkmode=chunkmode,
+            fillvalue=fillvalue,
+        )
+        if level is None:
+            group = zarr.open_group(store, mode="r")
+            arrays = [group[str(i)] for i in range(len(item.levels))]
+            shown = item
+        else:
+            arrays = [zarr.open_array(store, mode="r")]
+            shown = item.levels[level]
+        source = LayerSource(os.fspath(path), series, level, int(chunkmode), fillvalue)
+        name = os.path.basename(path)
+        if item.name and len(tif.series) > 1:
+            name = f"{name} [{item.name}]"
+        return layer_data(
+            arrays,
+            axes=shown.axes,
+            source=source,
+            name=name,
+            channel_names=item.channel_names,
+            physical_sizes=item.physical_sizes,
+        )
+    except BaseException:
+        tif.close()
+        raise
+
+
+def read_tiff(path: str | list[str]) -> list[LayerData]:
+    if isinstance(path, list | tuple):
+        path = path[0]
+    return open_layers(os.fspath(path))

@@ -1,0 +1,52 @@
+"""The napari writer: an image layer's source series as kerchunk reference JSON."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..store import ZarrTiffStore
+from ..tiff.file import TiffFile
+
+__all__ = ["write_layer_references", "write_references"]
+
+
+def write_layer_references(
+    jsonfile: str,
+    source: dict[str, Any],
+    *,
+    url: str | None = None,
+    version: int = 1,
+    zarr_format: int = 3,
+) -> str:
+    """Write the references of the series a layer was opened from; return the path."""
+    path = source["path"]
+    if url is None:
+        url = os.path.dirname(os.path.abspath(path))
+    with TiffFile(path) as tif:
+        series = tif.series[int(source.get("series", 0))]
+        level = source.get("level")
+        store = ZarrTiffStore(
+            series,
+            level=level,
+            multiscales=level is None,
+            chunkmode=source.get("chunkmode", 0),
+            fillvalue=source.get("fillvalue"),
+            zarr_format=zarr_format,
+        )
+        store.write_fsspec(jsonfile, url=url, version=version)
+    return jsonfile
+
+
+def write_references(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    """npe2 single-layer writer for image layers."""
+    source = (meta.get("metadata") or {}).get("tiffzarr")
+    name = meta.get("name", "layer")
+    if not isinstance(source, dict) or "path" not in source:
+        raise ValueError(
+            f"layer {name!r} was not opened from a TIFF by napari-tiffzarr: "
+            "there is no file to reference"
+        )
+    if not path.endswith(".json"):
+        path += ".json"
+    return [write_layer_references(path, source)]
