@@ -42,6 +42,7 @@ class TiffZarrWidget(Container):
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=True)
         self.viewer = napari_viewer
+        self._files: dict[str, TiffFile] = {}
         self.layer = ComboBox(label="layer", choices=self._layer_choices)
         # choices are computed, not stored: napari resets a docked widget's choices
         self.series = ComboBox(label="series", choices=self._series_choices)
@@ -72,7 +73,6 @@ class TiffZarrWidget(Container):
                 self.status,
             ]
         )
-        self._files: dict[str, TiffFile] = {}
         self.layer.changed.connect(self._layer_changed)
         self.series.changed.connect(self._series_changed)
         self.apply.changed.connect(self.reopen)
