@@ -1,0 +1,98 @@
+"""The reader: which paths it takes, and the layers it makes, without a viewer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_tiffzarr.plugin._layers import LayerSource, layer_data
+from napari_tiffzarr.plugin._reader import get_reader, open_layers
+from napari_tiffzarr.store import ZarrTiffStore
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello, not a tiff", os.urandom(4096), b"II*\x00"[:3], b"MM\x00+" [:2]],
+    ids=["empty", "text", "random", "short-ii", "short-mm"],
+)
+def test_get_reader_declines_junk(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "junk.tif"
+    path.write_bytes(content)
+    assert get_reader(str(path)) is None
+
+
+def test_get_reader_declines_directories_and_missing_files(tmp_path: Path) -> None:
+    assert get_reader(str(tmp_path)) is None
+    assert get_reader(str(tmp_path / "missing.tif")) is None
+    assert get_reader([str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]) is None
+
+
+def test_get_reader_takes_tiff_by_content(tmp_path: Path) -> None:
+    path = tmp_path / "named-otherwise.dat"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8))
+    assert get_reader(str(path)) is not None
+    assert get_reader([str(path)]) is not None
+
+
+def test_pyramid_layer_is_multiscale_over_our_store(pyramid_path: Path) -> None:
+    (data, kwargs, kind), = open_layers(str(pyramid_path))
+    assert kind == "image"
+    assert kwargs["multiscale"] is True
+    assert kwargs["rgb"] is True
+    with tifffile.TiffFile(pyramid_path) as tif:
+        series = tif.series[0]
+        assert [array.shape for array in data] == [level.shape for level in series.levels]
+        for array, level in zip(data, series.levels, strict=True):
+            assert isinstance(array, zarr.Array)
+            assert isinstance(array.store, ZarrTiffStore)
+        np.testing.assert_array_equal(data[2][:], series.levels[2].asarray())
+    assert kwargs["metadata"]["tiffzarr"] == {
+        "path": str(pyramid_path),
+        "series": 0,
+        "level": None,
+        "chunkmode": 0,
+        "fillvalue": None,
+    }
+
+
+def test_opening_decodes_only_the_coarsest_level(pyramid_path: Path, decode_counter) -> None:  # type: ignore[no-untyped-def]
+    open_layers(str(pyramid_path))
+    assert decode_counter[0] == 0
+    assert set(decode_counter) <= {3}
+
+
+def test_hyperstack_channels_scale_and_units(stack_path: Path) -> None:
+    (data, kwargs, _), = open_layers(str(stack_path))
+    assert kwargs["channel_axis"] == 1
+    assert kwargs["scale"] == pytest.approx([2.0, 0.25, 0.25])
+    assert kwargs["units"] == ["micrometer"] * 3
+    assert kwargs["axis_labels"] == ["z", "y", "x"]
+    expected = tifffile.imread(stack_path)
+    limits = [[float(expected[:, c].min()), float(expected[:, c].max())] for c in range(3)]
+    assert kwargs["contrast_limits"] == limits
+    np.testing.assert_array_equal(data[:], expected)
+
+
+def test_single_level_layer(pyramid_path: Path) -> None:
+    (data, kwargs, _), = open_layers(str(pyramid_path), level=1, chunkmode=2, fillvalue=5)
+    assert kwargs["multiscale"] is False
+    with tifffile.TiffFile(pyramid_path) as tif:
+        np.testing.assert_array_equal(data[:], tif.series[0].levels[1].asarray())
+    assert data.chunks == data.shape  # whole pages
+    assert kwargs["metadata"]["tiffzarr"]["fillvalue"] == 5
+
+
+def test_layer_data_names_channels_by_axis_without_names() -> None:
+    arrays = [np.zeros((4, 10, 12), np.uint8)]
+    source = LayerSource("/x/file.tif", 0, None, 0, None)
+    (_, kwargs, _), = layer_data(arrays, axes="CYX", source=source)
+    assert kwargs["name"] == [f"file.tif [C{i}]" for i in range(4)]
+    assert kwargs["contrast_limits"] == [[0.0, 1.0]] * 4
+    many = [np.zeros((40, 10, 12), np.uint8)]
+    (_, kwargs, _), = layer_data(many, axes="CYX", source=source)
+    assert "channel_axis" not in kwargs  # too many channels: a slider, not 40 layers

@@ -1,0 +1,92 @@
+"""The plugin in a real napari viewer: reader, widget, sample data, what users see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_tiffzarr.plugin._widget import ALL_LEVELS, TiffZarrWidget
+from napari_tiffzarr.store import ZarrTiffStore
+
+pytestmark = pytest.mark.viewer
+
+
+def test_open_pyramid_in_viewer(make_napari_viewer, pyramid_path: Path, decode_counter) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
+    assert len(layers) == 1
+    layer = layers[0]
+    assert layer.multiscale
+    assert layer.rgb
+    assert all(isinstance(level.store, ZarrTiffStore) for level in layer.data)
+    assert decode_counter[0] == 0, "opening must not decode level-0 tiles"
+
+
+def test_screenshot_is_not_blank(make_napari_viewer, pyramid_path: Path) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    pixels = shot[..., :3].reshape(-1, 3)
+    # the gradient shows many colours; a blank canvas shows one
+    assert len(np.unique(pixels, axis=0)) > 100
+    assert pixels.std() > 20
+
+
+def _widget_for(viewer, qtbot) -> TiffZarrWidget:  # type: ignore[no-untyped-def]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", "TIFF as Zarr")
+    assert isinstance(widget, TiffZarrWidget)
+    return widget
+
+
+def test_widget_changes_level_chunkmode_and_fill(make_napari_viewer, qtbot, pyramid_path: Path) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer()
+    viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
+    widget = _widget_for(viewer, qtbot)
+    assert widget.series.value == 0
+    assert widget.level.value == ALL_LEVELS
+    assert "level 3: (256, 256, 3)" in widget.info.value
+
+    widget.level.value = "1: (1024, 1024, 3)"
+    widget.chunkmode.value = "whole pages"
+    widget.fillvalue.value = "7"
+    worker = widget.reopen()
+    with qtbot.waitSignal(worker.finished, timeout=20000):
+        pass
+    qtbot.waitUntil(lambda: widget.status.value.startswith("reopened"), timeout=20000)
+
+    assert len(viewer.layers) == 1
+    layer = viewer.layers[0]
+    assert not layer.multiscale
+    assert layer.metadata["tiffzarr"] == {
+        "path": str(pyramid_path),
+        "series": 0,
+        "level": 1,
+        "chunkmode": 2,
+        "fillvalue": 7,
+    }
+    assert layer.data.chunks == layer.data.shape
+    assert layer.data.fill_value == 7
+    with tifffile.TiffFile(pyramid_path) as tif:
+        np.testing.assert_array_equal(layer.data[:], tif.series[0].levels[1].asarray())
+
+
+def test_widget_rejects_a_fill_value_that_is_not_a_number(make_napari_viewer, qtbot, pyramid_path: Path) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer()
+    viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
+    widget = _widget_for(viewer, qtbot)
+    widget.fillvalue.value = "lots"
+    assert widget.reopen() is None
+    assert "not a number" in widget.status.value
+    assert viewer.layers[0].multiscale  # unchanged
+
+
+def test_sample_data_opens_a_pyramid(make_napari_viewer) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-tiffzarr", "slide")
+    layer = viewer.layers[0]
+    assert layer.multiscale
+    assert layer.data[0].shape == (4096, 4096, 3)
+    assert len(layer.data) == 5
