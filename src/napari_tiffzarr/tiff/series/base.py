@@ -9,13 +9,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import TiffFileError
-from ..page import TiffPage
+from ..page import DEFAULT_MAX_EXPANSION, TiffPage
 
 if TYPE_CHECKING:
     from ...store.store import ZarrTiffStore
     from ..file import TiffFile
 
 __all__ = ["TiffPageSeries", "coding_key", "pyramidize", "squeeze_axes", "subresolution"]
+
+# The largest ratio of a decoded series to its file's size we believe: past it, the size
+# tags are corrupt (the best codecs on constant data stay below it).
+MAX_SERIES_EXPANSION = DEFAULT_MAX_EXPANSION
 
 
 def squeeze_axes(
@@ -145,6 +149,7 @@ class TiffPageSeries:
         """Decode all pages of a level into one array of the series' shape."""
         series = self.levels[level]
         keyframe = series.keyframe
+        series.check_allocation()
         result = np.empty((len(series.pages), *keyframe.shape), keyframe.dtype)
         for index, page in enumerate(series.pages):
             if page is None:
@@ -157,6 +162,19 @@ class TiffPageSeries:
                 )
             page.asarray(out=result[index], maxworkers=maxworkers)
         return result.reshape(series.shape)
+
+    def check_allocation(self) -> None:
+        """Refuse to decode a series larger than its file could hold, before allocating."""
+        keyframe = self.keyframe
+        keyframe.check_allocation(keyframe.segment_ranges())
+        needed = len(self.pages) * keyframe.nbytes
+        filesize = keyframe.source.size
+        if needed > filesize * MAX_SERIES_EXPANSION + 2**20:
+            raise TiffFileError(
+                f"{keyframe.source.name}: series of {len(self.pages)} pages of "
+                f"{keyframe.shape} {keyframe.dtype} needs {needed} bytes, more than a file of "
+                f"{filesize} bytes can hold: its size tags are corrupt"
+            )
 
     def aszarr(self, **kwargs: Any) -> ZarrTiffStore:
         from ...store.store import ZarrTiffStore
