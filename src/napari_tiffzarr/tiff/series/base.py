@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from ...store.store import ZarrTiffStore
     from ..file import TiffFile
 
-__all__ = ["TiffPageSeries", "coding_key", "pyramidize", "squeeze_axes", "subresolution"]
+__all__ = [
+    "TiffPageSeries",
+    "coding_key",
+    "pyramidize",
+    "squeeze_axes",
+    "subifd_index",
+    "subresolution",
+]
 
 # The largest ratio of a decoded series to its file's size we believe: past it, the size
 # tags are corrupt (the best codecs on constant data stay below it).
@@ -30,6 +37,12 @@ def squeeze_axes(
     if not kept:
         return (1,), axes[-1:] or "Q"
     return tuple(size for size, _ in kept), "".join(ax for _, ax in kept)
+
+
+def subifd_index(page: TiffPage, number: int) -> tuple[int, ...]:
+    """The index of a page's SubIFD: the page's index path, then the SubIFD's number."""
+    parent = page.index if isinstance(page.index, tuple) else (page.index,)
+    return (*parent, number)
 
 
 def coding_key(page: TiffPage) -> tuple[Any, ...]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import TiffFileError
 from ..page import TiffPage
-from .base import TiffPageSeries, coding_key, pyramidize
+from .base import TiffPageSeries, coding_key, pyramidize, subifd_index
 from .lazy import LazyPages
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def detect_generic(tif: TiffFile) -> list[TiffPageSeries] | None:
             if offset < 8 or offset >= tif.filesize:
                 continue
             try:
-                sub = tif.subifd_page(offset, (int(page.index), i))  # type: ignore[arg-type]
+                sub = tif.subifd_page(offset, subifd_index(page, i))
             except TiffFileError as exc:
                 log.warning("%s: SubIFD %d skipped: %s", page.name, i, exc)
                 continue

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from ...errors import TiffFileError
-from .base import TiffPageSeries, squeeze_axes
+from .base import TiffPageSeries, squeeze_axes, subifd_index
 from .resolution import PhysicalSizes, normalize_unit
 
 if TYPE_CHECKING:
@@ -213,8 +213,7 @@ def _add_subifd_levels(tif: TiffFile, series: TiffPageSeries) -> None:
             if page is None or len(page.subifds) <= level:
                 pages.append(None)
                 continue
-            index = (int(page.index), level) if isinstance(page.index, int) else page.index
-            pages.append(tif.subifd_page(page.subifds[level], index))  # type: ignore[arg-type]
+            pages.append(tif.subifd_page(page.subifds[level], subifd_index(page, level)))
         first = next((p for p in pages if p is not None), None)
         if first is None:
             return

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import TiffFileError
-from .base import TiffPageSeries, pyramidize
+from .base import TiffPageSeries, pyramidize, subifd_index
 
 if TYPE_CHECKING:
     from ..file import TiffFile
@@ -60,8 +60,17 @@ def _reshape_axes(axes: str, shape: tuple[int, ...], newshape: tuple[int, ...]) 
     return "".join(reversed(result))
 
 
-def _detect_in(tif: TiffFile, pages: Sequence[TiffPage], out: list[TiffPageSeries]) -> bool:
-    """Append the shaped series of a run of pages (main chain or SubIFDs); False if invalid."""
+def _detect_in(
+    tif: TiffFile, pages: Sequence[TiffPage], out: list[TiffPageSeries], seen: set[int]
+) -> bool:
+    """Append the shaped series of a run of pages (main chain or SubIFDs); False if invalid.
+
+    seen holds the IFDs already visited: SubIFDs that point back up make no endless tree.
+    """
+    if any(page.offset in seen for page in pages):
+        log.warning("%s: SubIFDs loop back to an IFD already read", tif.filename)
+        return False
+    seen.update(page.offset for page in pages)
     index = 0
     count = len(pages)
     while index < count:
@@ -108,9 +117,9 @@ def _detect_in(tif: TiffFile, pages: Sequence[TiffPage], out: list[TiffPageSerie
                     log.warning("%s: SubIFDs differ between pages of a series", page.name)
                     return False
                 subpages.append(
-                    tif.subifd_page(page.subifds[level], (int(page.index), level))  # type: ignore[arg-type]
+                    tif.subifd_page(page.subifds[level], subifd_index(page, level))
                 )
-            if not _detect_in(tif, subpages, out):
+            if not _detect_in(tif, subpages, out, seen):
                 return False
     return True
 
@@ -121,7 +130,7 @@ def detect_shaped(tif: TiffFile) -> list[TiffPageSeries] | None:
     if shaped_metadata(pages.first()) is None:
         return None
     series: list[TiffPageSeries] = []
-    if not _detect_in(tif, list(pages), series):
+    if not _detect_in(tif, list(pages), series, set()):
         return []
     pyramidize(series, reduced_only=True)
     return series
