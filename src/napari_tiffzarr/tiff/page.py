@@ -301,11 +301,9 @@ class TiffPage:
 
     @property
     def chunks(self) -> tuple[int, ...]:
-        """The shape of one strip or tile in the axes of the page, as tifffile's."""
+        """The shape of one strip or tile, as tifffile gives it: without separate planes."""
         depth, length, width, samples = self.layout.segment
         shape: list[int] = []
-        if self.shaped[0] > 1:
-            shape.append(1)
         if self.shaped[1] > 1:
             shape.append(depth)
         shape += [length, width]

@@ -1,0 +1,161 @@
+"""The command line: ``napari-tiffzarr info FILE`` and ``napari-tiffzarr demo``."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import TiffFileError
+from .tiff.file import TiffFile
+from .tiff.page import TiffPage
+from .tiff.tags import Compression, Photometric, Predictor, enum_or_int
+
+__all__ = ["file_info", "main"]
+
+# Pages are listed up to this many; files may have 100,000 of them.
+MAX_LISTED_PAGES = 20
+
+
+def _name(kind: Any, value: int) -> str:
+    member = enum_or_int(kind, int(value))
+    return member.name if isinstance(member, enum.Enum) else str(member)
+
+
+def page_info(page: TiffPage) -> dict[str, Any]:
+    """What a page is, from its tags alone: no pixel is decoded."""
+    return {
+        "index": page.index,
+        "shape": list(page.shape),
+        "dtype": str(page.dtype),
+        "axes": page.axes,
+        "storage": "tiles" if page.is_tiled else "strips",
+        "chunk": list(page.chunks),
+        "compression": _name(Compression, page.compression),
+        "predictor": _name(Predictor, page.predictor),
+        "photometric": _name(Photometric, page.photometric),
+        "reduced": page.is_reduced,
+    }
+
+
+def file_info(tif: TiffFile) -> dict[str, Any]:
+    pages = tif.pages
+    count = len(pages)
+    listed = []
+    for page in pages[:MAX_LISTED_PAGES]:
+        try:
+            listed.append(page_info(page))
+        except TiffFileError as exc:
+            listed.append({"index": page.index, "error": str(exc)})
+    series = []
+    for item in tif.series:
+        series.append(
+            {
+                "index": item.index,
+                "kind": item.kind,
+                "name": item.name,
+                "shape": list(item.shape),
+                "dtype": str(item.dtype),
+                "axes": item.axes,
+                "levels": [list(level.shape) for level in item.levels],
+                "physical_sizes": {ax: list(v) for ax, v in item.physical_sizes.items()},
+            }
+        )
+    return {
+        "file": tif.filename,
+        "size": tif.filesize,
+        "byteorder": "little" if tif.byteorder == "<" else "big",
+        "bigtiff": tif.is_bigtiff,
+        "pages": count,
+        "listed_pages": listed,
+        "series": series,
+    }
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    kind = "BigTIFF" if info["bigtiff"] else "classic TIFF"
+    print(f"{info['file']}: {kind}, {info['byteorder']}-endian, {info['size']:,} bytes, {info['pages']} pages")
+    for page in info["listed_pages"]:
+        if "error" in page:
+            print(f"  page {page['index']}: {page['error']}")
+            continue
+        print(
+            f"  page {page['index']}: {tuple(page['shape'])} {page['dtype']} {page['axes']}, "
+            f"{page['storage']} {tuple(page['chunk'])}, {page['compression']}, "
+            f"predictor {page['predictor']}, {page['photometric']}"
+            + (", reduced" if page["reduced"] else "")
+        )
+    if info["pages"] > len(info["listed_pages"]):
+        print(f"  ... {info['pages'] - len(info['listed_pages'])} more pages")
+    for series in info["series"]:
+        name = f" {series['name']!r}" if series["name"] else ""
+        print(
+            f"series {series['index']}: {series['kind']}{name} {tuple(series['shape'])} "
+            f"{series['dtype']} {series['axes']}"
+        )
+        for index, shape in enumerate(series["levels"]):
+            print(f"  level {index}: {tuple(shape)}")
+
+
+def _info(args: argparse.Namespace) -> int:
+    try:
+        with TiffFile(args.file) as tif:
+            info = file_info(tif)
+    except (TiffFileError, OSError) as exc:
+        print(f"napari-tiffzarr: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Open napari with the sample slide (or FILE) and the widget docked."""
+    import napari
+
+    from .plugin._sample_data import sample_path
+
+    path = args.file or sample_path()
+    viewer = napari.Viewer()
+    viewer.open(path, plugin="napari-tiffzarr")
+    viewer.window.add_plugin_dock_widget("napari-tiffzarr", "TIFF as Zarr")
+    if args.screenshot:
+        from qtpy.QtWidgets import QApplication
+
+        viewer.window.resize(1400, 860)
+        for _ in range(40):  # let the visible tiles load and draw before the picture
+            QApplication.processEvents()
+            time.sleep(0.05)
+        viewer.window.screenshot(args.screenshot, canvas_only=False, flash=False)
+        viewer.close()
+        return 0
+    napari.run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="napari-tiffzarr", description="Browse multiscale TIFFs lazily as Zarr."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    info = commands.add_parser("info", help="print pages, series, levels, chunks, compression")
+    info.add_argument("file")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.set_defaults(run=_info)
+    demo = commands.add_parser("demo", help="open napari with a sample slide and the widget")
+    demo.add_argument("file", nargs="?", help="a TIFF to open instead of the sample")
+    demo.add_argument("--screenshot", help="save a screenshot of the window here and quit")
+    demo.set_defaults(run=_demo)
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

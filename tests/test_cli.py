@@ -1,0 +1,72 @@
+"""The command line, checked against tifffile's view of the same files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_tiffzarr.cli import MAX_LISTED_PAGES, main
+
+
+def _info(path: Path, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+    assert main(["info", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("data", "options"),
+    [
+        (np.zeros((37, 53), np.uint8), {"rowsperstrip": 8}),
+        (np.zeros((64, 80, 3), np.uint8), {"tile": (32, 32), "photometric": "rgb", "compression": "jpeg"}),
+        (np.zeros((3, 20, 30), np.uint16), {"compression": "lzw", "predictor": True, "metadata": None, "photometric": "minisblack"}),
+        (np.zeros((3, 20, 30), np.uint8), {"photometric": "rgb", "planarconfig": "separate", "tile": (16, 16)}),
+        (np.zeros((20, 30), np.float32), {"bigtiff": True, "compression": "zlib", "byteorder": ">"}),
+    ],
+    ids=["strips", "jpeg-tiles", "lzw-pages", "planar-tiles", "bigtiff-be"],
+)
+def test_info_agrees_with_tifffile(tmp_path: Path, capsys: pytest.CaptureFixture[str], data: np.ndarray, options: dict) -> None:  # type: ignore[type-arg]
+    path = tmp_path / "file.tif"
+    tifffile.imwrite(path, data, **options)
+    info = _info(path, capsys)
+    with tifffile.TiffFile(path) as tif:
+        assert info["pages"] == len(tif.pages)
+        assert info["bigtiff"] == tif.is_bigtiff
+        assert info["byteorder"] == ("little" if tif.byteorder == "<" else "big")
+        for listed, page in zip(info["listed_pages"], tif.pages, strict=True):
+            assert tuple(listed["shape"]) == page.shape
+            assert listed["dtype"] == str(page.dtype)
+            assert listed["axes"] == page.axes
+            assert listed["compression"] == tifffile.COMPRESSION(page.compression).name
+            assert listed["predictor"] == tifffile.PREDICTOR(page.predictor).name
+            assert tuple(listed["chunk"]) == page.chunks
+            assert listed["storage"] == ("tiles" if page.is_tiled else "strips")
+        assert [tuple(s["shape"]) for s in info["series"]] == [s.shape for s in tif.series]
+
+
+def test_info_text_lists_at_most_the_first_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "many.tif"
+    tifffile.imwrite(path, np.zeros((MAX_LISTED_PAGES + 7, 8, 9), np.uint8), metadata=None)
+    assert main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert text.count("  page ") == MAX_LISTED_PAGES
+    assert "... 7 more pages" in text
+    assert f"{MAX_LISTED_PAGES + 7} pages" in text
+
+
+@pytest.mark.parametrize("content", [b"", b"not a tiff at all", b"II*\x00\xff\xff\xff\x7f"])
+def test_info_on_bad_files_says_why_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:
+    path = tmp_path / "bad.tif"
+    path.write_bytes(content)
+    assert main(["info", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "bad.tif" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_info_on_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(tmp_path / "missing.tif")]) == 1
+    assert "missing.tif" in capsys.readouterr().err
