@@ -37,7 +37,9 @@ def _texture(length: int, width: int, channels: int = 0, seed: int = 0) -> np.nd
     x = np.arange(width, dtype=np.float32)[None, :]
     base = np.sin(x / 53.0) * np.cos(y / 71.0) + np.sin((x + y) / 157.0)
     if channels:
-        planes = [base * (0.6 + 0.2 * c) + np.cos(x / (31.0 + 7 * c)) * 0.3 for c in range(channels)]
+        planes = [
+            base * (0.6 + 0.2 * c) + np.cos(x / (31.0 + 7 * c)) * 0.3 for c in range(channels)
+        ]
         image = np.stack(planes, axis=-1)
         image = (image - image.min()) / (np.ptp(image) or 1) * 200 + 20
         image += rng.integers(0, 12, image.shape)
@@ -67,17 +69,30 @@ def make_data(quick: bool) -> dict[str, Path]:
         tifffile.imwrite(files["imagej10000"], np.zeros((10000, 64, 64), np.uint8), imagej=True)
     if not files["deflate"].exists():
         tifffile.imwrite(
-            files["deflate"], _texture(size, size), tile=(512, 512), compression="zlib",
-            predictor=True, metadata=None,
+            files["deflate"],
+            _texture(size, size),
+            tile=(512, 512),
+            compression="zlib",
+            predictor=True,
+            metadata=None,
         )
     if not files["jpeg"].exists():
         tifffile.imwrite(
-            files["jpeg"], _texture(size, size, 3), tile=(256, 256), compression="jpeg",
-            photometric="rgb", metadata=None,
+            files["jpeg"],
+            _texture(size, size, 3),
+            tile=(256, 256),
+            compression="jpeg",
+            photometric="rgb",
+            metadata=None,
         )
     if not files["pyramid"].exists():
         level = _texture(big, big, 3, seed=2)
-        options = {"tile": (256, 256), "compression": "jpeg", "photometric": "rgb", "metadata": None}
+        options = {
+            "tile": (256, 256),
+            "compression": "jpeg",
+            "photometric": "rgb",
+            "metadata": None,
+        }
         with tifffile.TiffWriter(files["pyramid"], bigtiff=True) as tif:
             tif.write(level, subifds=4, **options)
             for _ in range(4):
@@ -88,8 +103,20 @@ def make_data(quick: bool) -> dict[str, Path]:
         source = CACHE / "vips-source.tif"
         tifffile.imwrite(source, _texture(size, size, 3, seed=3), photometric="rgb", metadata=None)
         subprocess.run(
-            ["vips", "tiffsave", str(source), str(files["vips"]), "--tile", "--pyramid",
-             "--compression", "jpeg", "--tile-width", "256", "--tile-height", "256"],
+            [
+                "vips",
+                "tiffsave",
+                str(source),
+                str(files["vips"]),
+                "--tile",
+                "--pyramid",
+                "--compression",
+                "jpeg",
+                "--tile-width",
+                "256",
+                "--tile-height",
+                "256",
+            ],
             check=True,
         )
     return {k: v for k, v in files.items() if v.exists()}
@@ -134,21 +161,29 @@ def bench_open(path: Path, repeat: int) -> dict[str, float]:
 
 def bench_full_level(path: Path, repeat: int) -> dict[str, float]:
     groups = {name: f(path) for name, f in READERS.items()}
-    return time_alternating({name: (lambda g=g: g["0"][...]) for name, g in groups.items()}, repeat)
+    return time_alternating(
+        {name: (lambda g=g: g["0"][...]) for name, g in groups.items()}, repeat
+    )
 
 
-def bench_viewports(path: Path, repeat: int, count: int = 30, size: int = 1024) -> dict[str, float]:
+def bench_viewports(
+    path: Path, repeat: int, count: int = 30, size: int = 1024
+) -> dict[str, float]:
     groups = {name: f(path) for name, f in READERS.items()}
     length, width = groups["ours"]["0"].shape[:2]  # type: ignore[index]
     rng = random.Random(5)
-    boxes = [(rng.randrange(0, length - size), rng.randrange(0, width - size)) for _ in range(count)]
+    boxes = [
+        (rng.randrange(0, length - size), rng.randrange(0, width - size)) for _ in range(count)
+    ]
 
     def viewports(group: object) -> None:
         array = group["0"]  # type: ignore[index]
         for y, x in boxes:
             array[y : y + size, x : x + size]
 
-    return time_alternating({name: (lambda g=g: viewports(g)) for name, g in groups.items()}, repeat)
+    return time_alternating(
+        {name: (lambda g=g: viewports(g)) for name, g in groups.items()}, repeat
+    )
 
 
 def decode_limit(path: Path) -> float:
@@ -172,7 +207,11 @@ def decode_limit(path: Path) -> float:
                     imagecodecs.jpeg_decode(data, tables=tables)
                 else:
                     decoded = imagecodecs.zlib_decode(data)
-                    tile = np.frombuffer(decoded, np.uint16).reshape(page.tilelength, page.tilewidth).copy()
+                    tile = (
+                        np.frombuffer(decoded, np.uint16)
+                        .reshape(page.tilelength, page.tilewidth)
+                        .copy()
+                    )
                     imagecodecs.delta_decode(tile, axis=-1, out=tile)
         elapsed = time.perf_counter() - started
     return elapsed / (os.cpu_count() or 1)
@@ -181,13 +220,18 @@ def decode_limit(path: Path) -> float:
 def peak_memory(reader: str, path: Path) -> tuple[float, float]:
     """Peak resident MB of a fresh process reading level 0 whole, above its baseline, and
     the output's MB.  VmHWM is reset by exec; ru_maxrss would inherit the parent's peak."""
-    code = (
-        "import sys; sys.path.insert(0, %r); import run;"
-        "hwm = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]);"
-        "run.READERS[%r](run.Path(%r)); base = hwm();"
-        "g = run.READERS[%r](run.Path(%r)); a = g['0'][...];"
-        "print(base, hwm(), a.nbytes)"
-    ) % (str(Path(__file__).resolve().parent), reader, str(path), reader, str(path))
+    here = str(Path(__file__).resolve().parent)
+    code = "\n".join(
+        [
+            f"import sys; sys.path.insert(0, {here!r}); import run",
+            "def hwm():",
+            "    status = open('/proc/self/status').read().split('VmHWM:')[1]",
+            "    return int(status.split()[0])",
+            f"run.READERS[{reader!r}](run.Path({str(path)!r})); base = hwm()",
+            f"g = run.READERS[{reader!r}](run.Path({str(path)!r})); a = g['0'][...]",
+            "print(base, hwm(), a.nbytes)",
+        ]
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     base, peak, nbytes = map(int, out.stdout.split())
     return (peak - base) / 1024, nbytes / 2**20
@@ -204,8 +248,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def add(case: str, result: dict[str, float], target: str = "") -> None:
         rows.append((case, result["ours"], result["tifffile"], target))
-        print(f"{case:58s} ours {result['ours']*1000:9.1f} ms  tifffile {result['tifffile']*1000:9.1f} ms"
-              f"  ratio {result['ours']/result['tifffile']:.2f}", flush=True)
+        print(
+            f"{case:58s} ours {result['ours'] * 1000:9.1f} ms  "
+            f"tifffile {result['tifffile'] * 1000:9.1f} ms"
+            f"  ratio {result['ours'] / result['tifffile']:.2f}",
+            flush=True,
+        )
 
     add("open 5,000-page generic LZW stack", bench_open(files["stack5000"], args.repeat), "<= 0.5")
     add("open 10,000-page ImageJ stack", bench_open(files["imagej10000"], args.repeat))
@@ -215,30 +263,52 @@ def main(argv: list[str] | None = None) -> int:
     add("full level: uint16 deflate+predictor, 512 tiles", deflate, "<= 0.5")
     jpeg = bench_full_level(files["jpeg"], args.repeat)
     add("full level: RGB JPEG, 256 tiles", jpeg, "<= 0.5")
-    add("30 random 1024x1024 viewports, level 0 of JPEG pyramid",
-        bench_viewports(files["pyramid"], args.repeat), "<= 0.7")
+    add(
+        "30 random 1024x1024 viewports, level 0 of JPEG pyramid",
+        bench_viewports(files["pyramid"], args.repeat),
+        "<= 0.7",
+    )
     limits = {"deflate": decode_limit(files["deflate"]), "jpeg": decode_limit(files["jpeg"])}
-    memory = {name: {r: peak_memory(r, files[name]) for r in READERS} for name in ("deflate", "jpeg")}
+    memory = {
+        name: {r: peak_memory(r, files[name]) for r in READERS} for name in ("deflate", "jpeg")
+    }
 
     lines = [
         "# Benchmark results",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, "
         f"{platform.system()}; median of {args.repeat}, readers alternating in one run.",
         "",
         "| case | ours (ms) | tifffile (ms) | ours / tifffile | target |",
         "|---|---:|---:|---:|---|",
     ]
-    lines += [f"| {c} | {o*1000:.1f} | {t*1000:.1f} | {o/t:.2f} | {g} |" for c, o, t, g in rows]
-    lines += ["", "| full-level read | ours / decode limit | decode limit (ms) | target |", "|---|---:|---:|---|"]
+    lines += [
+        f"| {c} | {o * 1000:.1f} | {t * 1000:.1f} | {o / t:.2f} | {g} |" for c, o, t, g in rows
+    ]
+    lines += [
+        "",
+        "| full-level read | ours / decode limit | decode limit (ms) | target |",
+        "|---|---:|---:|---|",
+    ]
     for name, result in (("deflate", deflate), ("jpeg", jpeg)):
-        lines.append(f"| {name} | {result['ours']/limits[name]:.2f} | {limits[name]*1000:.1f} | <= 1.3 |")
-    lines += ["", "| full-level read | output MB | ours peak MB | tifffile peak MB | ours limit (1.3 x output + 150) |",
-              "|---|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {name} | {result['ours'] / limits[name]:.2f} "
+            f"| {limits[name] * 1000:.1f} | <= 1.3 |"
+        )
+    lines += [
+        "",
+        "| full-level read | output MB | ours peak MB | tifffile peak MB "
+        "| ours limit (1.3 x output + 150) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name in ("deflate", "jpeg"):
         ours_peak, output = memory[name]["ours"]
         theirs_peak, _ = memory[name]["tifffile"]
-        lines.append(f"| {name} | {output:.0f} | {ours_peak:.0f} | {theirs_peak:.0f} | {1.3*output+150:.0f} |")
+        lines.append(
+            f"| {name} | {output:.0f} | {ours_peak:.0f} | {theirs_peak:.0f} "
+            f"| {1.3 * output + 150:.0f} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

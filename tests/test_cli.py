@@ -21,14 +21,33 @@ def _info(path: Path, capsys: pytest.CaptureFixture[str]) -> dict:  # type: igno
     ("data", "options"),
     [
         (np.zeros((37, 53), np.uint8), {"rowsperstrip": 8}),
-        (np.zeros((64, 80, 3), np.uint8), {"tile": (32, 32), "photometric": "rgb", "compression": "jpeg"}),
-        (np.zeros((3, 20, 30), np.uint16), {"compression": "lzw", "predictor": True, "metadata": None, "photometric": "minisblack"}),
-        (np.zeros((3, 20, 30), np.uint8), {"photometric": "rgb", "planarconfig": "separate", "tile": (16, 16)}),
-        (np.zeros((20, 30), np.float32), {"bigtiff": True, "compression": "zlib", "byteorder": ">"}),
+        (
+            np.zeros((64, 80, 3), np.uint8),
+            {"tile": (32, 32), "photometric": "rgb", "compression": "jpeg"},
+        ),
+        (
+            np.zeros((3, 20, 30), np.uint16),
+            {
+                "compression": "lzw",
+                "predictor": True,
+                "metadata": None,
+                "photometric": "minisblack",
+            },
+        ),
+        (
+            np.zeros((3, 20, 30), np.uint8),
+            {"photometric": "rgb", "planarconfig": "separate", "tile": (16, 16)},
+        ),
+        (
+            np.zeros((20, 30), np.float32),
+            {"bigtiff": True, "compression": "zlib", "byteorder": ">"},
+        ),
     ],
     ids=["strips", "jpeg-tiles", "lzw-pages", "planar-tiles", "bigtiff-be"],
 )
-def test_info_agrees_with_tifffile(tmp_path: Path, capsys: pytest.CaptureFixture[str], data: np.ndarray, options: dict) -> None:  # type: ignore[type-arg]
+def test_info_agrees_with_tifffile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: np.ndarray, options: dict
+) -> None:  # type: ignore[type-arg]
     path = tmp_path / "file.tif"
     tifffile.imwrite(path, data, **options)
     info = _info(path, capsys)
@@ -47,7 +66,9 @@ def test_info_agrees_with_tifffile(tmp_path: Path, capsys: pytest.CaptureFixture
         assert [tuple(s["shape"]) for s in info["series"]] == [s.shape for s in tif.series]
 
 
-def test_info_text_lists_at_most_the_first_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_text_lists_at_most_the_first_pages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "many.tif"
     tifffile.imwrite(path, np.zeros((MAX_LISTED_PAGES + 7, 8, 9), np.uint8), metadata=None)
     assert main(["info", str(path)]) == 0
@@ -58,7 +79,9 @@ def test_info_text_lists_at_most_the_first_pages(tmp_path: Path, capsys: pytest.
 
 
 @pytest.mark.parametrize("content", [b"", b"not a tiff at all", b"II*\x00\xff\xff\xff\x7f"])
-def test_info_on_bad_files_says_why_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:
+def test_info_on_bad_files_says_why_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
     path = tmp_path / "bad.tif"
     path.write_bytes(content)
     assert main(["info", str(path)]) == 1

@@ -54,11 +54,24 @@ def test_manifest_validates() -> None:
 
 def test_wheel_contains_the_manifest(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
     (wheel,) = tmp_path.glob("napari_tiffzarr-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        assert archive.read("napari_tiffzarr/napari.yaml").decode() == (ROOT / "napari.yaml").read_text()
+        assert (
+            archive.read("napari_tiffzarr/napari.yaml").decode()
+            == (ROOT / "napari.yaml").read_text()
+        )
         assert "napari_tiffzarr/tiff/series/ome.py" in archive.namelist()

@@ -51,20 +51,19 @@ def file_info(tif: TiffFile) -> dict[str, Any]:
             listed.append(page_info(page))
         except TiffFileError as exc:
             listed.append({"index": page.index, "error": str(exc)})
-    series = []
-    for item in tif.series:
-        series.append(
-            {
-                "index": item.index,
-                "kind": item.kind,
-                "name": item.name,
-                "shape": list(item.shape),
-                "dtype": str(item.dtype),
-                "axes": item.axes,
-                "levels": [list(level.shape) for level in item.levels],
-                "physical_sizes": {ax: list(v) for ax, v in item.physical_sizes.items()},
-            }
-        )
+    series = [
+        {
+            "index": item.index,
+            "kind": item.kind,
+            "name": item.name,
+            "shape": list(item.shape),
+            "dtype": str(item.dtype),
+            "axes": item.axes,
+            "levels": [list(level.shape) for level in item.levels],
+            "physical_sizes": {ax: list(v) for ax, v in item.physical_sizes.items()},
+        }
+        for item in tif.series
+    ]
     return {
         "file": tif.filename,
         "size": tif.filesize,
@@ -78,7 +77,10 @@ def file_info(tif: TiffFile) -> dict[str, Any]:
 
 def _print_info(info: dict[str, Any]) -> None:
     kind = "BigTIFF" if info["bigtiff"] else "classic TIFF"
-    print(f"{info['file']}: {kind}, {info['byteorder']}-endian, {info['size']:,} bytes, {info['pages']} pages")
+    print(
+        f"{info['file']}: {kind}, {info['byteorder']}-endian, {info['size']:,} bytes, "
+        f"{info['pages']} pages"
+    )
     for page in info["listed_pages"]:
         if "error" in page:
             print(f"  page {page['index']}: {page['error']}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,7 @@ def stack_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def decode_counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[collections.Counter[int]]:
+def decode_counter(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[int]:
     """Counts chunks decoded through any ZarrTiffStore, by pyramid level."""
     counts: collections.Counter[int] = collections.Counter()
     read_chunk = ZarrTiffStore.read_chunk
@@ -60,4 +59,4 @@ def decode_counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[collections.Coun
         return read_chunk(self, ref)
 
     monkeypatch.setattr(ZarrTiffStore, "read_chunk", counting)
-    yield counts
+    return counts

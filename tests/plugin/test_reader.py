@@ -17,7 +17,7 @@ from napari_tiffzarr.store import ZarrTiffStore
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"hello, not a tiff", os.urandom(4096), b"II*\x00"[:3], b"MM\x00+" [:2]],
+    [b"", b"hello, not a tiff", os.urandom(4096), b"II*\x00"[:3], b"MM\x00+"[:2]],
     ids=["empty", "text", "random", "short-ii", "short-mm"],
 )
 def test_get_reader_declines_junk(tmp_path: Path, content: bytes) -> None:
@@ -40,14 +40,14 @@ def test_get_reader_takes_tiff_by_content(tmp_path: Path) -> None:
 
 
 def test_pyramid_layer_is_multiscale_over_our_store(pyramid_path: Path) -> None:
-    (data, kwargs, kind), = open_layers(str(pyramid_path))
+    ((data, kwargs, kind),) = open_layers(str(pyramid_path))
     assert kind == "image"
     assert kwargs["multiscale"] is True
     assert kwargs["rgb"] is True
     with tifffile.TiffFile(pyramid_path) as tif:
         series = tif.series[0]
         assert [array.shape for array in data] == [level.shape for level in series.levels]
-        for array, level in zip(data, series.levels, strict=True):
+        for array in data:
             assert isinstance(array, zarr.Array)
             assert isinstance(array.store, ZarrTiffStore)
         np.testing.assert_array_equal(data[2][:], series.levels[2].asarray())
@@ -67,7 +67,7 @@ def test_opening_decodes_only_the_coarsest_level(pyramid_path: Path, decode_coun
 
 
 def test_hyperstack_channels_scale_and_units(stack_path: Path) -> None:
-    (data, kwargs, _), = open_layers(str(stack_path))
+    ((data, kwargs, _),) = open_layers(str(stack_path))
     assert kwargs["channel_axis"] == 1
     assert kwargs["scale"] == pytest.approx([2.0, 0.25, 0.25])
     assert kwargs["units"] == ["micrometer"] * 3
@@ -79,7 +79,7 @@ def test_hyperstack_channels_scale_and_units(stack_path: Path) -> None:
 
 
 def test_single_level_layer(pyramid_path: Path) -> None:
-    (data, kwargs, _), = open_layers(str(pyramid_path), level=1, chunkmode=2, fillvalue=5)
+    ((data, kwargs, _),) = open_layers(str(pyramid_path), level=1, chunkmode=2, fillvalue=5)
     assert kwargs["multiscale"] is False
     with tifffile.TiffFile(pyramid_path) as tif:
         np.testing.assert_array_equal(data[:], tif.series[0].levels[1].asarray())
@@ -90,9 +90,9 @@ def test_single_level_layer(pyramid_path: Path) -> None:
 def test_layer_data_names_channels_by_axis_without_names() -> None:
     arrays = [np.zeros((4, 10, 12), np.uint8)]
     source = LayerSource("/x/file.tif", 0, None, 0, None)
-    (_, kwargs, _), = layer_data(arrays, axes="CYX", source=source)
+    ((_, kwargs, _),) = layer_data(arrays, axes="CYX", source=source)
     assert kwargs["name"] == [f"file.tif [C{i}]" for i in range(4)]
     assert kwargs["contrast_limits"] == [[0.0, 1.0]] * 4
     many = [np.zeros((40, 10, 12), np.uint8)]
-    (_, kwargs, _), = layer_data(many, axes="CYX", source=source)
+    ((_, kwargs, _),) = layer_data(many, axes="CYX", source=source)
     assert "channel_axis" not in kwargs  # too many channels: a slider, not 40 layers

@@ -41,7 +41,9 @@ def _widget_for(viewer, qtbot) -> TiffZarrWidget:  # type: ignore[no-untyped-def
     return widget
 
 
-def test_widget_changes_level_chunkmode_and_fill(make_napari_viewer, qtbot, pyramid_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_widget_changes_level_chunkmode_and_fill(
+    make_napari_viewer, qtbot, pyramid_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     viewer = make_napari_viewer()
     viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
     widget = _widget_for(viewer, qtbot)
@@ -73,7 +75,9 @@ def test_widget_changes_level_chunkmode_and_fill(make_napari_viewer, qtbot, pyra
         np.testing.assert_array_equal(layer.data[:], tif.series[0].levels[1].asarray())
 
 
-def test_widget_rejects_a_fill_value_that_is_not_a_number(make_napari_viewer, qtbot, pyramid_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_widget_rejects_a_fill_value_that_is_not_a_number(
+    make_napari_viewer, qtbot, pyramid_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     viewer = make_napari_viewer()
     viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
     widget = _widget_for(viewer, qtbot)

@@ -23,10 +23,45 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-INTERESTING_32 = (0, 1, 2, 7, 8, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
+INTERESTING_32 = (
+    0,
+    1,
+    2,
+    7,
+    8,
+    0xFF,
+    0x7FFF,
+    0x8000,
+    0xFFFF,
+    0x10000,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFF,
+)
 INTERESTING_16 = (0, 1, 2, 3, 4, 7, 8, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF)
 # Tags whose values most often decide sizes and offsets.
-HOT_TAGS = (256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 330, 338, 339, 347, 32997)
+HOT_TAGS = (
+    256,
+    257,
+    258,
+    259,
+    262,
+    273,
+    277,
+    278,
+    279,
+    284,
+    317,
+    322,
+    323,
+    324,
+    325,
+    330,
+    338,
+    339,
+    347,
+    32997,
+)
 # Memory a worker may map: far above what any seed needs, far below the machine.
 WORKER_MEMORY = 3 * 2**30
 # A single file must finish within this many seconds, or it counts as a hang.
@@ -55,7 +90,9 @@ def parse_seed(data: bytes) -> Seed:
     order = "<" if data[:2] == b"II" else ">"
     seed = Seed(data, order)
     bigtiff = struct.unpack(order + "H", data[2:4])[0] == 43
-    offset = struct.unpack(order + ("Q" if bigtiff else "I"), data[8:16] if bigtiff else data[4:8])[0]
+    offset = struct.unpack(
+        order + ("Q" if bigtiff else "I"), data[8:16] if bigtiff else data[4:8]
+    )[0]
     seen: set[int] = set()
     while offset and offset not in seen and offset + 8 < len(data) and len(seen) < 64:
         seen.add(offset)
@@ -88,9 +125,7 @@ def mutate(seed: Seed, rng: random.Random) -> bytes:
         elif kind < 0.35:  # truncation
             del data[rng.randrange(8, max(9, len(data))) :]
         elif kind < 0.75:  # a tag's count, value or offset overwritten
-            entry = rng.choice(
-                [e for e in seed.entries if e.code in HOT_TAGS] or seed.entries
-            )
+            entry = rng.choice([e for e in seed.entries if e.code in HOT_TAGS] or seed.entries)
             if entry.position + 12 > len(data):
                 continue
             which = rng.random()
@@ -142,12 +177,11 @@ def exercise(data: bytes) -> None:
 
 def worker(seeds: list[Path], seed: int, start: int, count: int, progress: Path) -> None:
     """Fuzz files start..start+count; report escapes as JSON lines on stdout."""
+    import logging
     import resource
     import signal
 
     from napari_tiffzarr import TiffFileError
-
-    import logging
 
     logging.disable(logging.CRITICAL)  # the reader's warnings about broken files are expected
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
@@ -176,7 +210,13 @@ def worker(seeds: list[Path], seed: int, start: int, count: int, progress: Path)
             print(json.dumps({"index": index, "kind": "hang"}), flush=True)
         except BaseException as exc:  # an escape is what we are here to find
             print(
-                json.dumps({"index": index, "kind": "escape", "error": f"{type(exc).__name__}: {exc}"[:300]}),
+                json.dumps(
+                    {
+                        "index": index,
+                        "kind": "escape",
+                        "error": f"{type(exc).__name__}: {exc}"[:300],
+                    }
+                ),
                 flush=True,
             )
         finally:
@@ -212,8 +252,20 @@ def run(seeds: list[Path], *, seed: int, count: int, workers: int, tmp: Path) ->
             first, size = pending.pop(0)
             progress = tmp / f"progress-{first}"
             process = subprocess.Popen(
-                [sys.executable, __file__, "--worker", "--seed", str(seed), "--start", str(first),
-                 "--count", str(size), "--progress", str(progress), *map(str, seeds)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    "--seed",
+                    str(seed),
+                    "--start",
+                    str(first),
+                    "--count",
+                    str(size),
+                    "--progress",
+                    str(progress),
+                    *map(str, seeds),
+                ],
                 stdout=subprocess.PIPE,
                 text=True,
                 env=env,
@@ -295,7 +347,10 @@ def make_seeds(folder: Path) -> list[Path]:
         "jpeg": (rgb, {"tile": (16, 16), "compression": "jpeg", "photometric": "rgb"}),
         "packbits": (gray, {"compression": "packbits", "rowsperstrip": 5}),
         "float-pred": (rng.random((20, 24), np.float32), {"compression": "zlib", "predictor": 3}),
-        "planar": (rgb.transpose(2, 0, 1).copy(), {"photometric": "rgb", "planarconfig": "separate"}),
+        "planar": (
+            rgb.transpose(2, 0, 1).copy(),
+            {"photometric": "rgb", "planarconfig": "separate"},
+        ),
         "bigtiff": (gray, {"bigtiff": True, "tile": (16, 16)}),
         "imagej": (u16, {"imagej": True}),
         "ome": (u16, {"ome": True, "tile": (16, 16)}),

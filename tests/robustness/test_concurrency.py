@@ -45,7 +45,9 @@ def test_sixteen_threads_read_identical_data(tiled: tuple[Path, np.ndarray]) -> 
 
         def read(box: tuple[int, int, int, int, int]) -> bool:
             p, y, x, h, w = box
-            return bool(np.array_equal(array[p, y : y + h, x : x + w], data[p, y : y + h, x : x + w]))
+            return bool(
+                np.array_equal(array[p, y : y + h, x : x + w], data[p, y : y + h, x : x + w])
+            )
 
         with ThreadPoolExecutor(16) as pool:
             assert all(pool.map(read, boxes))

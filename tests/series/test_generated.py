@@ -32,7 +32,9 @@ def generic_mixed(path: Path) -> None:
 
 
 def shaped_tzyx(path: Path) -> None:
-    tifffile.imwrite(path, _ints((2, 3, 30, 40)), photometric="minisblack", metadata={"axes": "TZYX"})
+    tifffile.imwrite(
+        path, _ints((2, 3, 30, 40)), photometric="minisblack", metadata={"axes": "TZYX"}
+    )
 
 
 def shaped_two_series(path: Path) -> None:
@@ -99,7 +101,10 @@ def ome_tcyx(path: Path) -> None:
 def svs_like(path: Path) -> None:
     """Aperio's layout: tiled baseline, stripped thumbnail, tiled levels, label, macro."""
     base = _ints((512, 640, 3), "u1")
-    desc = "Aperio Image Library v12.0.15\r\n640x512 [0,0 640x512] (256x256) JPEG/RGB Q=70|AppMag = 20|MPP = 0.4990"
+    desc = (
+        "Aperio Image Library v12.0.15\r\n640x512 [0,0 640x512] (256x256) JPEG/RGB Q=70"
+        "|AppMag = 20|MPP = 0.4990"
+    )
     with tifffile.TiffWriter(path) as tif:
         tif.write(base, tile=(256, 256), photometric="rgb", description=desc, metadata=None)
         tif.write(base[::8, ::8], photometric="rgb", description="thumbnail", metadata=None)
@@ -112,11 +117,24 @@ def qptiff_like(path: Path) -> None:
     software = "PerkinElmer-QPI"
     with tifffile.TiffWriter(path) as tif:
         for channel in range(3):
-            desc = f"<PerkinElmer-QPI-ImageDescription><Name>C{channel}</Name></PerkinElmer-QPI-ImageDescription>"
-            tif.write(_ints((128, 160), "u1"), tile=(64, 64), software=software, description=desc, metadata=None)
+            tag = "PerkinElmer-QPI-ImageDescription"
+            desc = f"<{tag}><Name>C{channel}</Name></{tag}>"
+            tif.write(
+                _ints((128, 160), "u1"),
+                tile=(64, 64),
+                software=software,
+                description=desc,
+                metadata=None,
+            )
         tif.write(_ints((16, 20, 3), "u1"), photometric="rgb", software=software, metadata=None)
         for _ in range(3):
-            tif.write(_ints((64, 80), "u1"), tile=(64, 64), subfiletype=1, software=software, metadata=None)
+            tif.write(
+                _ints((64, 80), "u1"),
+                tile=(64, 64),
+                subfiletype=1,
+                software=software,
+                metadata=None,
+            )
         tif.write(_ints((30, 40, 3), "u1"), photometric="rgb", software=software, metadata=None)
         tif.write(_ints((20, 30, 3), "u1"), photometric="rgb", software=software, metadata=None)
 
@@ -217,7 +235,8 @@ def test_multifile_ome_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixt
     xml = xml.replace('SizeZ="2"', 'SizeZ="3"', 1)
     extra = (
         '<TiffData FirstZ="2" IFD="0" PlaneCount="1">'
-        f'<UUID FileName="part2.ome.tif">urn:uuid:{"0" * 8}-0000-0000-0000-{"0" * 12}</UUID></TiffData>'
+        '<UUID FileName="part2.ome.tif">'
+        f"urn:uuid:{'0' * 8}-0000-0000-0000-{'0' * 12}</UUID></TiffData>"
     )
     xml = xml.replace("</Pixels>", extra + "</Pixels>", 1)
     assert uuid

@@ -52,7 +52,15 @@ def _assert_equal_to_tifffile(path: Path) -> list[tuple[int, ...]]:
 )
 def test_libvips_pyramid(tmp_path: Path, options: list[str], levels: int) -> None:
     out = tmp_path / "vips.tif"
-    _run("vips", "tiffsave", str(_source_png(tmp_path / "in.png")), str(out), "--tile", "--pyramid", *options)
+    _run(
+        "vips",
+        "tiffsave",
+        str(_source_png(tmp_path / "in.png")),
+        str(out),
+        "--tile",
+        "--pyramid",
+        *options,
+    )
     shapes = _assert_equal_to_tifffile(out)
     assert shapes[0] == (700, 900, 3)
     assert len(shapes) >= levels
@@ -61,9 +69,27 @@ def test_libvips_pyramid(tmp_path: Path, options: list[str], levels: int) -> Non
 def test_gdal_cog_with_mask(tmp_path: Path) -> None:
     out = tmp_path / "cog.tif"
     _run(
-        "gdal_translate", "-q", "-of", "COG", "-co", "COMPRESS=LZW", "-co", "BLOCKSIZE=256",
-        "-b", "1", "-b", "2", "-b", "3", "-mask", "4", "--config", "GDAL_TIFF_INTERNAL_MASK", "YES",
-        str(_source_png(tmp_path / "in.png", alpha=True)), str(out),
+        "gdal_translate",
+        "-q",
+        "-of",
+        "COG",
+        "-co",
+        "COMPRESS=LZW",
+        "-co",
+        "BLOCKSIZE=256",
+        "-b",
+        "1",
+        "-b",
+        "2",
+        "-b",
+        "3",
+        "-mask",
+        "4",
+        "--config",
+        "GDAL_TIFF_INTERNAL_MASK",
+        "YES",
+        str(_source_png(tmp_path / "in.png", alpha=True)),
+        str(out),
     )
     _assert_equal_to_tifffile(out)
     with TiffFile(out) as tif:

@@ -67,7 +67,10 @@ def contrast_limits(array: Any, channel_axis: int | None) -> Any:
 
 
 def _sample(array: Any) -> Any:
-    steps = tuple(max(1, int(np.ceil(s / 1024))) if i >= array.ndim - 2 else 1 for i, s in enumerate(array.shape))
+    steps = tuple(
+        max(1, int(np.ceil(s / 1024))) if i >= array.ndim - 2 else 1
+        for i, s in enumerate(array.shape)
+    )
     return array[tuple(slice(None, None, step) for step in steps)]
 
 
@@ -98,7 +101,9 @@ def layer_data(
     channel_axis = _channel_axis(axes, shape, rgb)
     # the dimensions napari shows: all but the colour samples and the channel axis
     shown = [
-        (i, ax) for i, ax in enumerate(axes) if i != channel_axis and not (rgb and i == len(axes) - 1)
+        (i, ax)
+        for i, ax in enumerate(axes)
+        if i != channel_axis and not (rgb and i == len(axes) - 1)
     ]
     sizes = physical_sizes or {}
     scale = [sizes[ax][0] if ax in sizes else 1.0 for _, ax in shown]

@@ -15,7 +15,7 @@ __all__ = ["make_sample_pyramid", "sample_pyramid", "sample_path"]
 
 def _smooth_field(size: int, rng: np.random.Generator, cells: int = 48) -> np.ndarray:
     """Smooth noise in [0, 1] at size x size: coarse random values, blurred, upsampled."""
-    coarse = rng.random((cells, cells)).astype(np.float32)
+    coarse: np.ndarray = rng.random((cells, cells)).astype(np.float32)
     for _ in range(4):
         coarse = (
             coarse
@@ -29,7 +29,8 @@ def _smooth_field(size: int, rng: np.random.Generator, cells: int = 48) -> np.nd
     index = position.astype(np.intp)
     weight = position - index
     rows = coarse[index] * (1 - weight)[:, None] + coarse[index + 1] * weight[:, None]
-    return rows[:, index] * (1 - weight) + rows[:, index + 1] * weight
+    field: np.ndarray = rows[:, index] * (1 - weight) + rows[:, index + 1] * weight
+    return field
 
 
 def _stained_tissue(size: int, seed: int = 7) -> np.ndarray:

@@ -132,7 +132,8 @@ class TiffZarrWidget(Container):
     def _level_label(self, level: int | None) -> str:
         if level is None:
             return ALL_LEVELS
-        return next((c for c in self.level.choices if c.startswith(f"{level}:")), ALL_LEVELS)
+        labels = [str(choice) for choice in self.level.choices]
+        return next((c for c in labels if c.startswith(f"{level}:")), ALL_LEVELS)
 
     def _series_changed(self, _value: Any = None) -> None:
         self.level.reset_choices()

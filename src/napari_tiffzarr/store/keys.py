@@ -45,9 +45,7 @@ def map_dimensions(
             raise TiffFileError(f"series shape {shape} is not a reshape of pages of {shaped}")
     lead = shape[: i + 1]
     if math.prod(lead) != npages:
-        raise TiffFileError(
-            f"series shape {shape} does not hold {npages} pages of shape {shaped}"
-        )
+        raise TiffFileError(f"series shape {shape} does not hold {npages} pages of shape {shaped}")
     roles.extend([PAGE_DIM] * len(lead))
     return tuple(reversed(roles))
 

@@ -36,7 +36,10 @@ def _fill_value_json(value: Any, dtype: np.dtype) -> Any:
     """A fill value as zarr's JSON has it: NaN and infinities as strings."""
     if dtype.kind == "c":
         value = complex(value)
-        return [_fill_value_json(value.real, np.dtype("f8")), _fill_value_json(value.imag, np.dtype("f8"))]
+        return [
+            _fill_value_json(value.real, np.dtype("f8")),
+            _fill_value_json(value.imag, np.dtype("f8")),
+        ]
     if dtype.kind == "f":
         value = float(value)
         if math.isnan(value):

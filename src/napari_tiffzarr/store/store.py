@@ -521,9 +521,9 @@ class ZarrTiffStore(Store):
             path, target = self._reopen_from
             return (os.path.realpath(path), target)
         series = self.series
-        path = series.keyframe.source.path
-        where = path and os.path.realpath(path)
-        return (where or id(series.keyframe.source), self._target())
+        local = series.keyframe.source.path
+        where: str | int = os.path.realpath(local) if local else id(series.keyframe.source)
+        return (where, self._target())
 
     def __repr__(self) -> str:
         if self._series is None and self._reopen_from is not None:
@@ -577,7 +577,8 @@ def _open_target(path: str, target: tuple[str, Any]) -> TiffPageSeries:
     tif = TiffFile(path)
     kind, index = target
     if kind == "series":
-        return tif.series[index]
+        series: TiffPageSeries = tif.series[index]
+        return series
     if isinstance(index, tuple):
         page = tif.subifd_page(tif.pages[index[0]].subifds[index[1]], index)
     else:

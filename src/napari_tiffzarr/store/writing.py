@@ -50,7 +50,9 @@ def write_chunk(
     assert ref.segment is not None  # _refusal checked it
     segment = page.segment_range(ref.segment)
     if segment is None:
-        raise ValueError(f"{page.name}: segment {ref.segment} is sparse: it has no bytes to overwrite")
+        raise ValueError(
+            f"{page.name}: segment {ref.segment} is sparse: it has no bytes to overwrite"
+        )
     layout = page.layout
     stored = np.dtype(page.header.byteorder + page.dtype.char)
     values = np.frombuffer(chunk.tobytes(), page.dtype)

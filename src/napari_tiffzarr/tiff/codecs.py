@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import imagecodecs
 import numpy as np
@@ -21,11 +21,11 @@ from .tags import Compression, Photometric, enum_or_int
 
 __all__ = ["CodingParameters", "SegmentDecoder", "sample_dtype"]
 
-ByteCodec = Callable[..., bytes]
+ByteCodec = Callable[..., bytes | bytearray]
 ImageCodec = Callable[..., np.ndarray]
 
 # Codecs that return bytes; they take the expected size to bound their output.
-BYTE_CODECS: dict[int, ByteCodec] = {
+BYTE_CODECS: dict[int, ByteCodec] = {  # keyed by int: files hold codes we have no name for
     Compression.LZW: imagecodecs.lzw_decode,
     Compression.ADOBE_DEFLATE: imagecodecs.zlib_decode,
     Compression.DEFLATE: imagecodecs.zlib_decode,
@@ -51,9 +51,7 @@ IMAGE_CODECS: dict[int, ImageCodec] = {
 }
 
 JPEG_COMPRESSIONS = frozenset({Compression.OJPEG, Compression.JPEG, Compression.JPEG_LOSSY})
-CCITT_COMPRESSIONS = frozenset(
-    {Compression.CCITTRLE, Compression.CCITT_T4, Compression.CCITT_T6}
-)
+CCITT_COMPRESSIONS = frozenset({Compression.CCITTRLE, Compression.CCITT_T4, Compression.CCITT_T6})
 
 # predictor -> (decoder, distance in samples)
 PREDICTORS: dict[int, tuple[Callable[..., np.ndarray], int]] = {
@@ -93,8 +91,8 @@ def sample_dtype(sampleformat: int, bitspersample: int) -> np.dtype | None:
         (6, 64): "c8",
         (6, 128): "c16",
     }
-    code = table.get((sampleformat, bitspersample))
-    return None if code is None else np.dtype(code)
+    found = table.get((sampleformat, bitspersample))
+    return None if found is None else np.dtype(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,14 +215,14 @@ class SegmentDecoder:
         if codec is imagecodecs.webp_decode and self.params.layout.segment[3] == 4:
             # WebP drops an all-opaque alpha channel; ask for it back
             return imagecodecs.webp_decode(data, hasalpha=True)
-        result = codec(data)
+        result: Any = codec(data)
         if isinstance(result, tuple):  # LERC may return masks beside the image
             result = result[0]
         return np.asarray(result)
 
     def _decode_jpeg(self, data: bytes, index: int) -> np.ndarray:
         params = self.params
-        _, length, width, _ = params.layout.valid_shape(index)
+        _, length, _, _ = params.layout.valid_shape(index)
         colorspace, outcolorspace = _jpeg_colorspaces(params, data[6:11] == b"JFIF\x00")
         result: np.ndarray = imagecodecs.jpeg_decode(
             data,
@@ -238,7 +236,7 @@ class SegmentDecoder:
         )
         return result
 
-    def _decode_ccitt(self, data: bytes, index: int) -> np.ndarray:
+    def _decode_ccitt(self, data: bytes | bytearray, index: int) -> np.ndarray:
         params = self.params
         if params.fillorder == 2:
             data = imagecodecs.bitorder_decode(data)
@@ -256,7 +254,7 @@ class SegmentDecoder:
             result = imagecodecs.ccittrle_decode(data, rows, width)
         return result
 
-    def _decode_raw(self, data: bytes, index: int) -> np.ndarray:
+    def _decode_raw(self, data: bytes | bytearray, index: int) -> np.ndarray:
         params = self.params
         if params.fillorder == 2:
             data = imagecodecs.bitorder_decode(data)
@@ -279,7 +277,7 @@ class SegmentDecoder:
                 array = unpredict(array, axis=-2, dist=distance, out=array)
         return array
 
-    def _unpack(self, data: bytes) -> np.ndarray:
+    def _unpack(self, data: bytes | bytearray) -> np.ndarray:
         params = self.params
         bits = params.bitspersample
         width = params.layout.segment[2]
@@ -298,7 +296,8 @@ class SegmentDecoder:
             usable = len(data) - len(data) % stored.itemsize
             return np.frombuffer(data, stored, count=usable // stored.itemsize)
         if bits == 24 and self.dtype.kind == "f":
-            return np.asarray(imagecodecs.float24_decode(data, byteorder=params.byteorder))
+            order: Literal["<", ">"] = "<" if params.byteorder == "<" else ">"
+            return np.asarray(imagecodecs.float24_decode(data, byteorder=order))
         return np.asarray(
             imagecodecs.packints_decode(data, self._stored_dtype, bits, runlen=width * samples)
         )

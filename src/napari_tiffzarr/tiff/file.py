@@ -153,7 +153,9 @@ class TiffFile:
         """The page of a SubIFD at offset, parsed once."""
         page = self._subifd_pages.get(offset)
         if page is None:
-            page = TiffPage(self.source, self.header, read_ifd(self.source, self.header, offset), index)
+            page = TiffPage(
+                self.source, self.header, read_ifd(self.source, self.header, offset), index
+            )
             self._subifd_pages[offset] = page
         return page
 

@@ -96,6 +96,7 @@ class Tag:
         byteorder: str,
         code: int,
         dtype: int,
+        *,
         count: int,
         inline: bytes | None,
         offset: int,
@@ -251,11 +252,19 @@ def read_ifd(source: ByteSource, header: TiffHeader, offset: int) -> Ifd:
         nbytes = value_count * fmt.size
         if nbytes <= value_size:
             tags[code] = Tag(
-                source, byteorder, code, dtype, value_count, block[field : field + value_size], 0
+                source,
+                byteorder,
+                code,
+                dtype,
+                count=value_count,
+                inline=block[field : field + value_size],
+                offset=0,
             )
         else:
             (where,) = value_offset.unpack_from(block, field)
-            tags[code] = Tag(source, byteorder, code, dtype, value_count, None, int(where))
+            tags[code] = Tag(
+                source, byteorder, code, dtype, count=value_count, inline=None, offset=int(where)
+            )
     if len(block) >= size + header.offset_size:
         (next_offset,) = value_offset.unpack_from(block, size)
     else:

@@ -15,7 +15,16 @@ from ..errors import TiffFileError
 
 __all__ = ["JpegFrame", "RestartTiling", "jpeg_frame", "restart_tiling"]
 
-SOI, EOI, SOF0, SOF1, SOF2, DHT, SOS, DRI = 0xFFD8, 0xFFD9, 0xFFC0, 0xFFC1, 0xFFC2, 0xFFC4, 0xFFDA, 0xFFDD
+SOI, EOI, SOF0, SOF1, SOF2, DHT, SOS, DRI = (
+    0xFFD8,
+    0xFFD9,
+    0xFFC0,
+    0xFFC1,
+    0xFFC2,
+    0xFFC4,
+    0xFFDA,
+    0xFFDD,
+)
 _SOF_MARKERS = frozenset(range(0xFFC0, 0xFFD0)) - {DHT, 0xFFC8, 0xFFCC}
 
 
@@ -93,5 +102,9 @@ def restart_tiling(header: bytes) -> RestartTiling:
     tilelength = mcu_length * 8
     tilewidth = interval * mcu_width * 8
     start = sof[0]
-    patched = header[: start + 1] + struct.pack(">HH", tilelength, tilewidth) + header[start + 5 : scan_end]
+    patched = (
+        header[: start + 1]
+        + struct.pack(">HH", tilelength, tilewidth)
+        + header[start + 5 : scan_end]
+    )
     return RestartTiling(tilelength, tilewidth, patched)

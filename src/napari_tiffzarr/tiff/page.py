@@ -33,14 +33,16 @@ __all__ = ["TiffPage", "read_segments"]
 DEFAULT_BUFFERSIZE = 256 * 2**20
 # The largest ratio of decoded to stored bytes we accept from a codec before we call a
 # declared image size corruption rather than compression (deflate's limit is 1032).
-MAX_EXPANSION = {Compression.NONE: 1, Compression.PACKBITS: 128}
+MAX_EXPANSION: dict[int, int] = {Compression.NONE: 1, Compression.PACKBITS: 128}
 DEFAULT_MAX_EXPANSION = 1 << 16
 
 
 class TiffPage:
     """One IFD read as an image, parsed on first use of each property."""
 
-    def __init__(self, source: ByteSource, header: TiffHeader, ifd: Ifd, index: int | tuple[int, ...]) -> None:
+    def __init__(
+        self, source: ByteSource, header: TiffHeader, ifd: Ifd, index: int | tuple[int, ...]
+    ) -> None:
         self.source = source
         self.header = header
         self.ifd = ifd
@@ -268,8 +270,11 @@ class TiffPage:
     @property
     def axes(self) -> str:
         planes, depth, _, _, samples = self.shaped
-        return ("S" if planes > 1 else "") + ("Z" if depth > 1 else "") + "YX" + (
-            "S" if samples > 1 else ""
+        return (
+            ("S" if planes > 1 else "")
+            + ("Z" if depth > 1 else "")
+            + "YX"
+            + ("S" if samples > 1 else "")
         )
 
     @property
@@ -287,7 +292,7 @@ class TiffPage:
     @cached_property
     def layout(self) -> SegmentLayout:
         shaped = self.shaped
-        planes, depth, length, width, samples = shaped
+        width, samples = shaped[3], shaped[4]
         if self.is_tiled:
             segment = (self.tiledepth, self.tilelength, self.tilewidth, samples)
             if min(segment) < 1:

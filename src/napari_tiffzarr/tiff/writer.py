@@ -57,7 +57,7 @@ def _ifd(
     extra_at = position + 2 + 12 * len(entries) + 4
     for code, dtype, values in entries:
         if dtype == FieldType.ASCII:
-            raw = bytes(values) + b"\x00"  # type: ignore[arg-type]
+            raw = bytes(values) + b"\x00"
             count = len(raw)
         else:
             raw = struct.pack(f"<{len(values)}{_TYPES[FieldType(dtype)]}", *values)

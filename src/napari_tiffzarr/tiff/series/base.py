@@ -29,9 +29,7 @@ __all__ = [
 MAX_SERIES_EXPANSION = DEFAULT_MAX_EXPANSION
 
 
-def squeeze_axes(
-    shape: Sequence[int], axes: str, skip: str = "XY"
-) -> tuple[tuple[int, ...], str]:
+def squeeze_axes(shape: Sequence[int], axes: str, skip: str = "XY") -> tuple[tuple[int, ...], str]:
     """Shape and axes without length-1 dimensions, keeping those named in skip."""
     kept = [(size, ax) for size, ax in zip(shape, axes, strict=True) if size > 1 or ax in skip]
     if not kept:
@@ -168,7 +166,10 @@ class TiffPageSeries:
             if page is None:
                 result[index] = keyframe.nodata
                 continue
-            if page is not keyframe and (page.shape, page.dtype) != (keyframe.shape, keyframe.dtype):
+            if page is not keyframe and (page.shape, page.dtype) != (
+                keyframe.shape,
+                keyframe.dtype,
+            ):
                 raise TiffFileError(
                     f"{page.name}: {page.shape} {page.dtype} differs from the series' first "
                     f"page, {keyframe.shape} {keyframe.dtype}"
@@ -202,7 +203,9 @@ class TiffPageSeries:
         )
 
 
-def subresolution(a: TiffPageSeries, b: TiffPageSeries, factor: int, limit: int = 16) -> int | None:
+def subresolution(
+    a: TiffPageSeries, b: TiffPageSeries, factor: int, limit: int = 16
+) -> int | None:
     """The pyramid step of b below a for a downsampling factor, or None if b is not one."""
     if a.axes != b.axes or a.dtype != b.dtype:
         return None

@@ -22,7 +22,8 @@ class VirtualPage(TiffPage):
     """An image at a fixed distance after a keyframe's data, sharing its tags."""
 
     def __init__(self, keyframe: TiffPage, frame: int) -> None:
-        super().__init__(keyframe.source, keyframe.header, keyframe.ifd, (keyframe.index, frame))
+        base = keyframe.index if isinstance(keyframe.index, tuple) else (keyframe.index,)
+        super().__init__(keyframe.source, keyframe.header, keyframe.ifd, (*base, frame))
         self.keyframe = keyframe
         self.frame = frame
 

@@ -96,7 +96,11 @@ class _Planes:
             try:
                 self.pages[index + i] = pages[first_ifd + i]
             except IndexError:
-                log.warning("%s: OME TiffData IFD %d is past the last page", self.tif.filename, first_ifd + i)
+                log.warning(
+                    "%s: OME TiffData IFD %d is past the last page",
+                    self.tif.filename,
+                    first_ifd + i,
+                )
                 return
 
     def add(self, data: ET.Element) -> None:
@@ -180,12 +184,17 @@ def _image_series(
     if len(pages) > size:
         pages = pages[:size]
     elif len(pages) < size:
-        log.warning("%s: OME image misses %d planes: they read as fill", tif.filename, size - len(pages))
+        log.warning(
+            "%s: OME image misses %d planes: they read as fill", tif.filename, size - len(pages)
+        )
         pages = pages + [None] * (size - len(pages))
     squeezed = squeeze_axes(shape, axes)[0]
     if keyframe.shape != tuple(squeezed[-len(keyframe.shape) :]):
         log.warning(
-            "%s: OME image planes %s do not match pages of %s", tif.filename, squeezed, keyframe.shape
+            "%s: OME image planes %s do not match pages of %s",
+            tif.filename,
+            squeezed,
+            keyframe.shape,
         )
         return None
     if planes.elsewhere:

@@ -20,7 +20,6 @@ _UNITS = {
     "microns": "micrometer",
     "um": "micrometer",
     "µm": "micrometer",
-    "\u00b5m": "micrometer",
     "\\u00b5m": "micrometer",
     "micrometer": "micrometer",
     "nm": "nanometer",

@@ -28,9 +28,11 @@ def shaped_metadata(page: TiffPage) -> dict[str, Any] | None:
             data = json.loads(text)
         except ValueError:
             return None
-        shape = data.get("shape") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        shape = data.get("shape")
         if isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape):
-            return data
+            return dict(data)
         return None
     if text.startswith("shape=(") and text.endswith(")"):
         try:
@@ -83,7 +85,9 @@ def _detect_in(
         size = math.prod(reshape)
         npages = max(1, size // keyframe.size) if keyframe.size else 1
         if size and size % keyframe.size:
-            log.warning("%s: shape %s does not fit pages of %s", keyframe.name, reshape, keyframe.shape)
+            log.warning(
+                "%s: shape %s does not fit pages of %s", keyframe.name, reshape, keyframe.shape
+            )
             return False
         group = [pages[i] for i in range(index, min(index + npages, count))]
         if len(group) < npages:
@@ -102,7 +106,13 @@ def _detect_in(
                     pass
         try:
             item = TiffPageSeries(
-                tif, group, shape, axes, kind="shaped", name=str(meta.get("name", "")), squeeze=False
+                tif,
+                group,
+                shape,
+                axes,
+                kind="shaped",
+                name=str(meta.get("name", "")),
+                squeeze=False,
             )
         except TiffFileError as exc:
             log.warning("%s", exc)
@@ -116,9 +126,7 @@ def _detect_in(
                 if len(page.subifds) <= level:
                     log.warning("%s: SubIFDs differ between pages of a series", page.name)
                     return False
-                subpages.append(
-                    tif.subifd_page(page.subifds[level], subifd_index(page, level))
-                )
+                subpages.append(tif.subifd_page(page.subifds[level], subifd_index(page, level)))
             if not _detect_in(tif, subpages, out, seen):
                 return False
     return True

@@ -156,7 +156,12 @@ def detect_qpi(tif: TiffFile) -> list[TiffPageSeries] | None:
                 break
             baseline.levels.append(
                 TiffPageSeries(
-                    tif, level, (len(level), *shape), "C" + first.axes, kind="qpi", name="Resolution"
+                    tif,
+                    level,
+                    (len(level), *shape),
+                    "C" + first.axes,
+                    kind="qpi",
+                    name="Resolution",
                 )
             )
     if baseline.is_pyramidal:
