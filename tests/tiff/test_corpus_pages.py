@@ -110,9 +110,11 @@ def test_first_pages_agree_for_99_percent() -> None:
             with TiffFile(CORPUS / name) as tif:
                 page = tif.pages[0]
                 result = page.asarray()
-                same += (page.shape, page.axes) == (shape, axes) and np.array_equal(
-                    result, array, equal_nan=True
-                ) and result.dtype == array.dtype
+                same += (
+                    (page.shape, page.axes) == (shape, axes)
+                    and np.array_equal(result, array, equal_nan=True)
+                    and result.dtype == array.dtype
+                )
         except TiffFileError:
             continue
     assert total > 400
