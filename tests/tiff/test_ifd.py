@@ -175,6 +175,11 @@ def test_page_zero_of_100000_pages_reads_one_ifd(
         assert len(tif.pages) == 100_000
 
 
+def _first_page(data: bytes) -> None:
+    with TiffFile(data) as tif:
+        tif.pages[0].asarray()
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -188,11 +193,6 @@ def test_page_zero_of_100000_pages_reads_one_ifd(
     ],
     ids=["empty", "order", "version", "no-ifd", "ifd-past-end", "huge-count", "bigtiff-header"],
 )
-def _first_page(data: bytes) -> None:
-    with TiffFile(data) as tif:
-        tif.pages[0].asarray()
-
-
 def test_bad_structure_raises_tifffileerror(data: bytes, message: str) -> None:
     with pytest.raises(TiffFileError, match=message):
         _first_page(data)
