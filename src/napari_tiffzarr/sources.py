@@ -145,20 +145,38 @@ class PathSource(_SourceBase):
         self._fd: int | None = os.open(self._path, flags)
         self._size = os.fstat(self._fd).st_size
         self.writable = writable
+        # Reads in flight, so that close() waits for them: a descriptor closed under a
+        # pread may be reused by another open file, and the read would return its bytes.
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def _acquire(self) -> int:
+        with self._idle:
+            if self._fd is None:
+                raise TiffClosedError(f"{self._name}: the file is closed")
+            self._in_flight += 1
+            return self._fd
+
+    def _release(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.notify_all()
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
         """Overwrite len(data) bytes at offset, which must lie inside the file."""
         if not self.writable:
             raise PermissionError(f"{self._name}: the file is open for reading only")
         self._check(offset, len(data))
-        fd = self._fd
-        if fd is None:
-            raise TiffClosedError(f"{self._name}: the file is closed")
-        view = memoryview(data).cast("B")
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view = view[written:]
-            offset += written
+        fd = self._acquire()
+        try:
+            view = memoryview(data).cast("B")
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view = view[written:]
+                offset += written
+        finally:
+            self._release()
 
     @property
     def path(self) -> str | None:
@@ -169,25 +187,24 @@ class PathSource(_SourceBase):
         return self._fd is None
 
     def _read_raw(self, offset: int, length: int) -> bytes:
-        fd = self._fd
-        if fd is None:
-            raise TiffClosedError(f"{self._name}: the file is closed")
+        fd = self._acquire()
         try:
             data = os.pread(fd, length, offset)
-        except OSError as exc:
-            if self._fd is None:
-                raise TiffClosedError(f"{self._name}: the file was closed during a read") from exc
-            raise
-        # pread may return less than asked at the end of a growing or network file
-        while len(data) < length:
-            more = os.pread(fd, length - len(data), offset + len(data))
-            if not more:
-                break
-            data += more
+            # pread may return less than asked at the end of a growing or network file
+            while len(data) < length:
+                more = os.pread(fd, length - len(data), offset + len(data))
+                if not more:
+                    break
+                data += more
+        finally:
+            self._release()
         return data
 
     def close(self) -> None:
-        fd, self._fd = self._fd, None
+        with self._idle:
+            fd, self._fd = self._fd, None
+            while self._in_flight:
+                self._idle.wait()
         if fd is not None:
             os.close(fd)
 

@@ -94,3 +94,38 @@ def test_sample_data_opens_a_pyramid(make_napari_viewer) -> None:  # type: ignor
     assert layer.multiscale
     assert layer.data[0].shape == (4096, 4096, 3)
     assert len(layer.data) == 5
+
+
+def test_corrupt_tile_shows_fill_and_warns_once(make_napari_viewer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Browsing past a corrupt tile: fill value and one warning, not an error per frame;
+    the library still raises by default."""
+    import warnings
+
+    import zarr
+
+    from napari_tiffzarr import TiffFile, TiffFileError
+    from napari_tiffzarr.store import TiffChunkWarning
+
+    path = tmp_path / "corrupt.tif"
+    data = np.full((64, 64), 200, np.uint8)
+    tifffile.imwrite(path, data, tile=(16, 16), compression="zlib", metadata=None)
+    with tifffile.TiffFile(path) as tif:
+        offset = int(tif.pages[0].dataoffsets[5])
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + 8] = b"\xff" * 8  # tile 5 no longer inflates
+    path.write_bytes(bytes(raw))
+
+    with TiffFile(path) as tif, pytest.raises(TiffFileError, match="segment 5"):
+        zarr.open_array(ZarrTiffStore(tif.series[0]), mode="r")[...]
+
+    viewer = make_napari_viewer()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (layer,) = viewer.open(str(path), plugin="napari-tiffzarr")
+        first = np.asarray(layer.data[...])
+        second = np.asarray(layer.data[...])
+    assert (first[16:32, 16:32] == 0).all()  # the fill value where tile 5 was
+    assert (first[:16] == 200).all()
+    np.testing.assert_array_equal(first, second)
+    assert sum(issubclass(w.category, TiffChunkWarning) for w in caught) == 1
+    assert layer.data.store.errors == 1  # one chunk, decoded once, remembered

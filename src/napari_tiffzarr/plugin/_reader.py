@@ -61,6 +61,7 @@ def open_layers(
             multiscales=level is None,
             chunkmode=chunkmode,
             fillvalue=fillvalue,
+            on_error="fill",  # a corrupt tile shows the fill value and warns once
         )
         if level is None:
             group = zarr.open_group(store, mode="r")

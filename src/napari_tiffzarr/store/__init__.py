@@ -1,5 +1,5 @@
 """The zarr store over TIFF pages and series: the only package that imports zarr."""
 
-from .store import CHUNKMODE, ZarrTiffStore
+from .store import CHUNKMODE, TiffChunkWarning, ZarrTiffStore
 
-__all__ = ["CHUNKMODE", "ZarrTiffStore"]
+__all__ = ["CHUNKMODE", "TiffChunkWarning", "ZarrTiffStore"]

@@ -21,29 +21,44 @@ UNIT_DIM = -2  # a length-1 dimension that belongs to nothing
 
 
 def map_dimensions(
-    shape: tuple[int, ...], shaped: tuple[int, int, int, int, int], npages: int
+    shape: tuple[int, ...], axes: str, shaped: tuple[int, int, int, int, int], npages: int
 ) -> tuple[int, ...]:
     """Assign every dimension of shape to PAGE_DIM, UNIT_DIM or a page dimension 0-4.
 
-    Matches from the right, as a reshape of (pages, *shaped) without transposition.
+    Matches from the right, as a reshape of (pages, *shaped) without transposition.  Width
+    and length are never squeezed away, so they are matched whatever their size; a
+    length-1 sample dimension is recognised by its letter 'S', since a width of 1 looks
+    just like it.
     """
+    planes, depth, length, width, samples = shaped
     roles: list[int] = []
-    i = len(shape) - 1
-    canonical = 4
-    while canonical >= 0:
-        size = shaped[canonical]
-        if i >= 0 and shape[i] == size:
-            roles.append(canonical)
-            i -= 1
-            canonical -= 1
-        elif size == 1:
-            canonical -= 1
-        elif i >= 0 and shape[i] == 1:
-            roles.append(UNIT_DIM)
-            i -= 1
-        else:
-            raise TiffFileError(f"series shape {shape} is not a reshape of pages of {shaped}")
-    lead = shape[: i + 1]
+    position = len(shape) - 1
+
+    def take(size: int, role: int) -> None:
+        nonlocal position
+        while position >= 0 and shape[position] == 1 and size != 1:
+            roles.append(UNIT_DIM)  # a length-1 dimension the reshape inserted
+            position -= 1
+        if position < 0 or shape[position] != size:
+            raise TiffFileError(
+                f"series shape {shape} is not a reshape of pages of {shaped}: "
+                f"no dimension of length {size} where the page has one"
+            )
+        roles.append(role)
+        position -= 1
+
+    if samples > 1:
+        take(samples, 4)
+    elif position >= 0 and axes[position] == "S" and shape[position] == 1:
+        roles.append(4)
+        position -= 1
+    take(width, 3)
+    take(length, 2)
+    if depth > 1:
+        take(depth, 1)
+    if planes > 1:
+        take(planes, 0)
+    lead = shape[: position + 1]
     if math.prod(lead) != npages:
         raise TiffFileError(f"series shape {shape} does not hold {npages} pages of shape {shaped}")
     roles.extend([PAGE_DIM] * len(lead))

@@ -13,6 +13,7 @@ import asyncio
 import enum
 import os
 import threading
+import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -43,7 +44,11 @@ from .metadata import (
     multiscales_attributes,
 )
 
-__all__ = ["CHUNKMODE", "ZarrTiffStore"]
+__all__ = ["CHUNKMODE", "TiffChunkWarning", "ZarrTiffStore"]
+
+
+class TiffChunkWarning(UserWarning):
+    """A chunk could not be read and shows the fill value instead."""
 
 
 class CHUNKMODE(enum.IntEnum):
@@ -113,6 +118,7 @@ class ZarrTiffStore(Store):
         buffersize: int | None = None,
         zarr_format: int = 3,
         read_only: bool | None = None,
+        on_error: str = "raise",
     ) -> None:
         if zarr_format not in (2, 3):
             raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
@@ -144,6 +150,10 @@ class ZarrTiffStore(Store):
         self._executor_lock = threading.Lock()
         self._closed = False
         self._decoders: dict[int, SegmentDecoder] = {}
+        if on_error not in ("raise", "fill"):
+            raise ValueError(f"on_error must be 'raise' or 'fill', not {on_error!r}")
+        self._on_error = on_error
+        self._failed: set[ChunkRef] = set()
         source = series.keyframe.source
         writable = bool(getattr(source, "writable", False))
         super().__init__(read_only=not writable if read_only is None else read_only)
@@ -191,7 +201,8 @@ class ZarrTiffStore(Store):
         for index, series in enumerate(self._level_series()):
             shape = series.get_shape(self._squeeze)
             keyframe = series.keyframe
-            roles = map_dimensions(shape, keyframe.layout.shaped, len(series.pages))
+            axes = series.get_axes(self._squeeze)
+            roles = map_dimensions(shape, axes, keyframe.layout.shaped, len(series.pages))
             grids.append(
                 ChunkGrid(
                     level=index,
@@ -218,8 +229,8 @@ class ZarrTiffStore(Store):
                 name=self.series.name or self.series.kind,
                 axes=axes,
                 shapes=[grid.shape for grid in self._grids],
-                scale=None,
-                units=None,
+                scale=self._scale(axes),
+                units=self._units(axes),
                 zarr_format=self._zarr_format,
             )
             documents.update(group_metadata({**attributes, **self._zattrs}, self._zarr_format))
@@ -299,17 +310,61 @@ class ZarrTiffStore(Store):
         with lock:
             return page.source.read(offset, length)
 
+    def _scale(self, axes: str) -> list[float] | None:
+        """Level 0's physical pixel size per axis, 1 where the file does not say."""
+        sizes = self.series.physical_sizes
+        if not sizes:
+            return None
+        return [sizes[ax][0] if ax in sizes else 1.0 for ax in axes]
+
+    def _units(self, axes: str) -> dict[str, str] | None:
+        sizes = self.series.physical_sizes
+        return {ax: sizes[ax][1] for ax in axes if ax in sizes} or None
+
     def read_chunk(self, ref: ChunkRef) -> np.ndarray | None:
-        """Decode one chunk at full chunk size, or None where it is missing or sparse."""
+        """Decode one chunk at full chunk size, or None where it is missing or sparse.
+
+        With on_error='fill', a chunk that cannot be read is missing (zarr fills it) and
+        the first such failure is warned about once: a viewer should show the fill value,
+        not raise on every frame.  The default raises, as a library should.
+        """
         self._check_open()
+        if ref in self._failed:
+            return None  # known unreadable: do not decode it again for every frame
+        try:
+            return self._read_chunk(ref)
+        except TiffFileError as exc:
+            if self._on_error == "raise" or self._closed:
+                raise
+            self._failed.add(ref)
+            if len(self._failed) == 1:
+                warnings.warn(
+                    f"{exc}; unreadable chunks show the fill value {self.fillvalue}",
+                    TiffChunkWarning,
+                    stacklevel=2,
+                )
+            return None
+
+    @property
+    def errors(self) -> int:
+        """How many chunks could not be read and show the fill value (on_error='fill')."""
+        return len(self._failed)
+
+    def _read_chunk(self, ref: ChunkRef) -> np.ndarray | None:
         page = self._page(ref)
         if page is None:
             return None
+        keyframe = self._level_series()[ref.level].keyframe
+        if page is not keyframe and (
+            page.layout != keyframe.layout or page.dtype != keyframe.dtype
+        ):
+            raise TiffFileError(
+                f"{page.name}: shape, type or strips and tiles differ from the series' first page"
+            )
         if ref.segment is None:
-            array = page.asarray(maxworkers=self._maxworkers, buffersize=self._buffersize)
-            return array
-        if page.layout != self._level_series()[ref.level].keyframe.layout:
-            raise TiffFileError(f"{page.name}: strips or tiles differ from the series' first page")
+            return page.asarray(
+                maxworkers=self._maxworkers, buffersize=self._buffersize, fillvalue=self.fillvalue
+            )
         segment = page.segment_range(ref.segment)
         if segment is None:
             return None
@@ -481,6 +536,7 @@ class ZarrTiffStore(Store):
             buffersize=self._buffersize,
             zarr_format=self._zarr_format,
             read_only=read_only,
+            on_error=self._on_error,
         )
         return clone
 
@@ -552,6 +608,7 @@ class ZarrTiffStore(Store):
             "maxworkers": self._maxworkers,
             "buffersize": self._buffersize,
             "zarr_format": self._zarr_format,
+            "on_error": self._on_error,
         }
 
     def _target(self) -> tuple[str, Any]:
@@ -603,6 +660,8 @@ def _reopen(
     store._maxworkers = state["maxworkers"]
     store._buffersize = state["buffersize"]
     store._zarr_format = state["zarr_format"]
+    store._on_error = state["on_error"]
+    store._failed = set()
     store._lock = None
     store._executor = None
     store._executor_lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,9 @@ from .tags import (
 if TYPE_CHECKING:
     from ..store.store import ZarrTiffStore
 
-__all__ = ["TiffPage", "read_segments"]
+__all__ = ["TiffPage", "allocate", "read_segments"]
+
+log = logging.getLogger("napari_tiffzarr")
 
 # Read at most this many bytes of segments in one pass when decoding a whole page.
 DEFAULT_BUFFERSIZE = 256 * 2**20
@@ -225,9 +228,16 @@ class TiffPage:
 
     @cached_property
     def subifds(self) -> tuple[int, ...]:
-        value = self.ifd.value(330, ())
-        values = value if isinstance(value, tuple) else (value,)
-        return tuple(int(v) for v in values)
+        tag = self.ifd.get(330)
+        if tag is None:
+            return ()
+        values = tag.array()
+        if values.dtype.kind not in "iu":
+            log.warning(
+                "%s: SubIFDs tag holds %s values, not offsets; ignored", self.name, values.dtype
+            )
+            return ()
+        return tuple(int(v) for v in values.tolist())
 
     # -- image geometry ---------------------------------------------------------------
     @cached_property
@@ -321,8 +331,14 @@ class TiffPage:
         # Writers put tile data under the strip tags, and old-style JPEG under its own
         for code in codes:
             tag = self.ifd.get(code)
-            if tag is not None:
-                return tag.array().astype(np.uint64)
+            if tag is None:
+                continue
+            values = tag.array()
+            if values.dtype.kind not in "iu" or (values.size and values.min() < 0):
+                raise TiffFileError(
+                    f"{self.name}: tag {tag.name} holds {values.dtype} values, not offsets"
+                )
+            return values.astype(np.uint64)
         return None
 
     @cached_property
@@ -337,7 +353,7 @@ class TiffPage:
         counts = self._first_tag(325, 279, 514)
         offsets = self.dataoffsets
         single = len(offsets) == 1 and int(offsets[0]) > 0
-        if single and (counts is None or int(counts[0]) == 0):
+        if single and (counts is None or not len(counts) or int(counts[0]) == 0):
             # old writers omit the byte count of a single strip: it runs to the next IFD
             # or to the end of the file
             if self.compression == Compression.NONE:
@@ -428,21 +444,23 @@ class TiffPage:
         out: np.ndarray | None = None,
         maxworkers: int | None = None,
         buffersize: int | None = None,
+        fillvalue: int | float | None = None,
     ) -> np.ndarray:
-        """Decode the whole page, as tifffile's ``page.asarray()``."""
+        """Decode the whole page, as tifffile's ``page.asarray()``; sparse strips or tiles
+        read as fillvalue, by default the file's GDAL_NODATA or 0."""
         layout = self.layout
         dtype = self.dtype
         ranges = self.segment_ranges()
         self.check_allocation(ranges)
         shaped = layout.shaped
+        fill = self.nodata if fillvalue is None else fillvalue
         if out is None:
-            fill = self.nodata
-            result = np.zeros(shaped, dtype) if fill == 0 else np.full(shaped, fill, dtype)
+            result = allocate(shaped, dtype, fill, self.name)
         else:
             if out.shape != self.shape or out.dtype != dtype:
                 raise ValueError(f"out must be {self.shape} {dtype}, not {out.shape} {out.dtype}")
             result = out.reshape(shaped)
-            result[...] = self.nodata
+            result[...] = fill
 
         decoder = self.decoder
 
@@ -475,6 +493,18 @@ class TiffPage:
             f"<TiffPage {self.index} @{self.offset} {shape} {dtype} "
             f"{'tiled' if self.is_tiled else 'strips'} {compression!s}>"
         )
+
+
+def allocate(shape: tuple[int, ...], dtype: np.dtype, fill: Any, name: str) -> np.ndarray:
+    """An array filled with fill; a declared size the machine cannot hold is the file's
+    fault, so it is a TiffFileError, not a MemoryError."""
+    try:
+        return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
+    except MemoryError as exc:
+        nbytes = math.prod(shape) * dtype.itemsize
+        raise TiffFileError(
+            f"{name}: the declared image of {nbytes} bytes cannot be allocated"
+        ) from exc
 
 
 def default_workers(maxworkers: int | None, jobs: int) -> int:

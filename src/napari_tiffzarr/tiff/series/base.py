@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import TiffFileError
-from ..page import DEFAULT_MAX_EXPANSION, TiffPage
+from ..page import DEFAULT_MAX_EXPANSION, TiffPage, allocate
 
 if TYPE_CHECKING:
     from ...store.store import ZarrTiffStore
@@ -161,7 +161,7 @@ class TiffPageSeries:
         series = self.levels[level]
         keyframe = series.keyframe
         series.check_allocation()
-        result = np.empty((len(series.pages), *keyframe.shape), keyframe.dtype)
+        result = allocate((len(series.pages), *keyframe.shape), keyframe.dtype, 0, keyframe.name)
         for index, page in enumerate(series.pages):
             if page is None:
                 result[index] = keyframe.nodata
