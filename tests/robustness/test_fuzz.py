@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import fuzz  # noqa: E402
+import fuzz
 
 
 def test_mutated_files_raise_only_tifffileerror(tmp_path: Path) -> None:
