@@ -17,6 +17,7 @@ from .base import TiffPageSeries
 from .generic import detect_generic, detect_uniform
 from .imagej import detect_imagej
 from .ome import detect_ome
+from .resolution import tag_physical_sizes
 from .shaped import detect_shaped
 from .slides import detect_ndpi, detect_qpi, detect_svs
 
@@ -55,6 +56,8 @@ def find_series(tif: TiffFile) -> list[TiffPageSeries]:
         series = detect_generic(tif) or []
     for index, item in enumerate(series):
         item.index = index
+        if not item.physical_sizes:  # formats without their own say: resolution tags
+            item.physical_sizes = tag_physical_sizes(item.keyframe)
         for level in item.levels:
             level.index = index
     return series
