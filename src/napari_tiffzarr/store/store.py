@@ -76,7 +76,10 @@ def parse_chunkmode(value: CHUNKMODE | int | str | None) -> CHUNKMODE:
         else:
             raise ValueError(f"unknown chunkmode {value!r}")
     else:
-        mode = CHUNKMODE(int(value))
+        try:
+            mode = CHUNKMODE(int(value))
+        except ValueError:
+            raise ValueError(f"unknown chunkmode {value!r}") from None
     if mode not in (CHUNKMODE.NONE, CHUNKMODE.PAGE):
         raise ValueError(f"chunkmode {mode.name} is not supported: use NONE (0) or PAGE (2)")
     return mode
