@@ -18,6 +18,7 @@ from .generic import detect_generic, detect_uniform
 from .imagej import detect_imagej
 from .ome import detect_ome
 from .resolution import tag_physical_sizes
+from .scanimage import detect_scanimage
 from .shaped import detect_shaped
 from .slides import detect_ndpi, detect_qpi, detect_svs
 
@@ -37,6 +38,7 @@ DETECTORS: list[tuple[str, Detector]] = [
     ("svs", detect_svs),
     ("qpi", detect_qpi),
     ("ndpi", detect_ndpi),
+    ("scanimage", detect_scanimage),
     ("uniform", detect_uniform),
 ]
 
