@@ -111,6 +111,7 @@ class CodingParameters:
     extrasamples: tuple[int, ...]
     subsampled: bool
     jpegtables: bytes | None
+    jpegheader: bytes | None  # NDPI restart tiles: the stream's header, sized to a tile
     t4options: int
     fillvalue: Any
     name: str  # for messages: file and page
@@ -223,11 +224,13 @@ class SegmentDecoder:
     def _decode_jpeg(self, data: bytes, index: int) -> np.ndarray:
         params = self.params
         _, length, _, _ = params.layout.valid_shape(index)
-        colorspace, outcolorspace = _jpeg_colorspaces(params, data[6:11] == b"JFIF\x00")
+        start = params.jpegheader or data
+        colorspace, outcolorspace = _jpeg_colorspaces(params, start[6:11] == b"JFIF\x00")
         result: np.ndarray = imagecodecs.jpeg_decode(
             data,
             bitspersample=params.bitspersample,
             tables=params.jpegtables,
+            header=params.jpegheader,
             colorspace=colorspace,
             outcolorspace=outcolorspace,
             shape=(params.layout.segment[1], params.layout.segment[2])

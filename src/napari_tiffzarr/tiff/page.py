@@ -15,6 +15,7 @@ from ..errors import TiffFileError
 from ..sources import ByteSource
 from .codecs import CodingParameters, SegmentDecoder, sample_dtype
 from .ifd import Ifd, TiffHeader
+from .jpeg import RestartTiling, restart_tiling
 from .layout import SegmentLayout
 from .tags import (
     Compression,
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["TiffPage", "allocate", "read_segments"]
 
 log = logging.getLogger("napari_tiffzarr")
+
+NDPI_MCU_STARTS = 65426
+NDPI_MCU_STARTS_HIGH = 65432
 
 # Read at most this many bytes of segments in one pass when decoding a whole page.
 DEFAULT_BUFFERSIZE = 256 * 2**20
@@ -154,15 +158,53 @@ class TiffPage:
 
     @property
     def is_tiled(self) -> bool:
-        return 322 in self.ifd and 323 in self.ifd
+        return (322 in self.ifd and 323 in self.ifd) or self.restart_tiles is not None
 
     @cached_property
     def tilewidth(self) -> int:
+        if self.restart_tiles is not None:
+            return self.restart_tiles[0].tilewidth
         return self._int(322, 0) if self.is_tiled else 0
 
     @cached_property
     def tilelength(self) -> int:
+        if self.restart_tiles is not None:
+            return self.restart_tiles[0].tilelength
         return self._int(323, 0) if self.is_tiled else 0
+
+    @cached_property
+    def restart_tiles(self) -> tuple[RestartTiling, np.ndarray] | None:
+        """NDPI's one-strip JPEG levels cut into tiles at their restart markers.
+
+        McuStarts (65426, high bytes in 65432) holds where each restart interval starts in
+        the strip: each is a tile, decoded with the stream's header patched to its size,
+        so a viewport decodes its tiles instead of a whole level of up to gigapixels.
+        """
+        tag = self.ifd.get(NDPI_MCU_STARTS)
+        if tag is None or self.compression != Compression.JPEG:
+            return None
+        offsets, counts = self._first_tag(273, 513), self._first_tag(279, 514)
+        if offsets is None or counts is None or len(offsets) != 1 or len(counts) != 1:
+            return None
+        starts = tag.array().astype(np.uint64)
+        high = self.ifd.get(NDPI_MCU_STARTS_HIGH)
+        if high is not None and len(high.array()) == len(starts):
+            starts += high.array().astype(np.uint64) << np.uint64(32)
+        if not len(starts) or np.any(np.diff(starts.astype(np.int64)) <= 0):
+            return None
+        header_size = int(starts[0])
+        if header_size > min(int(counts[0]), 2**20):
+            return None
+        try:
+            tiling = restart_tiling(self.source.read(int(offsets[0]), header_size))
+        except TiffFileError as exc:
+            log.warning("%s: NDPI restart tiles not used: %s", self.name, exc)
+            return None
+        tiles = -(-self.imagelength // tiling.tilelength) * -(-self.imagewidth // tiling.tilewidth)
+        if tiles != len(starts):
+            log.warning("%s: %d restart intervals for %d tiles", self.name, len(starts), tiles)
+            return None
+        return tiling, starts
 
     @cached_property
     def tiledepth(self) -> int:
@@ -343,6 +385,11 @@ class TiffPage:
 
     @cached_property
     def dataoffsets(self) -> np.ndarray:
+        if self.restart_tiles is not None:
+            _, starts = self.restart_tiles
+            base = self._first_tag(273, 513)
+            assert base is not None  # restart_tiles checked it
+            return base[0] + starts
         offsets = self._first_tag(324, 273, 513)
         if offsets is None:
             raise TiffFileError(f"{self.name}: the image has no strip or tile offsets")
@@ -350,6 +397,12 @@ class TiffPage:
 
     @cached_property
     def databytecounts(self) -> np.ndarray:
+        if self.restart_tiles is not None:
+            _, starts = self.restart_tiles
+            total = self._first_tag(279, 514)
+            assert total is not None  # restart_tiles checked it
+            counts: np.ndarray = np.diff(starts, append=total[0])
+            return counts
         counts = self._first_tag(325, 279, 514)
         offsets = self.dataoffsets
         single = len(offsets) == 1 and int(offsets[0]) > 0
@@ -415,6 +468,7 @@ class TiffPage:
             extrasamples=self.extrasamples,
             subsampled=self.is_subsampled,
             jpegtables=self.jpegtables,
+            jpegheader=None if self.restart_tiles is None else self.restart_tiles[0].header,
             t4options=self._int(292, 0),
             fillvalue=self.nodata if fillvalue is None else fillvalue,
             name=self.name,
