@@ -389,7 +389,8 @@ class TiffPage:
             _, starts = self.restart_tiles
             base = self._first_tag(273, 513)
             assert base is not None  # restart_tiles checked it
-            return base[0] + starts
+            shifted: np.ndarray = base[0] + starts
+            return shifted
         offsets = self._first_tag(324, 273, 513)
         if offsets is None:
             raise TiffFileError(f"{self.name}: the image has no strip or tile offsets")
@@ -401,8 +402,8 @@ class TiffPage:
             _, starts = self.restart_tiles
             total = self._first_tag(279, 514)
             assert total is not None  # restart_tiles checked it
-            counts: np.ndarray = np.diff(starts, append=total[0])
-            return counts
+            spans: np.ndarray = np.diff(starts, append=total[0])
+            return spans
         counts = self._first_tag(325, 279, 514)
         offsets = self.dataoffsets
         single = len(offsets) == 1 and int(offsets[0]) > 0
