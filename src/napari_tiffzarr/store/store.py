@@ -98,6 +98,13 @@ def _slice(data: bytes | np.ndarray, byte_range: ByteRequest | None) -> Any:
     raise TypeError(f"unexpected byte range {byte_range!r}")
 
 
+def _is_index(text: str) -> bool:
+    """Whether text is a chunk or level index as zarr writes it: ASCII digits, no leading
+    zero.  str.isdigit() alone also accepts Arabic-Indic digits and superscripts, and int()
+    reads '01': keys that zarr never asks for would alias real chunks."""
+    return text.isascii() and text.isdigit() and (text == "0" or text[0] != "0")
+
+
 class ZarrTiffStore(Store):
     """Zarr store over a TIFF page or series, with the parameters of tifffile's."""
 
@@ -172,7 +179,8 @@ class ZarrTiffStore(Store):
                     self._check_open()
                     assert self._reopen_from is not None  # set by _reopen
                     path, target = self._reopen_from
-                    self._series = _open_target(path, target)
+                    # a writable store reopens its file for update, or set() could not write
+                    self._series = _open_target(path, target, writable=not self.read_only)
                 series = self._series
         return series
 
@@ -265,7 +273,7 @@ class ZarrTiffStore(Store):
         grid = grids[0]
         if self._multiscales:
             head, _, key = key.partition("/")
-            if not head.isdigit() or int(head) >= len(grids):
+            if not _is_index(head) or int(head) >= len(grids):
                 return None
             grid = grids[int(head)]
         if self._zarr_format == 3:
@@ -276,7 +284,7 @@ class ZarrTiffStore(Store):
                 return None
         else:
             parts = key.split(".")
-        if not all(p.isdigit() for p in parts):
+        if not all(_is_index(p) for p in parts):
             return None
         return grid.chunk_ref(tuple(int(p) for p in parts))
 
@@ -483,7 +491,28 @@ class ZarrTiffStore(Store):
         write_chunk(page, ref, value.as_numpy_array(), self._lock)
 
     async def delete(self, key: str) -> None:
-        raise NotImplementedError("chunks of a TIFF cannot be deleted")
+        """Make a chunk read as the fill value, which is what zarr means by deleting it.
+
+        zarr deletes a chunk instead of writing it when every value equals the fill value
+        (``write_empty_chunks=False``, its default), whatever ``supports_deletes`` says; a
+        TIFF's segments cannot be removed, so the fill value is written over the chunk's
+        bytes.  A sparse chunk already reads as the fill value; metadata cannot go.
+        """
+        self._check_writable()
+        self._check_open()
+        if key in self._metadata:
+            raise NotImplementedError(f"{key}: the metadata of a TIFF cannot be deleted")
+        ref = self._parse_key(key)
+        if ref is None:
+            return  # nothing stored under the key: deleting it is done
+        page = self._page(ref)
+        if page is None or (ref.segment is not None and page.segment_range(ref.segment) is None):
+            return
+        grid = self._grids[ref.level]
+        fill = np.full(grid.chunks, self.fillvalue, self.series.dtype)
+        from .writing import write_chunk
+
+        write_chunk(page, ref, fill.reshape(-1).view(np.uint8), self._lock)
 
     async def list(self) -> AsyncIterator[str]:
         for key in self._all_keys():
@@ -632,9 +661,9 @@ class ZarrTiffStore(Store):
         return (_reopen, (path, self._target(), self._state(), self.read_only))
 
 
-def _open_target(path: str, target: tuple[str, Any]) -> TiffPageSeries:
+def _open_target(path: str, target: tuple[str, Any], *, writable: bool) -> TiffPageSeries:
     """The page (as a one-page series) or series that target names in the file at path."""
-    tif = TiffFile(path)
+    tif = TiffFile(path, mode="r+" if writable else "r")
     kind, index = target
     if kind == "series":
         series: TiffPageSeries = tif.series[index]
