@@ -468,3 +468,38 @@ def test_context_manager_closes(tiled: tuple[Path, np.ndarray]) -> None:
     assert tif.closed
     with pytest.raises(TiffClosedError):
         run(store.get("c/0/0", PROTOTYPE))
+
+
+# -- lock -----------------------------------------------------------------------------------
+class CountingLock:
+    """A reentrant lock that counts its holders, to see that reads go through it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.RLock()
+        self.entered = 0
+        self.holders = 0
+        self.most = 0
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self.entered += 1
+        self.holders += 1
+        self.most = max(self.most, self.holders)
+
+    def __exit__(self, *args: object) -> None:
+        self.holders -= 1
+        self._lock.release()
+
+
+def test_lock_serialises_reads(tiled: tuple[Path, np.ndarray]) -> None:
+    path, data = tiled
+    lock = CountingLock()
+    with TiffFile(path) as tif:
+        array = zarr.open_array(ZarrTiffStore(tif.pages[0], lock=lock), mode="r")
+        with ThreadPoolExecutor(8) as pool:
+            parts = list(pool.map(lambda y: array[y : y + 10], range(0, 100, 10)))
+    np.testing.assert_array_equal(np.concatenate(parts), data)
+    assert lock.entered >= 12  # every tile was read under the lock
+    assert lock.most == 1
