@@ -206,7 +206,9 @@ def decode_limit(path: Path) -> float:
                 if compression == 7:
                     imagecodecs.jpeg_decode(data, tables=tables)
                 else:
-                    decoded = imagecodecs.zlib_decode(data)
+                    decoded = imagecodecs.deflate_decode(
+                        data, out=page.tilelength * page.tilewidth * 2
+                    )
                     tile = (
                         np.frombuffer(decoded, np.uint16)
                         .reshape(page.tilelength, page.tilewidth)
