@@ -268,16 +268,17 @@ class SegmentDecoder:
             result = imagecodecs.ccittrle_decode(data, rows, width)
         return result
 
-    def _decode_raw(self, data: bytes | bytearray | memoryview, index: int) -> np.ndarray:
+    def _decode_raw(self, data: bytes | bytearray, index: int) -> np.ndarray:
         params = self.params
         if params.fillorder == 2:
             data = imagecodecs.bitorder_decode(data)
         layout = params.layout
+        samples: bytes | bytearray | memoryview = data
         if params.compression != Compression.NONE:
             expected = layout.segment_nbytes_items * self.dtype.itemsize
             # into a buffer of our own: writable, so the predictor works in place
-            data = BYTE_CODECS[params.compression](data, out=bytearray(expected))
-        array = self._unpack(data)
+            samples = BYTE_CODECS[params.compression](data, out=bytearray(expected))
+        array = self._unpack(samples)
         array = self._reshape(array, index)
         if array.dtype != self.dtype:
             array = array.astype(self.dtype)
