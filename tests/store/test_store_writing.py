@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import pickle
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -140,15 +141,36 @@ REFUSALS: dict[str, tuple[dict[str, Any], dict[str, Any], type[Exception], str]]
     # name: (tifffile.imwrite kwargs, store kwargs, error, message)
     "zlib": ({"tile": (16, 16), "compression": "zlib"}, {}, ValueError, "compressed"),
     "lzw strips": ({"rowsperstrip": 8, "compression": "lzw"}, {}, ValueError, "compressed"),
-    "predictor": (
+    "zlib predictor": (
         {"tile": (16, 16), "compression": "zlib", "predictor": True},
         {},
         ValueError,
-        "compressed|predictor",
+        "compressed",
+    ),
+    # uncompressed with a Predictor tag (patched in below), so that the predictor is what
+    # is refused
+    "predictor": (
+        {"tile": (16, 16), "extratags": [(316, "H", 1, 2, True)]},
+        {},
+        ValueError,
+        "predictor",
     ),
     "chunkmode 2": ({"tile": (16, 16)}, {"chunkmode": 2}, ValueError, "chunkmode 2"),
     "read-only store": ({"tile": (16, 16)}, {"read_only": True}, ValueError, "read-only"),
 }
+
+
+def _retag(path: Path, code: int, new_code: int) -> None:
+    """Change a tag's code in place: tifffile refuses to write a Predictor tag without
+    compression, but will write a SHORT under a neighbouring code (the order stays sorted)."""
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].tags[code].offset
+        byteorder = tif.byteorder
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(struct.pack(byteorder + "H", new_code))
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].predictor == 2
 
 
 @pytest.mark.parametrize("name", list(REFUSALS))
@@ -160,6 +182,8 @@ def test_write_refusals_leave_the_file_unchanged(
     path = tmp_path / "refuse.tif"
     data = pixels((32, 48), "u2", seed=25)
     _write(path, data, byteorder, **write_kwargs)
+    if name == "predictor":
+        _retag(path, 316, 317)
     digest = _digest(path)
     with TiffFile(path, mode="r+") as tif:
         store = ZarrTiffStore(tif.pages[0], **store_kwargs)

@@ -300,6 +300,9 @@ class ZarrTiffStore(Store):
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._executor_lock:
+            # checked under the lock: a close() between a read's first check and here
+            # would otherwise leave a new pool behind that nothing shuts down
+            self._check_open()
             if self._executor is None:
                 workers = self._maxworkers or os.cpu_count() or 1
                 self._executor = ThreadPoolExecutor(workers, thread_name_prefix="tiffzarr")
