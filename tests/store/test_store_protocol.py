@@ -233,11 +233,14 @@ def test_read_only_semantics(tiled: tuple[Path, np.ndarray]) -> None:
         array = zarr.open_array(store, mode="r")
         with pytest.raises(ValueError, match="read-only"):
             array[0:4, 0:4] = 1
-        with pytest.raises(NotImplementedError):
+        # deleting is writing: refused as set() is, not as an unsupported operation
+        with pytest.raises(ValueError, match="read-only"):
             run(store.delete("c/0/0"))
     assert path.read_bytes() == before
     with TiffFile(path, mode="r+") as tif:
         assert not ZarrTiffStore(tif.pages[0]).read_only
+        with pytest.raises(NotImplementedError, match="metadata"):
+            run(ZarrTiffStore(tif.pages[0]).delete("zarr.json"))
         assert ZarrTiffStore(tif.pages[0], read_only=True).read_only
         writable = ZarrTiffStore(tif.pages[0])
         assert writable.with_read_only(True).read_only
