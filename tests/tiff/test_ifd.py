@@ -205,3 +205,20 @@ def test_tag_value_past_the_end_names_the_tag() -> None:
         tag = tif.pages[0].tags[270]
         with pytest.raises(TiffFileError, match="ImageDescription"):
             _ = tag.value
+
+
+@pytest.mark.parametrize(("code", "name"), [(34676, "SGILOG"), (32809, "THUNDERSCAN")])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_unsupported_compression_is_named(
+    tmp_path: Path, code: int, name: str, byteorder: str
+) -> None:
+    """A user told 'compression 34676' cannot act on it; 'SGILOG (34676)' says what it is."""
+    path = tmp_path / "coded.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8), byteorder=byteorder, metadata=None)
+    with tifffile.TiffFile(path) as tif:
+        position = tif.pages[0].tags[259].valueoffset  # the SHORT value, inline in the entry
+    with open(path, "r+b") as fh:
+        fh.seek(position)
+        fh.write(struct.pack(byteorder + "H", code))
+    with TiffFile(path) as tif, pytest.raises(TiffFileError, match=rf"{name} \({code}\)"):
+        tif.pages[0].asarray()

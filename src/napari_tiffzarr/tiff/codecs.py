@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import TiffFileError
 from .layout import SegmentLayout
-from .tags import Compression, Photometric, enum_or_int
+from .tags import Compression, Photometric, describe_value
 
 __all__ = ["CodingParameters", "SegmentDecoder", "sample_dtype"]
 
@@ -167,7 +167,7 @@ class SegmentDecoder:
             or compression in CCITT_COMPRESSIONS
         )
         if not known:
-            return f"compression {enum_or_int(Compression, compression)!s} is not supported"
+            return f"compression {describe_value(Compression, compression)} is not supported"
         if params.subsampled and (
             compression not in JPEG_COMPRESSIONS or params.planarconfig == 2
         ):

@@ -23,6 +23,7 @@ from .tags import (
     PlanarConfig,
     Predictor,
     SampleFormat,
+    describe_value,
     enum_or_int,
 )
 
@@ -288,7 +289,7 @@ class TiffPage:
         if dtype is None:
             raise TiffFileError(
                 f"{self.name}: {self.bitspersample}-bit samples of format "
-                f"{enum_or_int(SampleFormat, self.sampleformat)!s} are not supported"
+                f"{describe_value(SampleFormat, self.sampleformat)} are not supported"
             )
         return dtype
 

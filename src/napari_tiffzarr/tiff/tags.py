@@ -12,6 +12,7 @@ from typing import NamedTuple, TypeVar
 __all__ = [
     "FIELD_TYPES",
     "TAG_NAMES",
+    "describe_value",
     "Compression",
     "ExtraSample",
     "FieldType",
@@ -288,3 +289,10 @@ def enum_or_int(kind: type[_E], value: int) -> _E | int:
         return kind(value)
     except ValueError:
         return value
+
+
+def describe_value(kind: type[enum.IntEnum], value: int) -> str:
+    """A coded value for messages, as 'SGILOG (34676)': IntEnum's str() since Python 3.11
+    is the bare number, which tells a user nothing."""
+    member = enum_or_int(kind, value)
+    return f"{member.name} ({value})" if isinstance(member, enum.Enum) else str(value)
