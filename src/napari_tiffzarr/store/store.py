@@ -32,10 +32,12 @@ from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.core.buffer.core import default_buffer_prototype
 
 from ..errors import TiffClosedError, TiffFileError
+from ..sources import RemoteLocation, source_location
 from ..tiff.codecs import SegmentDecoder
 from ..tiff.file import TiffFile
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
+from .batching import prefetch
 from .keys import ChunkGrid, ChunkRef, map_dimensions
 from .metadata import (
     array_metadata,
@@ -139,7 +141,7 @@ class ZarrTiffStore(Store):
         else:
             raise TypeError(f"arg must be a TiffPage or TiffPageSeries, not {type(arg).__name__}")
         self._series: TiffPageSeries | None = series
-        self._reopen_from: tuple[str, tuple[str, Any]] | None = None
+        self._reopen_from: tuple[str | RemoteLocation, tuple[str, Any]] | None = None
         self._reopen_lock = threading.Lock()
         self._chunkmode = parse_chunkmode(chunkmode)
         self._fillvalue = fillvalue
@@ -387,6 +389,7 @@ class ZarrTiffStore(Store):
 
     async def _chunk_bytes(self, ref: ChunkRef) -> np.ndarray | None:
         loop = asyncio.get_running_loop()
+        await prefetch(self, ref, self._pool())  # remote files: one batch per turn
         array = await loop.run_in_executor(self._pool(), self.read_chunk, ref)
         if array is None:
             return None
@@ -610,15 +613,15 @@ class ZarrTiffStore(Store):
         """What file and which part of it: equal stores serve the same chunks."""
         if self._series is None and self._reopen_from is not None:
             path, target = self._reopen_from
-            return (os.path.realpath(path), target)
+            return (_where(path), target)
         series = self.series
-        local = series.keyframe.source.path
-        where: str | int = os.path.realpath(local) if local else id(series.keyframe.source)
+        location = source_location(series.keyframe.source)
+        where = _where(location) if location else id(series.keyframe.source)
         return (where, self._target())
 
     def __repr__(self) -> str:
         if self._series is None and self._reopen_from is not None:
-            name = os.path.basename(self._reopen_from[0])
+            name = _where_name(self._reopen_from[0])
         else:
             name = self.series.keyframe.source.name
         kind, index = self._target()
@@ -656,15 +659,25 @@ class ZarrTiffStore(Store):
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._reopen_from is not None and self._series is None:
-            path: str | None = self._reopen_from[0]
+            path: str | RemoteLocation | None = self._reopen_from[0]
         else:
-            path = self.series.keyframe.source.path
+            path = source_location(self.series.keyframe.source)
         if path is None:
             raise TypeError(f"{self!r} reads from memory or a file object and cannot be pickled")
         return (_reopen, (path, self._target(), self._state(), self.read_only))
 
 
-def _open_target(path: str, target: tuple[str, Any], *, writable: bool) -> TiffPageSeries:
+def _where(location: str | RemoteLocation) -> str | RemoteLocation:
+    return location if isinstance(location, RemoteLocation) else os.path.realpath(location)
+
+
+def _where_name(location: str | RemoteLocation) -> str:
+    return location.name if isinstance(location, RemoteLocation) else os.path.basename(location)
+
+
+def _open_target(
+    path: str | RemoteLocation, target: tuple[str, Any], *, writable: bool
+) -> TiffPageSeries:
     """The page (as a one-page series) or series that target names in the file at path."""
     tif = TiffFile(path, mode="r+" if writable else "r")
     kind, index = target
@@ -679,7 +692,7 @@ def _open_target(path: str, target: tuple[str, Any], *, writable: bool) -> TiffP
 
 
 def _reopen(
-    path: str, target: tuple[str, Any], state: dict[str, Any], read_only: bool
+    path: str | RemoteLocation, target: tuple[str, Any], state: dict[str, Any], read_only: bool
 ) -> ZarrTiffStore:
     """Rebuild a pickled store without touching the file until it is first read."""
     store = ZarrTiffStore.__new__(ZarrTiffStore)

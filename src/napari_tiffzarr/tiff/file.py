@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
@@ -119,11 +119,20 @@ class TiffFile:
     """A TIFF file: byte order, pages and series, as tifffile's TiffFile presents them."""
 
     def __init__(
-        self, arg: str | os.PathLike[str] | Any, *, mode: str = "r", name: str | None = None
+        self,
+        arg: str | os.PathLike[str] | Any,
+        *,
+        mode: str = "r",
+        name: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """Open a path, a URL (http, s3, ... through fsspec, with storage_options), an
+        fsspec or other binary file object, bytes, or a ByteSource."""
         if mode not in ("r", "rb", "r+", "r+b"):
             raise ValueError(f"mode must be 'r' or 'r+' (update chunks in place), not {mode!r}")
-        self.source, self._owns_source = open_source(arg, writable="+" in mode)
+        self.source, self._owns_source = open_source(
+            arg, writable="+" in mode, storage_options=storage_options
+        )
         try:
             self.header = read_header(self.source)
             self.pages = TiffPages(self.source, self.header)
