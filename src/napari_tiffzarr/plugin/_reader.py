@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 from collections.abc import Callable
 from typing import Any
 
 import zarr
 
 from ..errors import TiffFileError
+from ..sources import is_url, sniff_url
 from ..store import ZarrTiffStore
 from ..tiff.file import TiffFile
 from ._layers import LayerSource, layer_data
@@ -17,10 +19,24 @@ __all__ = ["TIFF_MAGIC", "get_reader", "open_layers", "read_tiff"]
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
+# Remote files we claim: a URL costs a request to sniff, so only TIFF names are asked.
+URL_PROTOCOLS = ("http://", "https://", "s3://", "gs://", "gcs://")
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".svs", ".ndpi", ".qptiff", ".scn")
+
 LayerData = tuple[Any, dict[str, Any], str]
 
 
+def _is_tiff_url(url: str) -> bool:
+    """A URL with a TIFF name whose first bytes are a TIFF's; a failed request is no."""
+    name = urlsplit(url).path.lower()
+    if not url.lower().startswith(URL_PROTOCOLS) or not name.endswith(TIFF_SUFFIXES):
+        return False
+    return sniff_url(url) in TIFF_MAGIC
+
+
 def _is_tiff(path: Any) -> bool:
+    if isinstance(path, str) and is_url(path):
+        return _is_tiff_url(path)
     if not isinstance(path, str | os.PathLike):
         return False
     try:
@@ -71,7 +87,7 @@ def open_layers(
             arrays = [zarr.open_array(store, mode="r")]
             shown = item.levels[level]
         source = LayerSource(os.fspath(path), series, level, int(chunkmode), fillvalue)
-        name = os.path.basename(path)
+        name = tif.filename  # the file's name, also of a URL (without its query)
         if item.name and len(tif.series) > 1:
             name = f"{name} [{item.name}]"
         return layer_data(
@@ -88,6 +104,7 @@ def open_layers(
 
 
 def read_tiff(path: str | list[str]) -> list[LayerData]:
+    """Layers of a local path or a URL (napari passes a URL through unchanged)."""
     if isinstance(path, list | tuple):
         path = path[0]
     return open_layers(os.fspath(path))
