@@ -14,11 +14,11 @@ import enum
 import os
 import threading
 import warnings
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from zarr.abc.store import (
@@ -577,6 +577,48 @@ class ZarrTiffStore(Store):
             on_error=self._on_error,
         )
         return clone
+
+    def write_fsspec(
+        self,
+        jsonfile: str | os.PathLike[str] | TextIO,
+        /,
+        url: str | None,
+        *,
+        groupname: str | None = None,
+        templatename: str | None = None,
+        compressors: Mapping[int, str | None] | None = None,
+        version: int | None = None,
+        zarr_format: int | None = None,
+        _shape: Sequence[int] | None = None,
+        _axes: Sequence[str] | None = None,
+        _index: Sequence[int] | None = None,
+        _append: bool = False,
+        _close: bool = True,
+    ) -> None:
+        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does.
+
+        url is where the TIFF lives, without its file name; version 0 is a flat mapping,
+        1 uses templatename ('u') for the url.  ValueError names what cannot be referenced.
+        ``_shape``, ``_axes``, ``_index``, ``_append`` and ``_close`` join the files of a
+        sequence into one array; see :mod:`napari_tiffzarr.references`.
+        """
+        from ..references import write_fsspec
+
+        write_fsspec(
+            self,
+            jsonfile,
+            url,
+            groupname=groupname,
+            templatename=templatename,
+            compressors=compressors,
+            version=version,
+            zarr_format=zarr_format,
+            _shape=_shape,
+            _axes=_axes,
+            _index=_index,
+            _append=_append,
+            _close=_close,
+        )
 
     def close(self) -> None:
         """Release the thread pool and the file; reads after this raise TiffClosedError."""

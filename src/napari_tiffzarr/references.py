@@ -1,0 +1,625 @@
+"""fsspec ReferenceFileSystem (kerchunk) JSON from a store's metadata and byte ranges.
+
+Every chunk of the store is one strip or tile of the TIFF (or one raw, contiguous page),
+so a chunk key maps to ``[url, offset, length]`` and zarr decodes it with a numcodecs codec
+chosen from the page's coding: compression, predictor, byte order and sample type, by
+table.  What zarr cannot decode from the stored bytes alone is refused with a ValueError
+that names the feature.  The metadata documents are the store's own, with the codecs put
+in, so the references open exactly as the store does.  The TIFF is only read.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+
+from .store.metadata import NGFF_AXES
+from .tiff.codecs import CodingParameters, _jpeg_colorspaces
+from .tiff.page import TiffPage
+from .tiff.series.base import coding_key
+from .tiff.tags import Compression, enum_or_int
+
+if TYPE_CHECKING:
+    from .store.store import ZarrTiffStore
+
+__all__ = [
+    "DEFAULT_COMPRESSORS",
+    "ChunkCoding",
+    "chunk_coding",
+    "register_codecs",
+    "write_fsspec",
+    "write_sequence",
+]
+
+# TIFF compression -> numcodecs id of a codec that decompresses one segment to its bytes
+BYTE_COMPRESSORS: dict[int, str] = {
+    Compression.LZW: "imagecodecs_lzw",
+    Compression.ADOBE_DEFLATE: "zlib",
+    Compression.DEFLATE: "zlib",
+    Compression.PACKBITS: "imagecodecs_packbits",
+    Compression.LZMA: "lzma",
+    Compression.ZSTD: "imagecodecs_zstd",
+    Compression.ZSTD_DEPRECATED: "imagecodecs_zstd",
+}
+# TIFF compression -> numcodecs id of a codec that decodes one segment to an image
+IMAGE_COMPRESSORS: dict[int, str] = {
+    Compression.JPEG: "imagecodecs_jpeg",
+    Compression.JPEG2000: "imagecodecs_jpeg2k",
+    Compression.APERIO_JP2000_YCBC: "imagecodecs_jpeg2k",
+    Compression.APERIO_JP2000_RGB: "imagecodecs_jpeg2k",
+    Compression.JPEG_2000_LOSSY: "imagecodecs_jpeg2k",
+    Compression.JPEGXL: "imagecodecs_jpegxl",
+    Compression.JPEGXL_DNG: "imagecodecs_jpegxl",
+    Compression.JPEGXR: "imagecodecs_jpegxr",
+    Compression.WEBP: "imagecodecs_webp",
+    Compression.WEBP_DEPRECATED: "imagecodecs_webp",
+    Compression.PNG: "imagecodecs_png",
+    Compression.LERC: "imagecodecs_lerc",
+}
+DEFAULT_COMPRESSORS: dict[int, str] = {**BYTE_COMPRESSORS, **IMAGE_COMPRESSORS}
+
+# predictor -> (numcodecs id, distance in samples)
+PREDICTOR_FILTERS: dict[int, tuple[str, int]] = {
+    2: ("imagecodecs_delta", 1),
+    3: ("imagecodecs_floatpred", 1),
+    34892: ("imagecodecs_delta", 2),
+    34893: ("imagecodecs_delta", 4),
+    34894: ("imagecodecs_floatpred", 2),
+    34895: ("imagecodecs_floatpred", 4),
+}
+
+V3_PREFIX = "numcodecs."
+# numcodecs ids that zarr 3 knows under 'numcodecs.<id>' without help
+_ZARR3_BUILTIN = frozenset({"zlib", "lzma", "zstd", "gzip", "bz2", "lz4", "blosc", "delta"})
+
+
+def register_codecs(extra: dict[str, str] | None = None) -> None:
+    """Make written references open in zarr 3: imagecodecs' codecs for numcodecs (zarr
+    format 2), and wrappers named ``numcodecs.<id>`` for zarr format 3."""
+    from .store.refcodecs import register_codecs as register
+
+    register(extra)
+
+
+@dataclass(frozen=True)
+class ChunkCoding:
+    """How zarr decodes one chunk: filters, then a compressor or an image codec."""
+
+    filters: tuple[dict[str, Any], ...]
+    compressor: dict[str, Any] | None
+    image: bool  # the compressor decodes to an array in native byte order
+    dtype: np.dtype  # of the bytes the compressor returns, file byte order unless image
+
+    def zarr2(self) -> dict[str, Any]:
+        return {
+            "dtype": self.dtype.str,
+            "compressor": self.compressor,
+            "filters": list(self.filters) or None,
+        }
+
+    def zarr3(self) -> list[dict[str, Any]]:
+        def named(config: Mapping[str, Any]) -> dict[str, Any]:
+            rest = {k: v for k, v in config.items() if k != "id"}
+            return {"name": V3_PREFIX + config["id"], "configuration": rest}
+
+        codecs = [named(f) for f in self.filters]
+        if self.image:
+            assert self.compressor is not None  # an image codec is a compressor
+            return [*codecs, named(self.compressor)]
+        if self.dtype.itemsize > 1:
+            endian = "big" if self.dtype.byteorder == ">" else "little"
+            codecs.append({"name": "bytes", "configuration": {"endian": endian}})
+        else:
+            codecs.append({"name": "bytes"})
+        if self.compressor is not None:
+            codecs.append(named(self.compressor))
+        return codecs
+
+
+def _refuse(page: TiffPage, feature: str) -> ValueError:
+    return ValueError(f"{page.name}: {feature} cannot be represented as fsspec references")
+
+
+def _jpeg_config(
+    page: TiffPage, params: CodingParameters, codec_id: str, first: bytes
+) -> dict[str, Any]:
+    colorspace, outcolorspace = _jpeg_colorspaces(
+        params, (params.jpegheader or first)[6:11] == b"JFIF\x00"
+    )
+
+    def b64(data: bytes | None) -> str | None:
+        return None if data is None else base64.b64encode(data).decode()
+
+    return {
+        "id": codec_id,
+        "bitspersample": page.bitspersample,
+        "colorspace_data": outcolorspace,
+        "colorspace_jpeg": colorspace,
+        "header": b64(params.jpegheader),
+        "tables": b64(params.jpegtables),
+    }
+
+
+def _first_segment(page: TiffPage, length: int = 16) -> bytes:
+    """The start of the first stored segment: JPEG's colour space depends on a marker."""
+    for index in range(page.layout.count):
+        found = page.segment_range(index)
+        if found is not None:
+            return page.source.read(found[0], min(length, found[1]))
+    return b""
+
+
+def chunk_coding(
+    page: TiffPage,
+    *,
+    whole_page: bool = False,
+    compressors: Mapping[int, str | None] | None = None,
+) -> ChunkCoding:
+    """The codecs that decode the page's strips or tiles (or whole page), or ValueError."""
+    params = page.coding()
+    compression = int(page.compression)
+    name = enum_or_int(Compression, compression)
+    table: dict[int, str | None] = {**DEFAULT_COMPRESSORS, **(compressors or {})}
+    dtype = page.dtype
+    if params.fillorder == 2:
+        raise _refuse(page, "FillOrder 2 (reversed bit order)")
+    if whole_page and (compression != Compression.NONE or params.predictor != 1):
+        raise _refuse(page, f"chunkmode 2 (whole pages) over {name!s} data")
+    codec_id = None if compression == Compression.NONE else table.get(compression)
+    if compression != Compression.NONE and codec_id is None:
+        raise _refuse(page, f"compression {name!s}")
+    image = compression in IMAGE_COMPRESSORS
+    if page.is_subsampled and compression != Compression.JPEG:
+        raise _refuse(page, "YCbCr subsampling outside JPEG")
+    if image:
+        assert codec_id is not None
+        if codec_id == "imagecodecs_jpeg":
+            config = _jpeg_config(page, params, codec_id, _first_segment(page))
+        elif codec_id == "imagecodecs_webp" and page.layout.segment[3] == 4:
+            config = {"id": codec_id, "hasalpha": True}  # WebP drops an opaque alpha
+        else:
+            config = {"id": codec_id}
+        return ChunkCoding((), config, image=True, dtype=dtype.newbyteorder("="))
+    if params.sampleformat == 5:
+        raise _refuse(page, "complex integer samples")
+    if dtype.kind == "f" and params.bitspersample == 24:
+        raise _refuse(page, "float24 samples")
+    if params.bitspersample not in (8, 16, 32, 64, 128) or dtype.kind == "b":
+        raise _refuse(page, f"packed {params.bitspersample}-bit integers")
+    stored = (
+        dtype.newbyteorder(">" if params.byteorder == ">" else "<")
+        if dtype.itemsize > 1
+        else dtype
+    )
+    filters: tuple[dict[str, Any], ...] = ()
+    if params.predictor != 1:
+        found = PREDICTOR_FILTERS.get(params.predictor)
+        if found is None:
+            raise _refuse(page, f"predictor {params.predictor}")
+        filter_id, distance = found
+        depth, length, width, samples = page.layout.segment
+        shape = [length, width] + ([samples] if samples > 1 else [])
+        if page.shaped[1] > 1:
+            shape.insert(0, depth)
+        filters = (
+            {
+                "id": filter_id,
+                "shape": shape,
+                "dtype": stored.str,
+                "axis": -2 if samples > 1 else -1,
+                "dist": distance,
+            },
+        )
+    compressor = None if codec_id is None else {"id": codec_id}
+    return ChunkCoding(filters, compressor, image=False, dtype=stored)
+
+
+def _check_level(
+    level_pages: Sequence[TiffPage | None], keyframe: TiffPage, whole_pages: bool
+) -> None:
+    """Pages of one array share one set of codecs, so their coding must agree."""
+    others = [p for p in level_pages if p is not None and p is not keyframe]
+    if others and keyframe.jpegtables is not None:
+        raise _refuse(keyframe, "JPEGTables in a multi-page series")
+    key = coding_key(keyframe)
+    for page in others:
+        if coding_key(page) != key or page.jpegtables is not None:
+            raise _refuse(page, "pages of differing shape or coding in one series")
+    strips = not keyframe.layout.tiled and not whole_pages
+    if strips and keyframe.shaped[2] % keyframe.layout.segment[1]:
+        raise _refuse(
+            keyframe,
+            f"an incomplete chunk (image length {keyframe.shaped[2]} is not a multiple of "
+            f"rows per strip {keyframe.layout.segment[1]})",
+        )
+
+
+def _page_range(page: TiffPage) -> tuple[int, int] | None:
+    """The byte range of a whole raw page stored contiguously, for chunkmode 2."""
+    ranges = page.segment_ranges()
+    if any(r is None for r in ranges):
+        raise _refuse(page, "chunkmode 2 (whole pages) over sparse strips or tiles")
+    spans = [r for r in ranges if r is not None]
+    start = spans[0][0]
+    end = start
+    for offset, length in spans:
+        if offset != end:
+            raise _refuse(page, "chunkmode 2 (whole pages) over data not stored contiguously")
+        end += length
+    layout = page.layout
+    whole_rows = layout.shaped[3] == layout.segment[2] and layout.shaped[1] == 1
+    if layout.tiled and not whole_rows:
+        raise _refuse(page, "chunkmode 2 (whole pages) over tiles narrower than the image")
+    needed = page.nbytes_stored
+    if end - start < needed:
+        raise _refuse(page, "chunkmode 2 (whole pages) over a truncated page")
+    return (start, needed)
+
+
+@dataclass(frozen=True)
+class _Sequence:
+    """The multi-file API: this file's place in a sequence of files joined into one array."""
+
+    shape: tuple[int, ...]
+    axes: tuple[str, ...]
+    index: tuple[int, ...]
+
+    @classmethod
+    def parse(
+        cls,
+        shape: Sequence[int] | None,
+        axes: Sequence[str] | None,
+        index: Sequence[int] | None,
+    ) -> _Sequence:
+        shape = tuple(int(s) for s in shape or ())
+        axes = tuple(axes or ())
+        if index is None and shape:
+            raise ValueError("_index is required with _shape: where this file goes")
+        index = tuple(int(i) for i in index or ())
+        if len(axes) != len(shape) or len(index) != len(shape):
+            raise ValueError(f"_shape {shape}, _axes {axes} and _index {index} differ in length")
+        if any(not 0 <= i < n for i, n in zip(index, shape, strict=True)):
+            raise ValueError(f"_index {index} is outside _shape {shape}")
+        return cls(shape, axes, index)
+
+
+def _unique(names: Sequence[str], taken: Sequence[str]) -> list[str]:
+    result: list[str] = []
+    for name in names:
+        candidate, count = name, 1
+        while candidate in taken or candidate in result:
+            candidate, count = f"{name}{count}", count + 1
+        result.append(candidate)
+    return result
+
+
+def _lead_multiscales(attributes: dict[str, Any], seq: _Sequence) -> None:
+    """Give OME-NGFF multiscales the sequence's leading axes, at scale 1."""
+    ome = attributes.get("ome")
+    multiscales = (ome if isinstance(ome, dict) else attributes).get("multiscales") or []
+    for multiscale in multiscales:
+        axes = multiscale["axes"]
+        names = [NGFF_AXES.get(ax, (ax.lower(), None)) for ax in seq.axes]
+        unique = _unique([n for n, _ in names], [a["name"] for a in axes])
+        lead = [
+            {"name": n, "type": kind} if kind else {"name": n}
+            for n, (_, kind) in zip(unique, names, strict=True)
+        ]
+        multiscale["axes"] = lead + axes
+        for dataset in multiscale["datasets"]:
+            for transform in dataset["coordinateTransformations"]:
+                if transform.get("type") == "scale":
+                    transform["scale"] = [1.0] * len(seq.shape) + transform["scale"]
+
+
+def _metadata(
+    store: ZarrTiffStore,
+    seq: _Sequence,
+    codings: Sequence[ChunkCoding],
+) -> dict[str, dict[str, Any]]:
+    """The store's metadata documents with codecs, and the sequence's leading axes."""
+    documents = {key: json.loads(value) for key, value in store._metadata.items()}
+    fmt = store.zarr_format
+    lead = list(seq.shape)
+    for key, document in documents.items():
+        head, _, name = key.rpartition("/")
+        level = int(head) if head else 0
+        if name == ".zattrs" and "_ARRAY_DIMENSIONS" in document:
+            dims = document["_ARRAY_DIMENSIONS"]
+            document["_ARRAY_DIMENSIONS"] = _unique(seq.axes, dims) + dims
+        elif name == ".zarray":
+            document.update(codings[level].zarr2())
+            document["shape"] = lead + document["shape"]
+            document["chunks"] = [1] * len(lead) + document["chunks"]
+        elif fmt == 3 and document.get("node_type") == "array":
+            document["codecs"] = codings[level].zarr3()
+            document["shape"] = lead + document["shape"]
+            grid = document["chunk_grid"]["configuration"]
+            grid["chunk_shape"] = [1] * len(lead) + grid["chunk_shape"]
+            dims = document.get("dimension_names") or []
+            document["dimension_names"] = _unique(seq.axes, dims) + dims
+        if seq.shape and name in ("zarr.json", ".zattrs"):
+            _lead_multiscales(document.get("attributes", document), seq)
+    return documents
+
+
+def _codings(
+    store: ZarrTiffStore, compressors: Mapping[int, str | None] | None
+) -> list[ChunkCoding]:
+    """The codecs of every level, after checking that its pages can share them."""
+    codings = []
+    for grid, level in zip(store._grids, store._level_series(), strict=True):
+        keyframe = level.keyframe
+        _check_level(level.pages, keyframe, grid.whole_pages)
+        codings.append(
+            chunk_coding(keyframe, whole_page=grid.whole_pages, compressors=compressors)
+        )
+    return codings
+
+
+def _chunk_key(fmt: int, prefix: str, coords: Sequence[int]) -> str:
+    if fmt == 3:
+        return prefix + "/".join(["c", *map(str, coords)])
+    return prefix + ".".join(map(str, coords))
+
+
+def _chunk_refs(
+    store: ZarrTiffStore, seq: _Sequence, target: str
+) -> Iterator[tuple[str, list[Any]]]:
+    """(key, [target, offset, length]) of every stored chunk; sparse ones read as fill."""
+    fmt = store.zarr_format
+    for grid, level in zip(store._grids, store._level_series(), strict=True):
+        prefix = f"{grid.level}/" if store.is_multiscales else ""
+        keyframe = level.keyframe
+        raw = keyframe.compression == Compression.NONE
+        expected = int(np.prod(grid.chunks)) * keyframe.dtype.itemsize
+        for coords in np.ndindex(*grid.grid):
+            ref = grid.chunk_ref(coords)
+            if ref is None:
+                continue
+            page = level.pages[ref.page]
+            if page is None:
+                continue
+            segment = ref.segment
+            found = _page_range(page) if segment is None else page.segment_range(segment)
+            if found is None:
+                continue
+            offset, length = found
+            if raw:
+                if length < expected:
+                    raise _refuse(page, f"an incomplete chunk (segment {ref.segment} truncated)")
+                length = expected
+            yield _chunk_key(fmt, prefix, (*seq.index, *coords)), [target, offset, length]
+
+
+def _target(store: ZarrTiffStore, url: str | None) -> tuple[str, str]:
+    """(url of the directory, file name) of the TIFF, for references and templates."""
+    source = store.series.keyframe.source
+    name = os.path.basename(source.path) if source.path else source.name
+    base = "" if url is None else url
+    if base and not base.endswith("/"):
+        base += "/"
+    return base, name
+
+
+def _format_store(store: ZarrTiffStore, zarr_format: int | None) -> ZarrTiffStore:
+    """The store, or a twin serving the other zarr format over the same series."""
+    if zarr_format is None or zarr_format == store.zarr_format:
+        return store
+    from .store.store import ZarrTiffStore
+
+    if zarr_format not in (2, 3):
+        raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
+    state = {**store._state(), "zarr_format": zarr_format}
+    return ZarrTiffStore(store.series, lock=store._lock, read_only=True, **state)
+
+
+def _entry(key: str, value: Any) -> str:
+    if isinstance(value, dict):
+        value = json.dumps(value, indent=1, allow_nan=False)
+    return f" {json.dumps(key)}: {json.dumps(value)}"
+
+
+def _groups(groupname: str, fmt: int) -> dict[str, str]:
+    """Group documents for the root and every level of groupname."""
+    parts = [p for p in groupname.strip("/").split("/") if p]
+    documents: dict[str, str] = {}
+    for depth in range(len(parts)):
+        prefix = "".join(p + "/" for p in parts[:depth])
+        if fmt == 3:
+            doc: dict[str, Any] = {"zarr_format": 3, "node_type": "group", "attributes": {}}
+            documents[prefix + "zarr.json"] = json.dumps(doc, indent=1)
+        else:
+            documents[prefix + ".zgroup"] = json.dumps({"zarr_format": 2}, indent=1)
+    return documents
+
+
+def reference_entries(
+    store: ZarrTiffStore,
+    url: str | None,
+    *,
+    groupname: str | None = None,
+    templatename: str | None = None,
+    compressors: Mapping[int, str | None] | None = None,
+    version: int = 0,
+    zarr_format: int | None = None,
+    sequence: _Sequence | None = None,
+    metadata: bool = True,
+) -> tuple[dict[str, str], Iterator[str]]:
+    """(templates, entries) of the references: metadata (if asked for), then chunks."""
+    store = _format_store(store, zarr_format)
+    seq = sequence or _Sequence((), (), ())
+    base, name = _target(store, url)
+    templates: dict[str, str] = {}
+    if version == 1 and "{" not in name and "}" not in name:
+        template = templatename or "u"
+        templates[template] = base
+        target = "{{" + template + "}}" + name
+    else:
+        target = base + name
+    codings = _codings(store, compressors)
+    prefix = groupname.strip("/") + "/" if groupname and groupname.strip("/") else ""
+    documents: dict[str, str] = {}
+    if metadata:
+        if prefix:
+            documents.update(_groups(prefix, store.zarr_format))
+        for key, doc in _metadata(store, seq, codings).items():
+            documents[prefix + key] = json.dumps(doc, indent=1, allow_nan=False)
+
+    def entries() -> Iterator[str]:
+        for key, value in documents.items():
+            yield _entry(key, value)
+        for key, ref in _chunk_refs(store, seq, target):
+            yield _entry(prefix + key, ref)
+
+    return templates, entries()
+
+
+@contextmanager
+def _output(
+    jsonfile: str | os.PathLike[str] | TextIO, append: bool, close: bool
+) -> Iterator[TextIO]:
+    """The text file to write to; a path is written through a temporary file and renamed
+    into place when the references are complete, so no reader sees half a file."""
+    if not isinstance(jsonfile, (str, os.PathLike)):
+        yield jsonfile
+        return
+    path = os.fspath(jsonfile)
+    partial = path + ".partial"  # a sequence written in several calls grows here
+    if append:
+        if not os.path.exists(partial):
+            raise ValueError(f"{path}: nothing to append to: the first file was not written")
+        handle = open(partial, "a", encoding="utf-8")  # noqa: SIM115
+        temporary = partial
+    elif close:
+        fd, temporary = tempfile.mkstemp(
+            suffix=".tmp", prefix=".refs-", dir=os.path.dirname(os.path.abspath(path))
+        )
+        handle = os.fdopen(fd, "w", encoding="utf-8")
+    else:
+        handle = open(partial, "w", encoding="utf-8")  # noqa: SIM115
+        temporary = partial
+    try:
+        with handle:
+            yield handle
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    if close:
+        os.replace(temporary, path)
+
+
+def write_fsspec(
+    store: ZarrTiffStore,
+    jsonfile: str | os.PathLike[str] | TextIO,
+    /,
+    url: str | None,
+    *,
+    groupname: str | None = None,
+    templatename: str | None = None,
+    compressors: Mapping[int, str | None] | None = None,
+    version: int | None = None,
+    zarr_format: int | None = None,
+    _shape: Sequence[int] | None = None,
+    _axes: Sequence[str] | None = None,
+    _index: Sequence[int] | None = None,
+    _append: bool = False,
+    _close: bool = True,
+) -> None:
+    """Write the store as fsspec ReferenceFileSystem JSON; see ZarrTiffStore.write_fsspec."""
+    version = 0 if version is None else int(version)
+    if version not in (0, 1):
+        raise ValueError(f"version must be 0 or 1, not {version}")
+    seq = _Sequence.parse(_shape, _axes, _index)
+    # everything that may be refused is refused before the first byte is written
+    templates, entries = reference_entries(
+        store,
+        url,
+        groupname=groupname,
+        templatename=templatename,
+        compressors=compressors,
+        version=version,
+        zarr_format=zarr_format,
+        sequence=seq,
+        metadata=not _append,
+    )
+    first = next(entries, None)
+    with _output(jsonfile, _append, _close) as out:
+        if not _append:
+            if version == 1:
+                out.write('{\n "version": 1,\n "templates": ')
+                out.write(json.dumps(templates))
+                out.write(',\n "gen": [],\n "refs": {\n')
+            else:
+                out.write("{\n")
+            separator = ""
+        else:
+            separator = ",\n"
+        if first is not None:
+            out.write(separator + first)
+            for entry in entries:
+                out.write(",\n" + entry)
+        if _close:
+            out.write("\n }\n}\n" if version == 1 else "\n}\n")
+
+
+def write_sequence(
+    jsonfile: str | os.PathLike[str] | TextIO,
+    stores: Sequence[ZarrTiffStore],
+    /,
+    url: str | None,
+    *,
+    axis: str = "I",
+    **kwargs: Any,
+) -> None:
+    """Join the stores of a sequence of files along a new leading axis, refusing files whose
+    array differs from the first's (shape, type, chunks or codecs)."""
+    if not stores:
+        raise ValueError("no files to join")
+    zarr_format = kwargs.get("zarr_format")
+    compressors = kwargs.get("compressors")
+    first: dict[str, str] | None = None
+    for store in stores:
+        twin = _format_store(store, zarr_format)
+        metadata = _metadata(twin, _Sequence((), (), ()), _codings(twin, compressors))
+        arrays = {k: _array_signature(v) for k, v in metadata.items() if _is_array(k, v)}
+        if first is None:
+            first = arrays
+        elif arrays != first:
+            name = store.series.keyframe.source.name
+            raise ValueError(f"{name}: its array differs from the first file's: cannot join")
+    count = len(stores)
+    for index, store in enumerate(stores):
+        write_fsspec(
+            store,
+            jsonfile,
+            url,
+            _shape=[count],
+            _axes=[axis],
+            _index=[index],
+            _append=index > 0,
+            _close=index == count - 1,
+            **kwargs,
+        )
+
+
+def _is_array(key: str, document: Mapping[str, Any]) -> bool:
+    return key.endswith(".zarray") or document.get("node_type") == "array"
+
+
+def _array_signature(document: Mapping[str, Any]) -> str:
+    """What must agree for files to join: everything but attributes and names."""
+    keep = {
+        k: v
+        for k, v in document.items()
+        if k not in ("attributes", "dimension_names", "_ARRAY_DIMENSIONS")
+    }
+    return json.dumps(keep, sort_keys=True)

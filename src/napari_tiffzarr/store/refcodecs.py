@@ -1,0 +1,141 @@
+"""zarr 3 codecs for the numcodecs ids that reference JSON in zarr format 3 names.
+
+zarr-python 3 resolves a format-3 codec by its name in its own registry, and imagecodecs
+registers its codecs with numcodecs only; zarr 3 itself wraps only numcodecs' built-in
+codecs as ``numcodecs.<id>``.  :func:`register_codecs` adds the same kind of wrapper, under
+the same naming, for the imagecodecs ids that :mod:`napari_tiffzarr.references` writes, so
+that format-3 references open after one call.  The wrappers only decode: references are
+read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
+from zarr.core.array_spec import ArraySpec
+from zarr.core.buffer import Buffer, NDBuffer
+
+__all__ = ["V3_PREFIX", "register_codecs"]
+
+V3_PREFIX = "numcodecs."
+
+# What a codec turns bytes into, by numcodecs id: decompressed bytes, a decoded image,
+# or an array from an array (predictors).
+BYTES = "bytes"
+IMAGE = "image"
+ARRAY = "array"
+CODEC_ROLES: dict[str, str] = {
+    "imagecodecs_lzw": BYTES,
+    "imagecodecs_packbits": BYTES,
+    "imagecodecs_zstd": BYTES,
+    "imagecodecs_lzma": BYTES,
+    "imagecodecs_zlib": BYTES,
+    "imagecodecs_deflate": BYTES,
+    "imagecodecs_jpeg": IMAGE,
+    "imagecodecs_jpeg2k": IMAGE,
+    "imagecodecs_jpegxl": IMAGE,
+    "imagecodecs_jpegxr": IMAGE,
+    "imagecodecs_webp": IMAGE,
+    "imagecodecs_png": IMAGE,
+    "imagecodecs_lerc": IMAGE,
+    "imagecodecs_delta": ARRAY,
+    "imagecodecs_floatpred": ARRAY,
+}
+
+
+@dataclass(frozen=True)
+class _Numcodec:
+    """A numcodecs codec by id and configuration, as zarr 3 metadata names it."""
+
+    codec_id: ClassVar[str]
+    configuration: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        configuration = dict(data.get("configuration") or {})
+        configuration.pop("id", None)
+        return cls(configuration=configuration)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": V3_PREFIX + self.codec_id, "configuration": dict(self.configuration)}
+
+    def _numcodec(self) -> Any:
+        from zarr.registry import get_numcodec
+
+        return get_numcodec({"id": self.codec_id, **self.configuration})  # type: ignore[typeddict-item]
+
+    def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
+        raise NotImplementedError(f"{self.codec_id} has no fixed encoded size")
+
+
+def _chunk_array(decoded: Any, chunk_spec: ArraySpec) -> np.ndarray:
+    array = np.asarray(decoded)
+    dtype = chunk_spec.dtype.to_native_dtype()
+    if array.dtype.itemsize == dtype.itemsize and array.dtype.kind == dtype.kind:
+        return array.reshape(chunk_spec.shape)
+    return array.reshape(-1).view(np.uint8).view(dtype).reshape(chunk_spec.shape)
+
+
+@dataclass(frozen=True)
+class _BytesCodec(_Numcodec, BytesBytesCodec):
+    async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> Buffer:
+        def decode() -> Buffer:
+            decoded = self._numcodec().decode(chunk_bytes.as_numpy_array())
+            data = np.frombuffer(np.ascontiguousarray(decoded).reshape(-1), np.uint8)
+            return chunk_spec.prototype.buffer.from_array_like(data)
+
+        return await asyncio.to_thread(decode)
+
+
+@dataclass(frozen=True)
+class _ImageCodec(_Numcodec, ArrayBytesCodec):
+    async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
+        def decode() -> NDBuffer:
+            decoded = self._numcodec().decode(chunk_bytes.to_bytes())
+            if isinstance(decoded, tuple):  # LERC may return masks beside the image
+                decoded = decoded[0]
+            array = _chunk_array(decoded, chunk_spec)
+            return chunk_spec.prototype.nd_buffer.from_numpy_array(array)
+
+        return await asyncio.to_thread(decode)
+
+
+@dataclass(frozen=True)
+class _ArrayCodec(_Numcodec, ArrayArrayCodec):
+    async def _decode_single(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> NDBuffer:
+        def decode() -> NDBuffer:
+            array = np.ascontiguousarray(chunk_array.as_numpy_array())
+            decoded = np.asarray(self._numcodec().decode(array)).reshape(chunk_spec.shape)
+            return chunk_spec.prototype.nd_buffer.from_numpy_array(decoded)
+
+        return await asyncio.to_thread(decode)
+
+
+_BASES: dict[str, type[_Numcodec]] = {BYTES: _BytesCodec, IMAGE: _ImageCodec, ARRAY: _ArrayCodec}
+
+
+def register_codecs(extra: dict[str, str] | None = None) -> None:
+    """Register imagecodecs with numcodecs, and zarr 3 wrappers as ``numcodecs.<id>``.
+
+    extra maps further numcodecs ids to their role ('bytes', 'image' or 'array'), for ids
+    given to write_fsspec's compressors.  Names zarr already knows are left alone, so that
+    zarr never has two implementations to choose from.  Calling it again is harmless.
+    """
+    import imagecodecs.numcodecs
+    from zarr.registry import get_codec_class, register_codec
+
+    imagecodecs.numcodecs.register_codecs(verbose=False)
+    for codec_id, role in {**CODEC_ROLES, **(extra or {})}.items():
+        name = V3_PREFIX + codec_id
+        try:
+            get_codec_class(name)
+            continue
+        except KeyError:
+            pass
+        base = _BASES[role]
+        cls = type(f"V3_{codec_id}", (base,), {"codec_id": codec_id, "__module__": __name__})
+        register_codec(name, cls, qualname=f"{__name__}.{cls.__name__}")
