@@ -1,4 +1,5 @@
-"""The command line: ``napari-tiffzarr info FILE`` and ``napari-tiffzarr demo``."""
+"""The command line: ``napari-tiffzarr info FILE``, ``refs FILE ... -o OUT.json --url URL``
+and ``demo``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from .errors import TiffFileError
@@ -117,6 +119,32 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refs(args: argparse.Namespace) -> int:
+    """Write the references of one file, or of several joined along a new leading axis."""
+    from .references import write_sequence
+    from .store import ZarrTiffStore
+
+    try:
+        with ExitStack() as stack:
+            stores = []
+            for path in args.files:
+                tif = stack.enter_context(TiffFile(path))
+                if not -len(tif.series) <= args.series < len(tif.series):
+                    raise ValueError(f"{path}: no series {args.series}")
+                store = ZarrTiffStore(tif.series[args.series], zarr_format=args.zarr_format)
+                stores.append(store)
+            options = {"version": args.version, "zarr_format": args.zarr_format}
+            if len(stores) == 1:
+                stores[0].write_fsspec(args.output, args.url, **options)
+            else:
+                write_sequence(args.output, stores, args.url, **options)
+    except (ValueError, OSError) as exc:  # TiffFileError is a ValueError
+        print(f"napari-tiffzarr: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: references to {len(args.files)} file(s)")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     """Open napari with the sample slide (or FILE) and the widget docked."""
     import napari
@@ -150,6 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     info.add_argument("file")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(run=_info)
+    refs = commands.add_parser(
+        "refs",
+        help="write fsspec reference (kerchunk) JSON; several files join along a new axis",
+    )
+    refs.add_argument("files", nargs="+", metavar="FILE")
+    refs.add_argument("-o", "--output", required=True, help="the JSON file to write")
+    refs.add_argument("--url", required=True, help="where the files live, without file names")
+    refs.add_argument("--version", type=int, choices=(0, 1), default=0)
+    refs.add_argument("--zarr-format", type=int, choices=(2, 3), default=3)
+    refs.add_argument("--series", type=int, default=0, help="which series of each file")
+    refs.set_defaults(run=_refs)
     demo = commands.add_parser("demo", help="open napari with a sample slide and the widget")
     demo.add_argument("file", nargs="?", help="a TIFF to open instead of the sample")
     demo.add_argument("--screenshot", help="save a screenshot of the window here and quit")

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -597,18 +597,24 @@ def write_sequence(
             name = store.series.keyframe.source.name
             raise ValueError(f"{name}: its array differs from the first file's: cannot join")
     count = len(stores)
-    for index, store in enumerate(stores):
-        write_fsspec(
-            store,
-            jsonfile,
-            url,
-            _shape=[count],
-            _axes=[axis],
-            _index=[index],
-            _append=index > 0,
-            _close=index == count - 1,
-            **kwargs,
-        )
+    try:
+        for index, store in enumerate(stores):
+            write_fsspec(
+                store,
+                jsonfile,
+                url,
+                _shape=[count],
+                _axes=[axis],
+                _index=[index],
+                _append=index > 0,
+                _close=index == count - 1,
+                **kwargs,
+            )
+    except BaseException:
+        if isinstance(jsonfile, (str, os.PathLike)):
+            with suppress(FileNotFoundError):
+                os.unlink(os.fspath(jsonfile) + ".partial")
+        raise
 
 
 def _is_array(key: str, document: Mapping[str, Any]) -> bool:

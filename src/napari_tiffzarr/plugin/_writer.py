@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from ..sources import is_url
 from ..store import ZarrTiffStore
 from ..tiff.file import TiffFile
 
@@ -19,10 +21,16 @@ def write_layer_references(
     version: int = 1,
     zarr_format: int = 3,
 ) -> str:
-    """Write the references of the series a layer was opened from; return the path."""
+    """Write the references of the series a layer was opened from; return the path.
+
+    Without a url the references point at the TIFF where it is: its own URL's directory
+    for a remote file, a file:// URL for a local one.
+    """
     path = source["path"]
-    if url is None:
-        url = os.path.dirname(os.path.abspath(path))
+    if url is None and is_url(path):
+        url = path.rsplit("/", 1)[0] + "/"
+    elif url is None:
+        url = Path(os.path.dirname(os.path.abspath(path))).as_uri() + "/"
     with TiffFile(path) as tif:
         series = tif.series[int(source.get("series", 0))]
         level = source.get("level")
