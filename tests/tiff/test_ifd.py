@@ -222,3 +222,18 @@ def test_unsupported_compression_is_named(
         fh.write(struct.pack(byteorder + "H", code))
     with TiffFile(path) as tif, pytest.raises(TiffFileError, match=rf"{name} \({code}\)"):
         tif.pages[0].asarray()
+
+
+def test_single_strip_without_byte_count_past_the_end() -> None:
+    """A lone CCITT strip with no byte count runs to the end of the file; one that starts
+    past the end has no length at all (found by fuzzing a libtiff-written fax file)."""
+    data = bytearray(build_tiff([(259, 3, 1, struct.pack("<H", 3))]))
+    (count,) = struct.unpack_from("<H", data, 8)
+    for position in range(10, 10 + 12 * count, 12):
+        code = struct.unpack_from("<H", data, position)[0]
+        if code == 273:
+            struct.pack_into("<I", data, position + 8, 10**6)  # the strip's offset
+        elif code == 279:
+            struct.pack_into("<I", data, position + 8, 0)  # no byte count
+    with pytest.raises(TiffFileError, match="segment 0 at offset 1000000 lies past the end"):
+        _first_page(bytes(data))

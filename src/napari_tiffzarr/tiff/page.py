@@ -414,10 +414,16 @@ class TiffPage:
             if self.compression == Compression.NONE:
                 return np.array([self.nbytes_stored], np.uint64)
             if self.compression in (2, 3, 4):
+                start, size = int(offsets[0]), self.source.size
+                if start >= size:  # nothing to run to: the length would be negative
+                    raise TiffFileError(
+                        f"{self.name}: segment 0 at offset {start} lies past the end of "
+                        f"the file ({size} bytes)"
+                    )
                 end = self.ifd.next_offset
-                if end <= int(offsets[0]):
-                    end = self.source.size
-                return np.array([end - int(offsets[0])], np.uint64)
+                if end <= start:
+                    end = size
+                return np.array([end - start], np.uint64)
         if counts is None:
             raise TiffFileError(f"{self.name}: the image has no segment byte counts")
         return counts
