@@ -25,7 +25,7 @@ from .store.metadata import NGFF_AXES
 from .tiff.codecs import CodingParameters, _jpeg_colorspaces
 from .tiff.page import TiffPage
 from .tiff.series.base import coding_key
-from .tiff.tags import Compression, enum_or_int
+from .tiff.tags import Compression, describe_value
 
 if TYPE_CHECKING:
     from .store.store import ZarrTiffStore
@@ -166,16 +166,16 @@ def chunk_coding(
     """The codecs that decode the page's strips or tiles (or whole page), or ValueError."""
     params = page.coding()
     compression = int(page.compression)
-    name = enum_or_int(Compression, compression)
+    name = describe_value(Compression, compression)
     table: dict[int, str | None] = {**DEFAULT_COMPRESSORS, **(compressors or {})}
     dtype = page.dtype
     if params.fillorder == 2:
         raise _refuse(page, "FillOrder 2 (reversed bit order)")
     if whole_page and (compression != Compression.NONE or params.predictor != 1):
-        raise _refuse(page, f"chunkmode 2 (whole pages) over {name!s} data")
+        raise _refuse(page, f"chunkmode 2 (whole pages) over {name} data")
     codec_id = None if compression == Compression.NONE else table.get(compression)
     if compression != Compression.NONE and codec_id is None:
-        raise _refuse(page, f"compression {name!s}")
+        raise _refuse(page, f"compression {name}")
     image = compression in IMAGE_COMPRESSORS
     if page.is_subsampled and compression != Compression.JPEG:
         raise _refuse(page, "YCbCr subsampling outside JPEG")
@@ -206,9 +206,12 @@ def chunk_coding(
             raise _refuse(page, f"predictor {params.predictor}")
         filter_id, distance = found
         depth, length, width, samples = page.layout.segment
+        # the chunk's shape: a separate sample plane and a depth only where the page has them
         shape = [length, width] + ([samples] if samples > 1 else [])
         if page.shaped[1] > 1:
             shape.insert(0, depth)
+        if page.shaped[0] > 1:
+            shape.insert(0, 1)
         filters = (
             {
                 "id": filter_id,
