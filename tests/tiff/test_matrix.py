@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_tiffzarr import TiffFile
+from napari_tiffzarr import TiffFile, TiffFileError
 
 SHAPE = (37, 53)  # neither divides by the strip or tile sizes used
 RNG = np.random.default_rng(7)
@@ -262,3 +262,22 @@ def test_sparse_tiles_read_as_nodata(tmp_path: Path) -> None:
     assert (result[16:32, 16:32] == 7).all()
     assert (result[32:48, 16:32] == 7).all()
     _compare(path)
+
+
+def test_codec_out_of_memory_is_a_tifffileerror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A corrupt segment whose own header declares gigapixels makes the codec fail to
+    allocate: that is the file's fault and must say which segment, not escape."""
+    from napari_tiffzarr.tiff import codecs
+
+    path = tmp_path / "webp.tif"
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    tifffile.imwrite(path, rgb, tile=(16, 16), compression="webp", photometric="rgb")
+
+    def exhausted(data: bytes, **kwargs: object) -> np.ndarray:
+        raise MemoryError("Unable to allocate 6.41 GiB")
+
+    monkeypatch.setitem(codecs.IMAGE_CODECS, codecs.Compression.WEBP, exhausted)
+    with TiffFile(path) as tif, pytest.raises(TiffFileError, match="segment 0: cannot decode"):
+        tif.pages[0].asarray()

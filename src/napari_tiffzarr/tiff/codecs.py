@@ -220,6 +220,12 @@ class SegmentDecoder:
             if isinstance(exc, TiffFileError):
                 raise
             raise self._fail(index, f"cannot decode: {type(exc).__name__}: {exc}") from exc
+        except MemoryError as exc:
+            # image codecs allocate what the stream's own header declares, which a
+            # corrupt segment can make gigabytes: the file's fault, not the caller's
+            raise self._fail(
+                index, f"cannot decode: no memory for the image its stream declares: {exc}"
+            ) from exc
         return self._reshape(array, index).astype(self.dtype, copy=False)
 
     def _decode_image(self, data: bytes) -> np.ndarray:
