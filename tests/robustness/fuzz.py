@@ -62,6 +62,29 @@ HOT_TAGS = (
     347,
     32997,
 )
+# Small real files of other writers and kinds (libtiff fax and JPEG, GDAL, Bio-Formats,
+# ScanImage, Aperio, imagecodecs' codecs), mutated beside the generated seeds where the
+# shared corpus is present: they reach paths that tifffile-written files never take.
+CORPUS_SEEDS = (
+    "galaxy-image-analysis/tools__bfconvert__res.ome.tiff",
+    "image-tiff/geotiff__usda_naip_256_webp_z3.tif",
+    "image-tiff/images__big_g4.tif",
+    "image-tiff/images__bigtiff__ScanImageBigTIFFv57.tif",
+    "image-tiff/images__gradient-1c-64b-float.tiff",
+    "image-tiff/images__issue_69_packbits.tiff",
+    "image-tiff/images__quad-tile.jpg.tiff",
+    "image-tiff/images__random-fp16-pred2.tiff",
+    "image-tiff/images__seq__seq-1c-1b-fax3-71f6a21a.tiff",
+    "imagecodecs/gray.lerc.u1.tif",
+    "imagecodecs/rgb.tiled.jpeg2000.u1.tif",
+    "imagecodecs/rgb.tiled.jpegxr.u1.tif",
+    "openslide-python/small.svs",
+    "pillow/child_ifd_jpeg.tiff",
+    "pillow/compression.tif",
+    "rasterio/RGBA.uint16.tif",
+    "rasterio/all-nodata.tif",
+)
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 # Memory a worker may map: far above what any seed needs, far below the machine.
 WORKER_MEMORY = 3 * 2**30
 # A single file must finish within this many seconds, or it counts as a hang.
@@ -316,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        seeds = args.seeds or make_seeds(Path(tmp) / "seeds")
+        seeds = args.seeds or make_seeds(Path(tmp) / "seeds") + corpus_seeds()
         started = time.monotonic()
         report = run(seeds, seed=args.seed, count=args.count, workers=args.workers, tmp=Path(tmp))
     seconds = time.monotonic() - started
@@ -328,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     for event in report.escapes[:20]:
         print("escape", event)
     return 1 if report.escapes or report.hangs or report.crashes else 0
+
+
+def corpus_seeds(corpus: Path = CORPUS) -> list[Path]:
+    """The corpus seeds that are present: none where the shared corpus is absent."""
+    return [corpus / name for name in CORPUS_SEEDS if (corpus / name).is_file()]
 
 
 def make_seeds(folder: Path) -> list[Path]:
