@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import itertools
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +62,32 @@ def decode_counter(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[int]:
 
     monkeypatch.setattr(ZarrTiffStore, "read_chunk", counting)
     return counts
+
+
+def write_huge_pyramid(path: Path, size: int = 100_000, tile: int = 256) -> Path:
+    """A size x size grey pyramid of deflate tiles, levels in SubIFDs down to less than 1024;
+    every tile is the same few compressed bytes, so the file stays small."""
+    levels = [size]
+    while levels[-1] >= 1024:
+        levels.append(levels[-1] // 2)
+    chunk = zlib.compress(np.full((tile, tile), 160, np.uint8).tobytes())
+    with tifffile.TiffWriter(path) as tif:
+        for index, length in enumerate(levels):
+            count = ((length + tile - 1) // tile) ** 2
+            tif.write(
+                itertools.repeat(chunk, count),
+                shape=(length, length),
+                dtype=np.uint8,
+                tile=(tile, tile),
+                compression="zlib",
+                subifds=len(levels) - 1 if index == 0 else None,
+                subfiletype=1 if index else 0,
+                metadata=None,
+            )
+    return path
+
+
+@pytest.fixture
+def huge_pyramid_path(tmp_path: Path) -> Path:
+    """100,000 x 100,000 pixels, eight levels, 152,881 tiles at level 0."""
+    return write_huge_pyramid(tmp_path / "huge.tif")

@@ -54,9 +54,7 @@ def test_widget_changes_level_chunkmode_and_fill(
     widget.level.value = "1: (1024, 1024, 3)"
     widget.chunkmode.value = "whole pages"
     widget.fillvalue.value = "7"
-    worker = widget.reopen()
-    with qtbot.waitSignal(worker.finished, timeout=20000):
-        pass
+    assert widget.reopen() is not None  # the worker; its end shows in the status line
     qtbot.waitUntil(lambda: widget.status.value.startswith("reopened"), timeout=20000)
 
     assert len(viewer.layers) == 1
@@ -129,3 +127,67 @@ def test_corrupt_tile_shows_fill_and_warns_once(make_napari_viewer, tmp_path: Pa
     np.testing.assert_array_equal(first, second)
     assert sum(issubclass(w.category, TiffChunkWarning) for w in caught) == 1
     assert layer.data.store.errors == 1  # one chunk, decoded once, remembered
+
+
+def test_huge_pyramid_decodes_level_0_only_where_in_view(
+    make_napari_viewer, qtbot, huge_pyramid_path: Path, decode_counter
+) -> None:  # type: ignore[no-untyped-def]
+    """100,000 x 100,000: opening and drawing the whole slide reads a coarse level only;
+    zooming in reads the level-0 tiles in view, not the 152,881 of the level."""
+    viewer = make_napari_viewer(show=True)
+    (layer,) = viewer.open(str(huge_pyramid_path), plugin="napari-tiffzarr")
+    assert [array.shape[0] for array in layer.data][:2] == [100_000, 50_000]
+    qtbot.waitUntil(lambda: decode_counter[layer.data_level] > 0, timeout=20000)
+    qtbot.wait(300)  # further draws, if any, settle
+    assert layer.data_level >= 5
+    assert decode_counter[0] == 0
+
+    viewer.camera.center = (50_000, 50_000)
+    viewer.camera.zoom = 1.0  # one screen pixel per level-0 pixel
+    qtbot.waitUntil(lambda: layer.data_level == 0 and decode_counter[0] > 0, timeout=20000)
+    qtbot.wait(300)
+    width, height = viewer.canvas.size
+    in_view = (width // 256 + 3) * (height // 256 + 3)  # napari rounds out to whole chunks
+    assert 0 < decode_counter[0] <= in_view
+    np.testing.assert_array_equal(np.asarray(layer._slice.image.view)[:8, :8], 160)
+
+
+def test_viewer_declines_junk_with_our_reader(make_napari_viewer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer()
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"this is not a TIFF at all")
+    with pytest.raises(ValueError, match="napari-tiffzarr"):
+        viewer.open(str(junk), plugin="napari-tiffzarr")
+    assert len(viewer.layers) == 0
+
+
+def test_reopening_a_channel_layer_replaces_all_its_channels(
+    make_napari_viewer, qtbot, stack_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((4, 4), np.uint8), name="other")
+    layers = viewer.open(str(stack_path), plugin="napari-tiffzarr")
+    assert len(layers) == 3  # one per channel
+    widget = _widget_for(viewer, qtbot)
+    widget.layer.value = layers[1]
+    widget.fillvalue.value = "3"
+    assert widget.reopen() is not None
+    qtbot.waitUntil(lambda: widget.status.value.startswith("reopened"), timeout=20000)
+    assert viewer.layers[0].name == "other"
+    reopened = list(viewer.layers)[1:]
+    assert len(reopened) == 3
+    assert all(layer.metadata["tiffzarr"]["fillvalue"] == 3 for layer in reopened)
+    assert not any(layer in viewer.layers for layer in layers)
+
+
+def test_widget_reports_a_failed_reopen_and_keeps_the_layer(
+    make_napari_viewer, qtbot, pyramid_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
+    widget = _widget_for(viewer, qtbot)
+    pyramid_path.unlink()
+    assert widget.reopen() is not None
+    qtbot.waitUntil(lambda: widget.status.value.startswith("cannot reopen"), timeout=20000)
+    assert "pyramid.ome.tif" in widget.status.value
+    assert list(viewer.layers) == [layer]

@@ -7,7 +7,6 @@ replaced at its place in the layer list.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import (
@@ -170,7 +169,10 @@ class TiffZarrWidget(Container):
         except ValueError:
             self.status.value = f"fill value {self.fillvalue.value!r} is not a number"
             return None
-        worker = create_worker(open_layers, source["path"], **chosen, _start_thread=False)
+        # errors are reported by _report, once: not re-raised in the event loop as well
+        worker = create_worker(
+            open_layers, source["path"], **chosen, _start_thread=False, _ignore_errors=True
+        )
         worker.returned.connect(lambda layers: self._replace(layer, layers))
         worker.errored.connect(lambda exc: self._report(f"cannot reopen: {exc}"))
         self.status.value = "opening…"
@@ -178,15 +180,22 @@ class TiffZarrWidget(Container):
         return worker
 
     def _replace(self, old: Any, layers: list[tuple[Any, dict[str, Any], str]]) -> None:
+        """Put the reopened layers where the old ones were; the old ones are the layer and,
+        for a series opened as one layer per channel, its sibling channels."""
         viewer = self.viewer
-        index = viewer.layers.index(old) if old in viewer.layers else len(viewer.layers)
+        source = tiffzarr_source(old)
+        stale = [
+            layer
+            for layer in viewer.layers
+            if layer is old or (source is not None and tiffzarr_source(layer) == source)
+        ]
+        index = min((viewer.layers.index(layer) for layer in stale), default=len(viewer.layers))
         added = []
         for data, kwargs, _ in layers:
             result = viewer.add_image(data, **kwargs)
             added.extend(result if isinstance(result, list) else [result])
-        if old in viewer.layers:
-            viewer.layers.remove(old)
-            index = min(index, len(viewer.layers) - len(added))
+        for layer in stale:
+            viewer.layers.remove(layer)
         for offset, layer in enumerate(added):
             viewer.layers.move(viewer.layers.index(layer), index + offset)
         self.layer.value = added[0]
@@ -211,7 +220,8 @@ class TiffZarrWidget(Container):
             self.export_references(path)
 
     def export_references(self, jsonfile: str) -> Any:
-        """Write the references of the chosen layer's series in a worker, with progress."""
+        """Write the references of the chosen layer's series in a worker, with napari's
+        progress bar (indeterminate: the store does not report its progress)."""
         from napari.qt.threading import create_worker
 
         from ._writer import write_layer_references
@@ -219,23 +229,23 @@ class TiffZarrWidget(Container):
         source = self._source()
         if source is None:
             return None
-        url = self.url.value.strip() or os.path.dirname(os.path.abspath(source["path"]))
-
-        def work() -> str:
-            from napari.utils import progress
-
-            with progress(total=0, desc="writing references"):
-                return write_layer_references(
-                    jsonfile,
-                    source,
-                    url=url,
-                    version=int(self.version.value),
-                    zarr_format=int(self.zarr_format.value),
-                )
-
-        worker = create_worker(work, _start_thread=False)
+        options = {
+            "url": self.url.value.strip() or None,  # None: where the TIFF is
+            "version": int(self.version.value),
+            "zarr_format": int(self.zarr_format.value),
+        }
+        worker = create_worker(
+            write_layer_references,
+            jsonfile,
+            dict(source),
+            **options,
+            _progress={"desc": "writing references", "total": 0},
+            _start_thread=False,
+            _ignore_errors=True,
+        )
         worker.returned.connect(self._exported)
         worker.errored.connect(lambda exc: self._report(f"export failed: {exc}"))
+        self.status.value = "writing references…"
         worker.start()
         return worker
 

@@ -10,7 +10,12 @@ from ..sources import is_url
 from ..store import ZarrTiffStore
 from ..tiff.file import TiffFile
 
-__all__ = ["write_layer_references", "write_references"]
+__all__ = ["ReferenceWriterError", "write_layer_references", "write_references"]
+
+
+class ReferenceWriterError(RuntimeError):
+    """Why a layer's references cannot be saved.  Not a ValueError: napari's save takes a
+    writer's ValueError for "no writer found" and drops its message."""
 
 
 def write_layer_references(
@@ -51,10 +56,13 @@ def write_references(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     source = (meta.get("metadata") or {}).get("tiffzarr")
     name = meta.get("name", "layer")
     if not isinstance(source, dict) or "path" not in source:
-        raise ValueError(
+        raise ReferenceWriterError(
             f"layer {name!r} was not opened from a TIFF by napari-tiffzarr: "
             "there is no file to reference"
         )
     if not path.endswith(".json"):
         path += ".json"
-    return [write_layer_references(path, source)]
+    try:
+        return [write_layer_references(path, source)]
+    except ValueError as exc:  # TiffFileError, or what references cannot represent
+        raise ReferenceWriterError(f"cannot save references of layer {name!r}: {exc}") from exc
