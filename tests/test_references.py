@@ -663,3 +663,29 @@ def test_napari_writer_references_the_layers_file(tmp_path: Path) -> None:
     with tifffile.TiffFile(path) as tif:
         np.testing.assert_array_equal(array[:], tif.series[0].levels[1].asarray())
     assert json.loads(Path(out).read_text())["templates"] == {"u": tmp_path.as_uri() + "/"}
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_sequence_of_pyramids_keeps_every_level(tmp_path: Path, zarr_format: int) -> None:
+    paths = [tmp_path / "a.tif", tmp_path / "b.tif"]
+    for path in paths:
+        write_pyramid(path)
+    out = tmp_path / "seq.json"
+    with TiffFile(paths[0]) as first, TiffFile(paths[1]) as second:
+        # the stores serve zarr 3; the references are written in the format asked for
+        stores = [ZarrTiffStore(first.series[0]), ZarrTiffStore(second.series[0])]
+        write_sequence(out, stores, tmp_path.as_uri(), zarr_format=zarr_format, version=1)
+    group = open_refs(out)
+    assert group.metadata.zarr_format == zarr_format
+    with tifffile.TiffFile(paths[1]) as tif:
+        levels = [level.asarray() for level in tif.series[0].levels]
+    for index, expected in enumerate(levels):
+        array = group[str(index)]
+        assert array.shape == (2, *expected.shape)
+        np.testing.assert_array_equal(array[1], expected)
+    attributes = group.attrs.asdict()
+    ngff = attributes["ome"] if zarr_format == 3 else attributes
+    multiscale = ngff["multiscales"][0]
+    assert [axis["name"] for axis in multiscale["axes"]] == ["i", "y", "x", "c"]
+    scale = multiscale["datasets"][2]["coordinateTransformations"][0]["scale"]
+    assert scale == [1.0, 4.0, 4.0, 1.0]
