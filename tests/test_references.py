@@ -689,3 +689,15 @@ def test_sequence_of_pyramids_keeps_every_level(tmp_path: Path, zarr_format: int
     assert [axis["name"] for axis in multiscale["axes"]] == ["i", "y", "x", "c"]
     scale = multiscale["datasets"][2]["coordinateTransformations"][0]["scale"]
     assert scale == [1.0, 4.0, 4.0, 1.0]
+
+
+def test_a_truncated_segment_is_refused_before_any_output(tmp_path: Path) -> None:
+    path = tmp_path / "truncated.tif"
+    tifffile.imwrite(path, gradient((64, 64), "u2"), rowsperstrip=16)  # pixels last
+    path.write_bytes(path.read_bytes()[:-100])
+    buffer = io.StringIO()
+    with TiffFile(path) as tif:
+        store = ZarrTiffStore(tif.series[0])
+        with pytest.raises(ValueError, match=r"incomplete chunk \(segment 3 truncated\)"):
+            store.write_fsspec(buffer, tmp_path.as_uri())
+    assert buffer.getvalue() == ""

@@ -445,7 +445,7 @@ def _groups(groupname: str, fmt: int) -> dict[str, str]:
     return documents
 
 
-def reference_entries(
+def _reference_entries(
     store: ZarrTiffStore,
     url: str | None,
     *,
@@ -543,7 +543,7 @@ def write_fsspec(
         raise ValueError(f"version must be 0 or 1, not {version}")
     seq = _Sequence.parse(_shape, _axes, _index)
     # everything that may be refused is refused before the first byte is written
-    templates, entries = reference_entries(
+    templates, entries = _reference_entries(
         store,
         url,
         groupname=groupname,
@@ -554,7 +554,7 @@ def write_fsspec(
         sequence=seq,
         metadata=not _append,
     )
-    first = next(entries, None)
+    lines = list(entries)  # a truncated segment is refused here, before any output
     with _output(jsonfile, _append, _close) as out:
         if not _append:
             if version == 1:
@@ -566,10 +566,8 @@ def write_fsspec(
             separator = ""
         else:
             separator = ",\n"
-        if first is not None:
-            out.write(separator + first)
-            for entry in entries:
-                out.write(",\n" + entry)
+        if lines:
+            out.write(separator + ",\n".join(lines))
         if _close:
             out.write("\n }\n}\n" if version == 1 else "\n}\n")
 
