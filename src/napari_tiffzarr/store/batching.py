@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Executor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..errors import TiffFileError
@@ -38,7 +38,7 @@ _pending: dict[tuple[int, asyncio.AbstractEventLoop], _Batch] = {}
 _pending_lock = threading.Lock()  # zarr's loop and a caller's own loop may both read
 
 
-async def prefetch(store: ZarrTiffStore, ref: ChunkRef, executor: Executor) -> None:
+async def prefetch(store: ZarrTiffStore, ref: ChunkRef) -> None:
     """Fetch the bytes of a chunk with the other chunks asked for now, for read_chunk.
 
     Does nothing for local files, whole-page chunks or a chunk that cannot be located;
@@ -68,18 +68,16 @@ async def prefetch(store: ZarrTiffStore, ref: ChunkRef, executor: Executor) -> N
         batch = _pending.get(key)
         if batch is None:
             batch = _pending[key] = _Batch(loop)
-            loop.call_soon(_flush, key, source, executor)
+            loop.call_soon(_flush, key, source)
         batch.ranges.append(segment)
         done = batch.done
     await done
 
 
-def _flush(
-    key: tuple[int, asyncio.AbstractEventLoop], source: FsspecSource, executor: Executor
-) -> None:
+def _flush(key: tuple[int, asyncio.AbstractEventLoop], source: FsspecSource) -> None:
     with _pending_lock:
         batch = _pending.pop(key)
-    task = key[1].create_task(_fetch(batch, source, executor))
+    task = key[1].create_task(_fetch(batch, source))
     # the batch's readers await batch.done, not the task; keep it referenced till it ends
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
@@ -87,13 +85,17 @@ def _flush(
 
 _tasks: set[asyncio.Task[None]] = set()
 
+# Fetches wait on the network, not the CPU: they get threads of their own, so that batches
+# in flight neither wait for nor hold up the store's decoding threads (one per core).
+_io_pool = ThreadPoolExecutor(32, thread_name_prefix="tiffzarr-io")
 
-async def _fetch(batch: _Batch, source: FsspecSource, executor: Executor) -> None:
+
+async def _fetch(batch: _Batch, source: FsspecSource) -> None:
     ranges = list(dict.fromkeys(batch.ranges))  # one chunk asked for twice is fetched once
     loop = asyncio.get_running_loop()
     try:
         try:
-            blobs = await loop.run_in_executor(executor, source.read_ranges, ranges)
+            blobs = await loop.run_in_executor(_io_pool, source.read_ranges, ranges)
         except (OSError, TiffFileError) as exc:
             for offset, length in ranges:
                 source.stash(offset, length, exc)

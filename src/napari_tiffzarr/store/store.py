@@ -389,7 +389,7 @@ class ZarrTiffStore(Store):
 
     async def _chunk_bytes(self, ref: ChunkRef) -> np.ndarray | None:
         loop = asyncio.get_running_loop()
-        await prefetch(self, ref, self._pool())  # remote files: one batch per turn
+        await prefetch(self, ref)  # remote files: one batch per turn
         array = await loop.run_in_executor(self._pool(), self.read_chunk, ref)
         if array is None:
             return None

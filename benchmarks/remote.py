@@ -1,0 +1,238 @@
+"""A 16384 x 16384 JPEG pyramid over local HTTP: requests and time to open it and to read
+one 1024 x 1024 viewport at level 0, ours against tifffile over fsspec.
+
+    python benchmarks/remote.py [--latency 0.02] [--repeat 3] [--tile 256]
+
+The pyramid (RGB, JPEG tiles, levels in SubIFDs down to 512) is written once with tifffile
+into a cache folder and served from memory by a range-serving HTTP server on 127.0.0.1
+that counts requests; --latency adds a delay to every request, as a real network would.
+Open is TiffFile + series + a zarr group over the store with every level's array.
+"""
+
+from __future__ import annotations
+
+import argparse
+import mmap
+import os
+import re
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CACHE = Path(os.environ.get("TIFFZARR_BENCH_DATA", Path(tempfile.gettempdir()) / "tiffzarr-bench"))
+SIZE = 16384
+VIEWPORT = 1024
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+
+
+def write_pyramid(tile: int) -> Path:
+    """The pyramid, written tile by tile so that level 0 never sits in memory whole."""
+    import tifffile
+
+    path = CACHE / f"remote_pyramid_{SIZE}_t{tile}_noise.tif"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    sizes = [SIZE >> level for level in range(6)]  # 16384 ... 512
+
+    def tiles(size: int) -> Iterator[np.ndarray]:
+        step = SIZE // size
+        for ty in range(0, size, tile):
+            y = (np.arange(ty, ty + tile, dtype=np.float32) * step)[:, None]
+            for tx in range(0, size, tile):
+                x = (np.arange(tx, tx + tile, dtype=np.float32) * step)[None, :]
+                planes = [
+                    np.sin(x / (53.0 + 9 * c)) * np.cos(y / 71.0) + np.sin((x + y) / 157.0)
+                    for c in range(3)
+                ]
+                # noise, so that tiles compress as a scanned slide's do, not as a gradient's
+                noise = np.random.default_rng(ty * size + tx).normal(0, 10, (tile, tile, 3))
+                yield np.clip(np.stack(planes, -1) * 60 + 128 + noise, 0, 255).astype(np.uint8)
+
+    partial = path.with_suffix(".partial")
+    options: dict[str, Any] = {
+        "tile": (tile, tile),
+        "compression": "jpeg",
+        "compressionargs": {"level": 85},
+        "photometric": "rgb",
+        "dtype": np.uint8,
+    }
+    with tifffile.TiffWriter(partial, bigtiff=True) as tif:
+        tif.write(tiles(sizes[0]), shape=(SIZE, SIZE, 3), subifds=len(sizes) - 1, **options)
+        for size in sizes[1:]:
+            tif.write(tiles(size), shape=(size, size, 3), subfiletype=1, **options)
+    partial.rename(path)
+    return path
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, path: Path, latency: float) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.name = path.name
+        with path.open("rb") as fh:
+            self.data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.latency = latency
+        self.requests = 0
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/{self.name}"
+
+    def take(self) -> int:
+        with self.lock:
+            count, self.requests = self.requests, 0
+        return count
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # headers and body go in two writes: without this, Nagle's algorithm and the
+    # client's delayed ACK hold every response back 40 ms, which real servers do not
+    disable_nagle_algorithm = True
+    server: Server
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def _serve(self, *, body: bool) -> None:
+        server = self.server
+        with server.lock:
+            server.requests += 1
+        if server.latency:
+            time.sleep(server.latency)
+        size = len(server.data)
+        start, end = 0, size
+        match = _RANGE.match(self.headers.get("Range", ""))
+        if match:
+            start = int(match.group(1))
+            end = min(int(match.group(2)) + 1 if match.group(2) else size, size)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        else:
+            self.send_response(200)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(end - start))
+        self.end_headers()
+        if body:
+            self.wfile.write(server.data[start:end])
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def ours(url: str) -> tuple[Callable[[], Any], Callable[[Any], np.ndarray]]:
+    import zarr
+
+    from napari_tiffzarr import TiffFile
+
+    def open_() -> Any:
+        tif = TiffFile(url)
+        series = tif.series[0]
+        group = zarr.open_group(series.aszarr(), mode="r")
+        return tif, [group[str(i)] for i in range(len(series.levels))]
+
+    return open_, _viewport
+
+
+def theirs(url: str) -> tuple[Callable[[], Any], Callable[[Any], np.ndarray]]:
+    import fsspec
+    import tifffile
+    import zarr
+
+    def open_() -> Any:
+        tif = tifffile.TiffFile(fsspec.open(url).open())
+        series = tif.series[0]
+        group = zarr.open_group(series.aszarr(), mode="r")
+        return tif, [group[str(i)] for i in range(len(series.levels))]
+
+    return open_, _viewport
+
+
+def _viewport(opened: Any) -> np.ndarray:
+    # centred and not tile-aligned, as a viewer's view usually is
+    start = SIZE // 2 - VIEWPORT // 2 + 100
+    level0 = opened[1][0]
+    result: np.ndarray = level0[start : start + VIEWPORT, start : start + VIEWPORT]
+    return result
+
+
+def measure(name: str, reader: Any, server: Server, repeat: int) -> dict[str, float]:
+    open_, read = reader(server.url)
+    opens, views, open_requests, view_requests = [], [], [], []
+    reference = None
+    warm = open_()  # imports, filesystem and connection set-up are not what is measured
+    read(warm)
+    warm[0].close()
+    for _ in range(repeat):
+        server.take()
+        began = time.perf_counter()
+        opened = open_()
+        opens.append(time.perf_counter() - began)
+        open_requests.append(server.take())
+        began = time.perf_counter()
+        pixels = read(opened)
+        views.append(time.perf_counter() - began)
+        view_requests.append(server.take())
+        reference = pixels if reference is None else reference
+        assert np.array_equal(pixels, reference)
+        opened[0].close()
+    return {
+        "open_s": statistics.median(opens),
+        "open_requests": statistics.median(open_requests),
+        "view_s": statistics.median(views),
+        "view_requests": statistics.median(view_requests),
+        "checksum": float(reference.sum()) if reference is not None else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, nargs="*", default=[0.0, 0.02])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tile", type=int, default=256)
+    args = parser.parse_args()
+    path = write_pyramid(args.tile)
+    print(f"{path.name}: {path.stat().st_size / 2**20:.1f} MiB, {args.tile}-pixel tiles")
+    columns = ("latency", "reader", "open req", "open ms", "view req", "view ms")
+    print(" ".join(f"{c:>9}" for c in columns))
+    for latency in args.latency:
+        server = Server(path, latency)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        results = {}
+        try:
+            for name, reader in (("ours", ours), ("tifffile", theirs)):
+                try:
+                    results[name] = measure(name, reader, server, args.repeat)
+                except Exception as exc:  # report what tifffile cannot do, and go on
+                    print(f"{latency * 1000:>7.0f}ms {name:>9} failed: {exc!r}")
+                    continue
+                r = results[name]
+                print(
+                    f"{latency * 1000:>7.0f}ms {name:>9} {r['open_requests']:>9.0f} "
+                    f"{r['open_s'] * 1000:>9.1f} {r['view_requests']:>9.0f} "
+                    f"{r['view_s'] * 1000:>9.1f}"
+                )
+            if len(results) == 2:
+                assert results["ours"]["checksum"] == results["tifffile"]["checksum"]
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+if __name__ == "__main__":
+    main()
