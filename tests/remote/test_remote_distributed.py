@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from conftest import PYRAMID_LEVELS, RangeServer
+from remote_server import PYRAMID_LEVELS, RangeServer
 
 from napari_tiffzarr import TiffFile
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import PYRAMID_LEVELS, RangeServer
+from remote_server import PYRAMID_LEVELS, RangeServer
 
 from napari_tiffzarr.plugin._reader import get_reader, read_tiff
 from napari_tiffzarr.sources import FsspecSource

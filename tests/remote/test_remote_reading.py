@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from conftest import PYRAMID_LEVELS, TILE, RangeServer
+from remote_server import PYRAMID_LEVELS, TILE, RangeServer
 
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.sources import (
