@@ -337,8 +337,34 @@ REMOTE_BACKOFF = 0.05
 # chunks fetched but never decoded (a cancelled read) cannot pile up.
 STASH_LIMIT = 4096
 
+# Seconds a server may take to connect or to send its next bytes before the request counts
+# as failed, and is retried: without a bound, a server that accepts a connection and never
+# answers holds the read for aiohttp's default of five minutes.
+REMOTE_TIMEOUT = 30.0
+# napari asks every reader about a path on its UI thread: a URL that does not answer this
+# quickly is not one to claim.
+SNIFF_TIMEOUT = 5.0
+
 # HTTP statuses that say "try again", as opposed to 403 or 404, which will not change.
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def with_timeout(url: str, options: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+    """HTTP storage options with connect and read timeouts, unless the caller chose one.
+
+    Kept out of a source's own storage options: a pickled store reopens with what the user
+    gave, and the timeout object is recreated there.
+    """
+    result = dict(options)
+    if not url.startswith(("http://", "https://")):
+        return result
+    client = dict(result.get("client_kwargs") or {})
+    if "timeout" not in client:
+        import aiohttp
+
+        client["timeout"] = aiohttp.ClientTimeout(sock_connect=seconds, sock_read=seconds)
+        result["client_kwargs"] = client
+    return result
 
 
 class RemoteReadError(OSError):
@@ -461,7 +487,8 @@ class FsspecSource(_SourceBase):
                 ) from exc
             self._storage_options = dict(storage_options or {})
             self.url = target
-            fs, self._fspath = url_to_fs(target, **self._storage_options)
+            options = with_timeout(target, self._storage_options, REMOTE_TIMEOUT)
+            fs, self._fspath = url_to_fs(target, **options)
             self._name = _url_name(target)
             self._fs: Any = fs
             size = self._retrying("size", lambda: fs.size(self._fspath))
@@ -667,7 +694,7 @@ def sniff_url(url: str, length: int = 4, **storage_options: Any) -> bytes | None
     try:
         from fsspec.core import url_to_fs
 
-        fs, path = url_to_fs(url, **storage_options)
+        fs, path = url_to_fs(url, **with_timeout(url, storage_options, SNIFF_TIMEOUT))
         data = fs.cat_file(path, start=0, end=length)
     except Exception:  # any failure means "not ours to open", as napari requires
         return None

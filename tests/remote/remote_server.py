@@ -27,6 +27,9 @@ class Served:
     failure: str = "status"
     # answer every GET with the whole file, as a server without range support does
     ignore_ranges: bool = False
+    # accept the connection and never answer, until release is set
+    stall: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, method: str, byte_range: str | None) -> int:
@@ -77,6 +80,10 @@ class RangeHandler(BaseHTTPRequestHandler):
     def _serve(self, *, body: bool) -> None:
         served = self.server.served
         number = served.count(self.command, self.headers.get("Range"))
+        if served.stall:
+            served.release.wait(60)  # bounded, so a forgotten release cannot hang the suite
+            self.close_connection = True
+            return
         if served.fail_every and number % served.fail_every == 0:
             if served.failure == "drop":
                 self.close_connection = True  # no answer at all: the socket closes

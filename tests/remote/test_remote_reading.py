@@ -193,6 +193,45 @@ def test_sniff_url_never_raises(server: RangeServer, stack: Path) -> None:
     assert sniff_url("http://127.0.0.1:1/nothing.tif") is None
 
 
+def test_a_server_that_never_answers_times_out(
+    server: RangeServer, pyramid: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that accepts and then says nothing must not hold a read for minutes:
+    each attempt times out, and the retries end in an error naming the URL."""
+    from napari_tiffzarr import sources
+
+    monkeypatch.setattr(sources, "REMOTE_TIMEOUT", 0.2)
+    monkeypatch.setattr(sources, "SNIFF_TIMEOUT", 0.2)
+    url = server.url("pyramid.tif")
+    server.served.stall = True
+    try:
+        with pytest.raises(RemoteReadError, match="after 5 attempts") as raised:
+            TiffFile(url)
+        assert url in str(raised.value)
+        assert sniff_url(url) is None
+        # the timeout is ours, not the caller's: it is not put into the storage options
+        # that a pickled store reopens with
+        location = RemoteLocation(url, {})
+        assert dict(location.storage_options) == {}
+    finally:
+        server.served.release.set()
+    # five attempts to size it (a HEAD, then fsspec's GET fallback, each), one sniff
+    assert len(server.served.requests) == 5 * 2 + 1
+
+
+def test_a_timeout_the_caller_chose_is_kept() -> None:
+    import aiohttp
+
+    from napari_tiffzarr.sources import with_timeout
+
+    mine = aiohttp.ClientTimeout(total=3)
+    options = {"client_kwargs": {"timeout": mine, "trust_env": True}}
+    assert with_timeout("https://host/x.tif", options, 30)["client_kwargs"]["timeout"] is mine
+    chosen = with_timeout("https://host/x.tif", {}, 30)["client_kwargs"]["timeout"]
+    assert (chosen.sock_connect, chosen.sock_read) == (30, 30)
+    assert with_timeout("s3://bucket/x.tif", {"anon": True}, 30) == {"anon": True}
+
+
 def test_remote_files_cannot_be_opened_for_update(server: RangeServer, stack: Path) -> None:
     with pytest.raises(TypeError, match="update"):
         open_source(server.url("stack.tif"), writable=True)
