@@ -85,6 +85,19 @@ def test_widget_rejects_a_fill_value_that_is_not_a_number(
     assert viewer.layers[0].multiscale  # unchanged
 
 
+def test_widget_closes_a_file_when_its_last_layer_goes(
+    make_napari_viewer, qtbot, pyramid_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    viewer = make_napari_viewer()
+    viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
+    widget = _widget_for(viewer, qtbot)
+    (tif,) = widget._files.values()
+    assert not tif.closed  # the widget reads the file's series and levels from it
+    viewer.layers.clear()
+    assert tif.closed
+    assert widget._files == {}
+
+
 def test_sample_data_opens_a_pyramid(make_napari_viewer) -> None:  # type: ignore[no-untyped-def]
     viewer = make_napari_viewer()
     viewer.open_sample("napari-tiffzarr", "slide")

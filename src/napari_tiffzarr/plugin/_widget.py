@@ -53,7 +53,8 @@ class TiffZarrWidget(Container):
         self.info.native.setReadOnly(True)
         self.url = LineEdit(label="URL", value="")
         self.version = ComboBox(label="references", choices=["1", "0"])
-        self.zarr_format = ComboBox(label="zarr format", choices=["3", "2"])
+        # format 2 first: it opens with imagecodecs alone, format 3 needs our codecs
+        self.zarr_format = ComboBox(label="zarr format", choices=["2", "3"])
         self.export = PushButton(text="Export references…")
         self.status = Label(value="")
         self.extend(
@@ -86,7 +87,17 @@ class TiffZarrWidget(Container):
 
     def _refresh_layers(self, _event: Any = None) -> None:
         self.layer.reset_choices()
+        self._close_unused_files()
         self._layer_changed()
+
+    def _close_unused_files(self) -> None:
+        """Close the files that no TIFF layer comes from any more: a session of opening
+        and removing slides must not accumulate open descriptors."""
+        in_use = {
+            source["path"] for layer in self.viewer.layers if (source := tiffzarr_source(layer))
+        }
+        for path in [path for path in self._files if path not in in_use]:
+            self._files.pop(path).close()
 
     def _tiff(self, path: str) -> TiffFile:
         tif = self._files.get(path)
