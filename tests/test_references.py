@@ -635,12 +635,16 @@ def test_cli_refs_one_file_and_a_sequence(
     paths = write_sequence_files(tmp_path)
     single = tmp_path / "one.json"
     assert main(["refs", str(paths[0]), "-o", str(single), "--url", tmp_path.as_uri()]) == 0
-    np.testing.assert_array_equal(open_refs(single)[:], tifffile.imread(paths[0]))
+    single_array = open_refs(single)
+    assert single_array.metadata.zarr_format == 2  # the default: kerchunk's format
+    assert "templates" in json.loads(single.read_text())  # version 1 by default
+    np.testing.assert_array_equal(single_array[:], tifffile.imread(paths[0]))
     joined = tmp_path / "all.json"
     arguments = ["refs", *map(str, paths), "-o", str(joined), "--url", tmp_path.as_uri()]
-    assert main([*arguments, "--version", "1", "--zarr-format", "2"]) == 0
+    assert main([*arguments, "--version", "0", "--zarr-format", "3"]) == 0
+    assert "templates" not in json.loads(joined.read_text())
     array = open_refs(joined)
-    assert array.metadata.zarr_format == 2
+    assert array.metadata.zarr_format == 3
     np.testing.assert_array_equal(array[:], np.stack([tifffile.imread(p) for p in paths]))
     assert "references to 3 file(s)" in capsys.readouterr().out
 

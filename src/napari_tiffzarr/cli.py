@@ -159,6 +159,8 @@ def _demo(args: argparse.Namespace) -> int:
         from qtpy.QtWidgets import QApplication
 
         viewer.window.resize(1400, 860)
+        QApplication.processEvents()
+        viewer.reset_view()  # fit the slide to the resized canvas, as a user sees it
         for _ in range(40):  # let the visible tiles load and draw before the picture
             QApplication.processEvents()
             time.sleep(0.05)
@@ -185,8 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     refs.add_argument("files", nargs="+", metavar="FILE")
     refs.add_argument("-o", "--output", required=True, help="the JSON file to write")
     refs.add_argument("--url", required=True, help="where the files live, without file names")
-    refs.add_argument("--version", type=int, choices=(0, 1), default=0)
-    refs.add_argument("--zarr-format", type=int, choices=(2, 3), default=3)
+    refs.add_argument(
+        "--version", type=int, choices=(0, 1), default=1, help="1 (templates, default) or 0"
+    )
+    # format 2 by default: kerchunk's own, and it opens wherever imagecodecs' numcodecs are
+    # registered, while format 3 needs napari_tiffzarr.references.register_codecs()
+    refs.add_argument(
+        "--zarr-format", type=int, choices=(2, 3), default=2, help="2 (default) or 3"
+    )
     refs.add_argument("--series", type=int, default=0, help="which series of each file")
     refs.set_defaults(run=_refs)
     demo = commands.add_parser("demo", help="open napari with a sample slide and the widget")

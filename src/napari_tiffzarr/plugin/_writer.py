@@ -24,12 +24,13 @@ def write_layer_references(
     *,
     url: str | None = None,
     version: int = 1,
-    zarr_format: int = 3,
+    zarr_format: int = 2,
 ) -> str:
     """Write the references of the series a layer was opened from; return the path.
 
     Without a url the references point at the TIFF where it is: its own URL's directory
-    for a remote file, a file:// URL for a local one.
+    for a remote file, a file:// URL for a local one.  Zarr format 2 by default, as kerchunk
+    writes it: it opens wherever imagecodecs' numcodecs are registered.
     """
     path = source["path"]
     if url is None and is_url(path):
