@@ -49,7 +49,12 @@ def test_manifest_validates() -> None:
         "write_references",
         "make_widget",
         "sample_pyramid",
+        "open_url",
     }
+    menus = manifest.contributions.menus or {}
+    assert [item.command for item in menus["napari/file/io_utilities"]] == [
+        "napari-tiffzarr.open_url"
+    ]
 
 
 def test_wheel_contains_the_manifest(tmp_path: Path) -> None:

@@ -75,3 +75,27 @@ def test_viewer_opens_a_url(make_napari_viewer, server: RangeServer, pyramid: Pa
     np.testing.assert_array_equal(
         np.asarray(layer.data[-1]), tifffile.imread(pyramid, series=0, level=PYRAMID_LEVELS - 1)
     )
+
+
+@pytest.mark.viewer
+def test_file_menu_opens_a_url(make_napari_viewer, server: RangeServer, pyramid: Path) -> None:  # type: ignore[no-untyped-def]
+    """napari has no Open from URL of its own: ours sits in File > IO Utilities."""
+    from napari._app_model import get_app_model
+    from napari.utils.notifications import notification_manager
+
+    from napari_tiffzarr.plugin._open_url import open_url
+
+    viewer = make_napari_viewer()
+    menu = get_app_model().menus.get_menu("napari/file/io_utilities")
+    assert "napari-tiffzarr.open_url" in {getattr(item, "command", item).id for item in menu}
+    (layer,) = open_url(viewer, " " + server.url("pyramid.tif") + "\n")  # as pasted
+    assert layer.multiscale
+    assert all(isinstance(level.store, ZarrTiffStore) for level in layer.data)
+    np.testing.assert_array_equal(
+        np.asarray(layer.data[-1]), tifffile.imread(pyramid, series=0, level=PYRAMID_LEVELS - 1)
+    )
+    # a URL that is no TIFF is told in the viewer, not raised at the user
+    before = len(notification_manager.records)
+    assert open_url(viewer, server.url("missing.tif")) == []
+    assert "missing.tif" in notification_manager.records[before].message
+    assert len(viewer.layers) == 1
