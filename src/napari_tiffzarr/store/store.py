@@ -14,9 +14,10 @@ import enum
 import os
 import threading
 import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from functools import cached_property
 from typing import Any, TextIO
 
@@ -160,6 +161,8 @@ class ZarrTiffStore(Store):
         self._lock = lock
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self._queue: deque[_Request] = deque()
+        self._draining = 0
         self._closed = False
         self._decoders: dict[int, SegmentDecoder] = {}
         if on_error not in ("raise", "fill"):
@@ -300,16 +303,6 @@ class ZarrTiffStore(Store):
         if self._closed:
             raise TiffClosedError(f"{self!r} is closed")
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
-            # checked under the lock: a close() between a read's first check and here
-            # would otherwise leave a new pool behind that nothing shuts down
-            self._check_open()
-            if self._executor is None:
-                workers = self._maxworkers or os.cpu_count() or 1
-                self._executor = ThreadPoolExecutor(workers, thread_name_prefix="tiffzarr")
-            return self._executor
-
     def _page(self, ref: ChunkRef) -> TiffPage | None:
         pages = self._level_series()[ref.level].pages
         return pages[ref.page]
@@ -388,12 +381,53 @@ class ZarrTiffStore(Store):
         return self._decoder(page).decode(data, ref.segment)
 
     async def _chunk_bytes(self, ref: ChunkRef) -> np.ndarray | None:
-        loop = asyncio.get_running_loop()
         await prefetch(self, ref)  # remote files: one batch per turn
-        array = await loop.run_in_executor(self._pool(), self.read_chunk, ref)
-        if array is None:
-            return None
-        return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        future: asyncio.Future[np.ndarray | None] = asyncio.get_running_loop().create_future()
+        self._queue.append((ref, future))
+        self._start_drain()
+        return await future
+
+    def _start_drain(self) -> None:
+        """Have one more thread drain the queue of chunks, unless every thread already does.
+
+        A thread that finishes a chunk takes the next one without going back to the pool:
+        a full level costs one submission per thread instead of a future, a wake-up and a
+        hand-over per chunk, which on a busy event loop thread cost more than decoding.
+        """
+        with self._executor_lock:
+            # checked under the lock: a close() between a read's first check and here
+            # would otherwise leave a new pool behind that nothing shuts down
+            self._check_open()
+            workers = self._maxworkers or os.cpu_count() or 1
+            if self._draining >= workers:
+                return
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(workers, thread_name_prefix="tiffzarr")
+            self._draining += 1
+            self._executor.submit(self._drain)
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while True:
+            try:
+                ref, future = queue.popleft()
+            except IndexError:
+                with self._executor_lock:
+                    # checked again under the lock that _start_drain counts under: a chunk
+                    # queued after the pop above either is seen here or starts a thread
+                    if queue:
+                        continue
+                    self._draining -= 1
+                    return
+            if future.cancelled():
+                continue  # zarr gave up on the selection: do not decode for nobody
+            try:
+                array = self.read_chunk(ref)
+                chunk = None if array is None else _flat_bytes(array)
+            except BaseException as exc:  # handed to the reader, as an executor would
+                _deliver(future, None, exc)
+            else:
+                _deliver(future, chunk, None)
 
     # -- zarr Store API ---------------------------------------------------------------
     async def get(
@@ -627,6 +661,13 @@ class ZarrTiffStore(Store):
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+        # chunks still queued would wait forever once no thread drains them
+        while self._queue:
+            try:
+                _, future = self._queue.popleft()
+            except IndexError:
+                break
+            _deliver(future, None, TiffClosedError(f"{self!r} is closed"))
         series = self._series
         if series is not None:
             if series.parent is not None:
@@ -709,6 +750,38 @@ class ZarrTiffStore(Store):
         return (_reopen, (path, self._target(), self._state(), self.read_only))
 
 
+_Request = tuple[ChunkRef, "asyncio.Future[np.ndarray | None]"]
+
+
+def _flat_bytes(array: np.ndarray) -> np.ndarray:
+    """The chunk's bytes as zarr's bytes codec reads them: flat, C order, no copy."""
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+
+def _deliver(
+    future: asyncio.Future[np.ndarray | None],
+    chunk: np.ndarray | None,
+    error: BaseException | None,
+) -> None:
+    """Hand a decoded chunk, or its error, from a decoding thread to the reader's loop."""
+    # a closed event loop refuses it: then nobody waits for the chunk any more
+    with suppress(RuntimeError):
+        future.get_loop().call_soon_threadsafe(_resolve, future, chunk, error)
+
+
+def _resolve(
+    future: asyncio.Future[np.ndarray | None],
+    chunk: np.ndarray | None,
+    error: BaseException | None,
+) -> None:
+    if future.done():
+        return  # cancelled while it was decoded
+    if error is None:
+        future.set_result(chunk)
+    else:
+        future.set_exception(error)
+
+
 def _where(location: str | RemoteLocation) -> str | RemoteLocation:
     return location if isinstance(location, RemoteLocation) else os.path.realpath(location)
 
@@ -755,6 +828,8 @@ def _reopen(
     store._lock = None
     store._executor = None
     store._executor_lock = threading.Lock()
+    store._queue = deque()
+    store._draining = 0
     store._closed = False
     store._decoders = {}
     Store.__init__(store, read_only=read_only)
