@@ -208,6 +208,11 @@ class ZarrTiffStore(Store):
         return self.series.keyframe.nodata
 
     def _level_series(self) -> list[TiffPageSeries]:
+        return self._served
+
+    @cached_property
+    def _served(self) -> list[TiffPageSeries]:
+        """The levels served, looked up once: every chunk read asks for its level."""
         levels = self.series.levels
         return list(levels) if self._multiscales else [levels[self._level]]
 
@@ -273,7 +278,24 @@ class ZarrTiffStore(Store):
         return documents
 
     def _parse_key(self, key: str) -> ChunkRef | None:
-        """The chunk that key names, or None where it names none."""
+        """The chunk that key names, or None where it names none.
+
+        Remembered: a viewer asks for the same chunks again and again, and parsing costs
+        the event loop thread more than the rest of a read's work there.
+        """
+        known = self._keys
+        if key in known:
+            return known[key]
+        if len(known) >= _KEYS_REMEMBERED:
+            known.clear()
+        ref = known[key] = self._parse_new_key(key)
+        return ref
+
+    @cached_property
+    def _keys(self) -> dict[str, ChunkRef | None]:
+        return {}
+
+    def _parse_new_key(self, key: str) -> ChunkRef | None:
         grids = self._grids
         grid = grids[0]
         if self._multiscales:
@@ -398,7 +420,7 @@ class ZarrTiffStore(Store):
             # checked under the lock: a close() between a read's first check and here
             # would otherwise leave a new pool behind that nothing shuts down
             self._check_open()
-            workers = self._maxworkers or os.cpu_count() or 1
+            workers = self._maxworkers or _CPUS
             if self._draining >= workers:
                 return
             if self._executor is None:
@@ -751,6 +773,10 @@ class ZarrTiffStore(Store):
 
 
 _Request = tuple[ChunkRef, "asyncio.Future[np.ndarray | None]"]
+
+_CPUS = os.cpu_count() or 1
+# Keys parsed and kept per store: a few MB at most, many screens of tiles
+_KEYS_REMEMBERED = 1 << 16
 
 
 def _flat_bytes(array: np.ndarray) -> np.ndarray:
