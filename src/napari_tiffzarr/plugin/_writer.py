@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..sources import is_url
+from ..remote import is_url
 from ..store import ZarrTiffStore
 from ..tiff.file import TiffFile
 

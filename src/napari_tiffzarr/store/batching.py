@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..errors import TiffFileError
-from ..sources import FsspecSource
+from ..remote import FsspecSource
 
 if TYPE_CHECKING:
     from .keys import ChunkRef

@@ -1,0 +1,414 @@
+"""Remote files through fsspec: http, s3, gcs and every other filesystem it knows.
+
+fsspec is imported only when a URL or an fsspec file is opened.  Small reads (the header,
+IFDs, tag values) come from cached aligned blocks, so a file opens in a few requests;
+batches of ranges go through the filesystem's concurrent ``cat_ranges``, neighbours
+merged; transient failures are retried a bounded number of times, and a server that says
+nothing times out.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import TiffClosedError
+from .sources import ByteSource, _SourceBase, _split_runs, coalesce_ranges
+
+__all__ = [
+    "FsspecSource",
+    "RemoteLocation",
+    "RemoteReadError",
+    "is_fsspec_file",
+    "is_url",
+    "sniff_url",
+    "source_location",
+    "with_timeout",
+]
+
+# Small reads (IFDs, tag values) are served from aligned blocks of this size: a writer puts
+# an IFD's values next to it, so opening a file costs a few requests, not one per tag.
+REMOTE_BLOCK_SIZE = 256 * 1024
+# Blocks kept, least recently used dropped first: the metadata of a large pyramid fits.
+REMOTE_CACHE_BLOCKS = 64
+# Ranges closer than this are fetched in one request: a request's round trip costs more
+# than transferring a few tens of KiB that nobody asked for.
+REMOTE_COALESCE_GAP = 64 * 1024
+# Transient failures (dropped connections, 5xx, timeouts) are retried this many times,
+# waiting REMOTE_BACKOFF seconds, doubled each time, before giving up.
+REMOTE_RETRIES = 4
+REMOTE_BACKOFF = 0.05
+# Prefetched chunk bytes waiting for the thread that decodes them; a bound, so that
+# chunks fetched but never decoded (a cancelled read) cannot pile up.
+STASH_LIMIT = 4096
+
+# Seconds a server may take to connect or to send its next bytes before the request counts
+# as failed, and is retried: without a bound, a server that accepts a connection and never
+# answers holds the read for aiohttp's default of five minutes.
+REMOTE_TIMEOUT = 30.0
+# napari asks every reader about a path on its UI thread: a URL that does not answer this
+# quickly is not one to claim.
+SNIFF_TIMEOUT = 5.0
+
+# HTTP statuses that say "try again", as opposed to 403 or 404, which will not change.
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def with_timeout(url: str, options: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+    """HTTP storage options with connect and read timeouts, unless the caller chose one.
+
+    Kept out of a source's own storage options: a pickled store reopens with what the user
+    gave, and the timeout object is recreated there.
+    """
+    result = dict(options)
+    if not url.startswith(("http://", "https://")):
+        return result
+    client = dict(result.get("client_kwargs") or {})
+    if "timeout" not in client:
+        import aiohttp
+
+        client["timeout"] = aiohttp.ClientTimeout(sock_connect=seconds, sock_read=seconds)
+        result["client_kwargs"] = client
+    return result
+
+
+class RemoteReadError(OSError):
+    """A remote read failed for good: not found, refused, or still failing after retries."""
+
+
+def is_url(text: str) -> bool:
+    """Whether text names a file through a protocol (http, s3, ...), not a local path."""
+    if "://" not in text or text.startswith("file://"):
+        return False
+    return not os.path.exists(text)
+
+
+@dataclass(frozen=True)
+class RemoteLocation:
+    """A URL and its filesystem's options: what a pickled store needs to reopen the file.
+
+    Equal when the URLs are: credentials in the options do not make it another file.
+    """
+
+    url: str
+    storage_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def name(self) -> str:
+        return _url_name(self.url)
+
+
+def _url_name(url: str) -> str:
+    path = urlsplit(url).path.rstrip("/")
+    return path.rsplit("/", 1)[-1] or url
+
+
+def source_location(source: ByteSource) -> str | RemoteLocation | None:
+    """Where a source can be opened again from: a local path, a URL, or nowhere."""
+    if isinstance(source, FsspecSource):
+        return RemoteLocation(source.url, source.storage_options)
+    return source.path
+
+
+def is_fsspec_file(arg: object) -> bool:
+    # An fsspec file can only exist once fsspec is imported: no import needed to tell.
+    fsspec = sys.modules.get("fsspec")
+    if fsspec is None:
+        return False
+    from fsspec.core import OpenFile
+    from fsspec.spec import AbstractBufferedFile
+
+    return isinstance(arg, AbstractBufferedFile | OpenFile)
+
+
+def _status(exc: BaseException) -> int | None:
+    # aiohttp's ClientResponseError has .status; requests' HTTPError has .response
+    status = getattr(exc, "status", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Whether a failed request may succeed when repeated."""
+    if isinstance(exc, FileNotFoundError) and exc.__cause__ is not None:
+        # fsspec's HTTP size lookup reports every failure as FileNotFoundError: its cause
+        # says whether the file is missing (404) or the server failed (500, reset)
+        return _is_transient(exc.__cause__)
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        return False
+    status = _status(exc)
+    if status is not None:
+        return status in _TRANSIENT_STATUS
+    if isinstance(exc, ConnectionError | TimeoutError | _ShortRead):
+        return True
+    try:
+        import aiohttp
+    except ImportError:
+        return False
+    return isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError)
+
+
+class _ShortRead(Exception):
+    """A response with fewer bytes than asked for, as when a connection drops mid-body."""
+
+
+class FsspecSource(_SourceBase):
+    """A file on any fsspec filesystem, read in ranges.
+
+    ``path`` is None (it means a local path); ``url`` and ``storage_options`` say how to
+    open the file again, which is how a pickled store reopens it in another process.
+    """
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        block_size: int = REMOTE_BLOCK_SIZE,
+        cache_blocks: int = REMOTE_CACHE_BLOCKS,
+        coalesce_gap: int = REMOTE_COALESCE_GAP,
+        retries: int = REMOTE_RETRIES,
+        backoff: float = REMOTE_BACKOFF,
+    ) -> None:
+        if block_size < 1 or cache_blocks < 1 or retries < 0 or backoff < 0:
+            raise ValueError("block_size and cache_blocks must be positive, retries >= 0")
+        self._block_size = block_size
+        self._cache_blocks = cache_blocks
+        self._gap = coalesce_gap
+        self._retries = retries
+        self._backoff = backoff
+        self._lock = threading.Lock()
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._in_flight: dict[int, Future[bytes]] = {}
+        self._stash: OrderedDict[tuple[int, int], bytes | BaseException] = OrderedDict()
+        if isinstance(target, str):
+            try:
+                from fsspec.core import url_to_fs
+            except ImportError as exc:
+                raise ImportError(
+                    f"{target}: reading remote files needs fsspec: "
+                    "pip install 'napari-tiffzarr[remote]'"
+                ) from exc
+            self._storage_options = dict(storage_options or {})
+            self.url = target
+            options = with_timeout(target, self._storage_options, REMOTE_TIMEOUT)
+            fs, self._fspath = url_to_fs(target, **options)
+            self._name = _url_name(target)
+            self._fs: Any = fs
+            size = self._retrying("size", lambda: fs.size(self._fspath))
+        else:
+            # an fsspec file (AbstractBufferedFile) or OpenFile: read through its
+            # filesystem in ranges, not through its own sequential buffer
+            fs, self._fspath = target.fs, target.path
+            self._fs = fs
+            self._storage_options = dict(getattr(fs, "storage_options", {}) or {})
+            self.url = fs.unstrip_protocol(self._fspath)
+            self._name = _url_name(self.url)
+            size = getattr(target, "size", None)
+            if not isinstance(size, int):  # an OpenFile does not know it yet
+                size = self._retrying("size", fs.size, self._fspath)
+        if not isinstance(size, int) or size < 0:
+            raise RemoteReadError(f"{self.url}: the server does not say how large the file is")
+        self._size = size
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        return dict(self._storage_options)
+
+    @property
+    def closed(self) -> bool:
+        return self._fs is None
+
+    def _filesystem(self) -> Any:
+        fs = self._fs
+        if fs is None:
+            raise TiffClosedError(f"{self._name}: the file is closed")
+        return fs
+
+    # -- requests, retried -----------------------------------------------------------
+    def _give_up(self, what: str, exc: BaseException, attempts: int) -> BaseException:
+        if isinstance(exc, OSError) and not _is_transient(exc):
+            return exc  # FileNotFoundError, PermissionError: the filesystem's own words
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        return RemoteReadError(f"{self.url}: {what} failed{tries}: {exc!r}")
+
+    def _retrying(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
+        delay = self._backoff
+        for attempt in range(1, self._retries + 2):
+            try:
+                return call(*args)
+            except Exception as exc:  # re-raised below, wrapped when it is not an OSError
+                if not _is_transient(exc) or attempt > self._retries:
+                    raise self._give_up(what, exc, attempt) from exc
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fetch(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """One concurrent batch of exact range requests; failed ranges are asked again."""
+        fs = self._filesystem()
+        out: list[bytes | None] = [None] * len(ranges)
+        pending = [i for i, (_, length) in enumerate(ranges) if length > 0]
+        for i, (_, length) in enumerate(ranges):
+            if length <= 0:
+                out[i] = b""
+        delay = self._backoff
+        attempt = 0
+        while pending:
+            attempt += 1
+            starts = [ranges[i][0] for i in pending]
+            ends = [ranges[i][0] + ranges[i][1] for i in pending]
+            try:
+                results: list[Any] = fs.cat_ranges(
+                    [self._fspath] * len(pending), starts, ends, on_error="return"
+                )
+            except Exception as exc:  # the whole batch failed: judged like one range
+                results = [exc] * len(pending)
+            failed: list[int] = []
+            error: BaseException | None = None
+            for i, result in zip(pending, results, strict=True):
+                offset, length = ranges[i]
+                if isinstance(result, bytes) and len(result) > length:
+                    raise RemoteReadError(
+                        f"{self.url}: asked for {length} bytes at offset {offset}, got "
+                        f"{len(result)}: the server ignores range requests"
+                    )
+                if isinstance(result, bytes) and len(result) == length:
+                    out[i] = result
+                    continue
+                problem = (
+                    _ShortRead(f"{len(result)} of {length} bytes at offset {offset}")
+                    if isinstance(result, bytes)
+                    else result
+                )
+                if not isinstance(problem, BaseException):
+                    raise TypeError(f"{self.url}: cat_ranges returned {type(problem).__name__}")
+                if not _is_transient(problem) or attempt > self._retries:
+                    what = f"reading {length} bytes at offset {offset}"
+                    raise self._give_up(what, problem, attempt) from problem
+                failed.append(i)
+                error = problem
+            pending = failed
+            if pending and error is not None:
+                time.sleep(delay)
+                delay *= 2
+        return [blob if blob is not None else b"" for blob in out]
+
+    # -- reads -------------------------------------------------------------------------
+    def _read_raw(self, offset: int, length: int) -> bytes:
+        stashed = self._take(offset, length)
+        if stashed is not None:
+            if isinstance(stashed, BaseException):
+                raise stashed
+            return stashed
+        if length > self._block_size:
+            return self._fetch([(offset, length)])[0]
+        return self._read_blocks(offset, length)
+
+    def _read_blocks(self, offset: int, length: int) -> bytes:
+        """A small read from cached aligned blocks, fetching the missing ones at once.
+
+        A block another thread is fetching is waited for, not fetched again.
+        """
+        size = self._block_size
+        wanted = range(offset // size, (offset + length - 1) // size + 1)
+        have: dict[int, bytes] = {}
+        waits: dict[int, Future[bytes]] = {}
+        mine: list[int] = []
+        with self._lock:
+            for block in wanted:
+                cached = self._blocks.get(block)
+                if cached is not None:
+                    self._blocks.move_to_end(block)
+                    have[block] = cached
+                elif block in self._in_flight:
+                    waits[block] = self._in_flight[block]
+                else:
+                    waits[block] = self._in_flight[block] = Future()
+                    mine.append(block)
+        if mine:
+            self._fill_blocks(mine)
+        parts = [have[b] if b in have else waits[b].result() for b in wanted]
+        start = offset - wanted[0] * size
+        return b"".join(parts)[start : start + length]
+
+    def _fill_blocks(self, blocks: list[int]) -> None:
+        size = self._block_size
+        runs: list[list[int]] = []
+        for block in blocks:
+            if runs and runs[-1][-1] + 1 == block:
+                runs[-1].append(block)
+            else:
+                runs.append([block])
+        ranges = [
+            (run[0] * size, min((run[-1] + 1) * size, self._size) - run[0] * size) for run in runs
+        ]
+        try:
+            blobs = self._fetch(ranges)
+        except BaseException as exc:
+            with self._lock:
+                for block in blocks:
+                    self._in_flight.pop(block).set_exception(exc)
+            raise
+        with self._lock:
+            for run, blob in zip(runs, blobs, strict=True):
+                for i, block in enumerate(run):
+                    data = blob[i * size : (i + 1) * size]
+                    self._blocks[block] = data
+                    self._in_flight.pop(block).set_result(data)
+            while len(self._blocks) > self._cache_blocks:
+                self._blocks.popitem(last=False)
+
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        for offset, length in ranges:
+            self._check(offset, length)
+        runs = coalesce_ranges(ranges, self._gap)
+        blobs = self._fetch([(start, length) for start, length, _ in runs])
+        return _split_runs(ranges, runs, blobs)
+
+    # -- bytes fetched ahead for the thread that decodes them ------------------------------
+    def stash(self, offset: int, length: int, data: bytes | BaseException) -> None:
+        """Keep a range fetched in a batch (or why it failed) for the next read of it."""
+        with self._lock:
+            self._stash[(offset, length)] = data
+            while len(self._stash) > STASH_LIMIT:
+                self._stash.popitem(last=False)
+
+    def _take(self, offset: int, length: int) -> bytes | BaseException | None:
+        if not self._stash:
+            return None
+        with self._lock:
+            return self._stash.pop((offset, length), None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._fs = None
+            self._blocks.clear()
+            self._stash.clear()
+
+    def __repr__(self) -> str:
+        return f"FsspecSource({self.url!r})"
+
+
+def sniff_url(url: str, length: int = 4, **storage_options: Any) -> bytes | None:
+    """The first bytes of a remote file, or None where they cannot be read.
+
+    For a reader deciding whether to claim a URL: one request, no retries, never raises.
+    """
+    try:
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(url, **with_timeout(url, storage_options, SNIFF_TIMEOUT))
+        data = fs.cat_file(path, start=0, end=length)
+    except Exception:  # any failure means "not ours to open", as napari requires
+        return None
+    return data[:length] if isinstance(data, bytes) else None
