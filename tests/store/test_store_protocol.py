@@ -104,11 +104,16 @@ def test_get_byte_ranges(
     else:
         expected = whole[-byte_range.suffix :]
     assert part.to_bytes() == expected
+    # zarr's synchronous read path (SupportsGetSync) answers the same, bytes for bytes
+    synchronous = store.get_sync(key, prototype=PROTOTYPE, byte_range=byte_range)
+    assert synchronous is not None
+    assert synchronous.to_bytes() == expected
 
 
 def test_get_missing_keys_return_none(store: ZarrTiffStore) -> None:
     for key in ["c/4/0", "c/0/3", "nope", ".zarray", "0/zarr.json", "c/0", "c/a/b"]:
         assert run(store.get(key, PROTOTYPE)) is None, key
+        assert store.get_sync(key) is None, key
 
 
 def test_get_partial_values(store: ZarrTiffStore, tiled: tuple[Path, np.ndarray]) -> None:

@@ -458,19 +458,10 @@ class ZarrTiffStore(Store):
         prototype: BufferPrototype | None = None,
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
-        self._check_open()
-        if prototype is None:
-            prototype = default_buffer_prototype()
-        document = self._metadata.get(key)
-        if document is not None:
-            return prototype.buffer.from_bytes(_slice(document, byte_range))
-        ref = self._parse_key(key)
-        if ref is None:
-            return None
-        chunk = await self._chunk_bytes(ref)
-        if chunk is None:
-            return None
-        return prototype.buffer.from_array_like(_slice(chunk, byte_range))
+        prototype, found = self._lookup(key, prototype, byte_range)
+        if not isinstance(found, ChunkRef):
+            return found
+        return _chunk_buffer(prototype, await self._chunk_bytes(found), byte_range)
 
     def get_sync(
         self,
@@ -479,20 +470,24 @@ class ZarrTiffStore(Store):
         prototype: BufferPrototype | None = None,
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
+        prototype, found = self._lookup(key, prototype, byte_range)
+        if not isinstance(found, ChunkRef):
+            return found
+        array = self.read_chunk(found)
+        return _chunk_buffer(prototype, None if array is None else _flat_bytes(array), byte_range)
+
+    def _lookup(
+        self, key: str, prototype: BufferPrototype | None, byte_range: ByteRequest | None
+    ) -> tuple[BufferPrototype, Buffer | ChunkRef | None]:
+        """What key names, for get and get_sync alike: a metadata document, already as a
+        buffer, the chunk to read, or nothing."""
         self._check_open()
         if prototype is None:
             prototype = default_buffer_prototype()
         document = self._metadata.get(key)
         if document is not None:
-            return prototype.buffer.from_bytes(_slice(document, byte_range))
-        ref = self._parse_key(key)
-        if ref is None:
-            return None
-        array = self.read_chunk(ref)
-        if array is None:
-            return None
-        chunk = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-        return prototype.buffer.from_array_like(_slice(chunk, byte_range))
+            return prototype, prototype.buffer.from_bytes(_slice(document, byte_range))
+        return prototype, self._parse_key(key)
 
     async def get_partial_values(
         self,
@@ -782,6 +777,13 @@ _KEYS_REMEMBERED = 1 << 16
 def _flat_bytes(array: np.ndarray) -> np.ndarray:
     """The chunk's bytes as zarr's bytes codec reads them: flat, C order, no copy."""
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+
+def _chunk_buffer(
+    prototype: BufferPrototype, chunk: np.ndarray | None, byte_range: ByteRequest | None
+) -> Buffer | None:
+    """A decoded chunk's bytes as zarr's buffer, None for a chunk zarr fills itself."""
+    return None if chunk is None else prototype.buffer.from_array_like(_slice(chunk, byte_range))
 
 
 def _deliver(
