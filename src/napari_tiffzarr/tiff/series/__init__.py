@@ -17,6 +17,7 @@ from .base import TiffPageSeries
 from .generic import detect_generic, detect_uniform
 from .imagej import detect_imagej
 from .ome import detect_ome
+from .philips import detect_philips
 from .resolution import tag_physical_sizes
 from .scanimage import detect_scanimage
 from .shaped import detect_shaped
@@ -38,6 +39,7 @@ DETECTORS: list[tuple[str, Detector]] = [
     ("svs", detect_svs),
     ("qpi", detect_qpi),
     ("ndpi", detect_ndpi),
+    ("philips", detect_philips),
     ("scanimage", detect_scanimage),
     ("uniform", detect_uniform),
 ]
