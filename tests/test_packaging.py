@@ -80,3 +80,17 @@ def test_wheel_contains_the_manifest(tmp_path: Path) -> None:
             == (ROOT / "napari.yaml").read_text()
         )
         assert "napari_tiffzarr/tiff/series/ome.py" in archive.namelist()
+
+
+def test_readme_images_show_on_the_hub() -> None:
+    """PyPI and the napari hub show the README without the repository beside it: its
+    images need absolute URLs, each pointing at a file the repository holds."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert images
+    project_url = "https://raw.githubusercontent.com/napari-tiffzarr/napari-tiffzarr/main/"
+    for url in images:
+        assert url.startswith(project_url), url
+        assert (ROOT / url.removeprefix(project_url)).is_file(), url
