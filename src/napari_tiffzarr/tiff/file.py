@@ -19,21 +19,49 @@ if TYPE_CHECKING:
 
     from .series import TiffPageSeries
 
-__all__ = ["TiffFile", "TiffPages"]
+__all__ = ["PageSequence", "TiffFile", "TiffPages"]
 
 log = logging.getLogger("napari_tiffzarr")
 
 
-class TiffPages(Sequence[TiffPage]):
+class PageSequence(Sequence[TiffPage]):
+    """Pages parsed on first access and kept; a subclass says how to make page index,
+    raising IndexError where there is none, and how many there are."""
+
+    def __init__(self) -> None:
+        self._pages: dict[int, TiffPage] = {}
+
+    def _make(self, index: int) -> TiffPage:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> TiffPage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[TiffPage]: ...
+
+    def __getitem__(self, index: int | slice) -> TiffPage | list[TiffPage]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        page = self._pages.get(index)
+        if page is None:
+            page = self._make(index)
+            self._pages[index] = page
+        return page
+
+
+class TiffPages(PageSequence):
     """The pages of the main IFD chain, found and parsed only as far as asked for."""
 
     def __init__(self, source: ByteSource, header: TiffHeader) -> None:
+        super().__init__()
         self._source = source
         self._header = header
         self._offsets: list[int] = []
         self._seen: set[int] = set()
         self._complete = False
-        self._pages: dict[int, TiffPage] = {}
         self._append_offset(header.first_offset, first=True)
 
     def _append_offset(self, offset: int, *, first: bool = False) -> None:
@@ -81,26 +109,12 @@ class TiffPages(Sequence[TiffPage]):
         self._walk(None)
         return list(self._offsets)
 
-    @overload
-    def __getitem__(self, index: int) -> TiffPage: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[TiffPage]: ...
-
-    def __getitem__(self, index: int | slice) -> TiffPage | list[TiffPage]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        self._walk(index)
+    def _make(self, index: int) -> TiffPage:
+        self._walk(index)  # only as far as index: page 0 of 100,000 reads one IFD
         if not 0 <= index < len(self._offsets):
             raise IndexError(f"page index {index} out of range")
-        page = self._pages.get(index)
-        if page is None:
-            ifd = read_ifd(self._source, self._header, self._offsets[index])
-            page = TiffPage(self._source, self._header, ifd, index)
-            self._pages[index] = page
-        return page
+        ifd = read_ifd(self._source, self._header, self._offsets[index])
+        return TiffPage(self._source, self._header, ifd, index)
 
     def __iter__(self) -> Iterator[TiffPage]:
         index = 0
