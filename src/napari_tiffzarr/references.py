@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from .store.metadata import NGFF_AXES
-from .tiff.codecs import CodingParameters, _jpeg_colorspaces
+from .tiff.codecs import CodingParameters, jpeg_colorspaces
 from .tiff.page import TiffPage
 from .tiff.series.base import coding_key
 from .tiff.tags import Compression, describe_value
@@ -131,7 +131,7 @@ def _refuse(page: TiffPage, feature: str) -> ValueError:
 def _jpeg_config(
     page: TiffPage, params: CodingParameters, codec_id: str, first: bytes
 ) -> dict[str, Any]:
-    colorspace, outcolorspace = _jpeg_colorspaces(
+    colorspace, outcolorspace = jpeg_colorspaces(
         params, (params.jpegheader or first)[6:11] == b"JFIF\x00"
     )
 

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import TiffClosedError
-from .sources import ByteSource, _SourceBase, _split_runs, coalesce_ranges
+from .sources import ByteSource, SourceBase, coalesce_ranges, split_runs
 
 __all__ = [
     "FsspecSource",
@@ -161,7 +161,7 @@ class _ShortRead(Exception):
     """A response with fewer bytes than asked for, as when a connection drops mid-body."""
 
 
-class FsspecSource(_SourceBase):
+class FsspecSource(SourceBase):
     """A file on any fsspec filesystem, read in ranges.
 
     ``path`` is None (it means a local path); ``url`` and ``storage_options`` say how to
@@ -373,7 +373,7 @@ class FsspecSource(_SourceBase):
             self._check(offset, length)
         runs = coalesce_ranges(ranges, self._gap)
         blobs = self._fetch([(start, length) for start, length, _ in runs])
-        return _split_runs(ranges, runs, blobs)
+        return split_runs(ranges, runs, blobs)
 
     # -- bytes fetched ahead for the thread that decodes them ------------------------------
     def stash(self, offset: int, length: int, data: bytes | BaseException) -> None:

@@ -20,8 +20,10 @@ __all__ = [
     "BytesSource",
     "FileLikeSource",
     "PathSource",
+    "SourceBase",
     "coalesce_ranges",
     "open_source",
+    "split_runs",
 ]
 
 # Ranges closer than this are read as one, wasting at most this many bytes per gap:
@@ -71,7 +73,7 @@ def coalesce_ranges(
     return runs
 
 
-def _split_runs(
+def split_runs(
     ranges: Sequence[tuple[int, int]],
     runs: list[tuple[int, int, list[int]]],
     blobs: Sequence[bytes],
@@ -85,7 +87,7 @@ def _split_runs(
     return out
 
 
-class _SourceBase:
+class SourceBase:
     """Bounds checks and batching shared by all sources."""
 
     _size: int
@@ -129,10 +131,10 @@ class _SourceBase:
             self._check(offset, length)
         runs = coalesce_ranges(ranges)
         blobs = [self.read(start, length) for start, length, _ in runs]
-        return _split_runs(ranges, runs, blobs)
+        return split_runs(ranges, runs, blobs)
 
 
-class PathSource(_SourceBase):
+class PathSource(SourceBase):
     """A local file read with os.pread on one shared descriptor.
 
     Opened writable, it also writes in place with os.pwrite, never past its end: a TIFF
@@ -213,7 +215,7 @@ class PathSource(_SourceBase):
         return f"PathSource({self._path!r})"
 
 
-class FileLikeSource(_SourceBase):
+class FileLikeSource(SourceBase):
     """An open binary file object: seek and read serialised by a lock."""
 
     def __init__(self, fh: IO[bytes], name: str | None = None) -> None:
@@ -250,7 +252,7 @@ class FileLikeSource(_SourceBase):
         return f"FileLikeSource({self._name!r})"
 
 
-class BytesSource(_SourceBase):
+class BytesSource(SourceBase):
     """An in-memory TIFF."""
 
     def __init__(self, data: bytes | bytearray | memoryview, name: str = "<bytes>") -> None:

@@ -19,7 +19,7 @@ from ..errors import TiffFileError
 from .layout import SegmentLayout
 from .tags import Compression, Photometric, describe_value
 
-__all__ = ["CodingParameters", "SegmentDecoder", "sample_dtype"]
+__all__ = ["CodingParameters", "SegmentDecoder", "jpeg_colorspaces", "sample_dtype"]
 
 ByteCodec = Callable[..., bytes | bytearray | memoryview]
 ImageCodec = Callable[..., np.ndarray]
@@ -128,7 +128,7 @@ class CodingParameters:
     name: str  # for messages: file and page
 
 
-def _jpeg_colorspaces(params: CodingParameters, jfif: bool) -> tuple[Any, Any]:
+def jpeg_colorspaces(params: CodingParameters, jfif: bool) -> tuple[Any, Any]:
     """The colour space libjpeg should assume and the one to convert to."""
     colorspace: Any = None
     outcolorspace: Any = None
@@ -242,7 +242,7 @@ class SegmentDecoder:
         params = self.params
         _, length, _, _ = params.layout.valid_shape(index)
         start = params.jpegheader or data
-        colorspace, outcolorspace = _jpeg_colorspaces(params, start[6:11] == b"JFIF\x00")
+        colorspace, outcolorspace = jpeg_colorspaces(params, start[6:11] == b"JFIF\x00")
         result: np.ndarray = imagecodecs.jpeg_decode(
             data,
             bitspersample=params.bitspersample,
