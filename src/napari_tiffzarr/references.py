@@ -368,19 +368,11 @@ def _codings(
     return codings
 
 
-def _chunk_key(fmt: int, prefix: str, coords: Sequence[int]) -> str:
-    if fmt == 3:
-        return prefix + "/".join(["c", *map(str, coords)])
-    return prefix + ".".join(map(str, coords))
-
-
 def _chunk_refs(
     store: ZarrTiffStore, seq: _Sequence, target: str
 ) -> Iterator[tuple[str, list[Any]]]:
     """(key, [target, offset, length]) of every stored chunk; sparse ones read as fill."""
-    fmt = store.zarr_format
     for grid, level in zip(store._grids, store._level_series(), strict=True):
-        prefix = f"{grid.level}/" if store.is_multiscales else ""
         keyframe = level.keyframe
         raw = keyframe.compression == Compression.NONE
         expected = int(np.prod(grid.chunks)) * keyframe.dtype.itemsize
@@ -400,7 +392,9 @@ def _chunk_refs(
                 if length < expected:
                     raise _refuse(page, f"an incomplete chunk (segment {ref.segment} truncated)")
                 length = expected
-            yield _chunk_key(fmt, prefix, (*seq.index, *coords)), [target, offset, length]
+            # the store's own key, with the sequence's index leading
+            key = store._chunk_key(grid.level, (*seq.index, *coords))
+            yield key, [target, offset, length]
 
 
 def _target(store: ZarrTiffStore, url: str | None) -> tuple[str, str]:
