@@ -10,7 +10,7 @@ import tifffile
 from remote_server import PYRAMID_LEVELS, RangeServer
 
 from napari_tiffzarr.plugin._reader import get_reader, read_tiff
-from napari_tiffzarr.remote import FsspecSource
+from napari_tiffzarr.sources.remote import FsspecSource
 from napari_tiffzarr.store import ZarrTiffStore
 
 

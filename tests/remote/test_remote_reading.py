@@ -17,14 +17,14 @@ import zarr
 from remote_server import PYRAMID_LEVELS, TILE, RangeServer
 
 from napari_tiffzarr import TiffFile
-from napari_tiffzarr.remote import (
+from napari_tiffzarr.sources import open_source
+from napari_tiffzarr.sources.remote import (
     REMOTE_BLOCK_SIZE,
     FsspecSource,
     RemoteLocation,
     RemoteReadError,
     sniff_url,
 )
-from napari_tiffzarr.sources import open_source
 from napari_tiffzarr.store import ZarrTiffStore
 
 
@@ -198,7 +198,7 @@ def test_a_server_that_never_answers_times_out(
 ) -> None:
     """A server that accepts and then says nothing must not hold a read for minutes:
     each attempt times out, and the retries end in an error naming the URL."""
-    from napari_tiffzarr import remote
+    from napari_tiffzarr.sources import remote
 
     monkeypatch.setattr(remote, "REMOTE_TIMEOUT", 0.2)
     monkeypatch.setattr(remote, "SNIFF_TIMEOUT", 0.2)
@@ -222,7 +222,7 @@ def test_a_server_that_never_answers_times_out(
 def test_a_timeout_the_caller_chose_is_kept() -> None:
     import aiohttp
 
-    from napari_tiffzarr.remote import with_timeout
+    from napari_tiffzarr.sources.remote import with_timeout
 
     mine = aiohttp.ClientTimeout(total=3)
     options = {"client_kwargs": {"timeout": mine, "trust_env": True}}

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import zarr
 
 from ..errors import TiffFileError
-from ..remote import is_url, sniff_url
+from ..sources.remote import is_url, sniff_url
 from ..store import ZarrTiffStore
 from ..tiff.file import TiffFile
 from ._layers import LayerSource, layer_data

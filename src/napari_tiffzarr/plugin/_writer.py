@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..remote import is_url
+from ..sources.remote import is_url
 from ..store import ZarrTiffStore
 from ..tiff.file import TiffFile
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..errors import TiffFileError
-from ..remote import FsspecSource
+from ..sources.remote import FsspecSource
 
 if TYPE_CHECKING:
     from .keys import ChunkRef

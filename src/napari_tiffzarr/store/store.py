@@ -33,7 +33,7 @@ from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.core.buffer.core import default_buffer_prototype
 
 from ..errors import TiffClosedError, TiffFileError
-from ..remote import RemoteLocation, source_location
+from ..sources.remote import RemoteLocation, source_location
 from ..tiff.codecs import SegmentDecoder
 from ..tiff.file import TiffFile
 from ..tiff.page import TiffPage

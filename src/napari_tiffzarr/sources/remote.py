@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import TiffClosedError
-from .sources import ByteSource, SourceBase, coalesce_ranges, split_runs
+from ..errors import TiffClosedError
+from .base import ByteSource, SourceBase, coalesce_ranges, split_runs
 
 __all__ = [
     "FsspecSource",
