@@ -9,20 +9,24 @@ import pytest
 import tifffile
 
 import napari_tiffzarr.tiff.file as file_module
+import napari_tiffzarr.tiff.pages as pages_module
 from napari_tiffzarr import TiffFile
 
 
 @pytest.fixture
 def ifd_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Offsets of the IFDs parsed with all their entries."""
+    """Offsets of the IFDs parsed with all their entries: the main chain's pages
+    (tiff.pages) and SubIFDs (tiff.file)."""
     parsed: list[int] = []
-    read_ifd = file_module.read_ifd
+    read_ifd = pages_module.read_ifd
+    assert file_module.read_ifd is read_ifd
 
     def counting(source, header, offset):  # type: ignore[no-untyped-def]
         parsed.append(offset)
         return read_ifd(source, header, offset)
 
-    monkeypatch.setattr(file_module, "read_ifd", counting)
+    for module in (pages_module, file_module):
+        monkeypatch.setattr(module, "read_ifd", counting)
     return parsed
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-import napari_tiffzarr.tiff.file as file_module
+import napari_tiffzarr.tiff.pages as pages_module
 from napari_tiffzarr import TiffFile, TiffFileError
 
 # (type, struct code, values) for every field type; rationals are pairs of 4-byte ints
@@ -163,11 +163,11 @@ def test_page_zero_of_100000_pages_reads_one_ifd(
     tifffile.imwrite(path, np.zeros((100_000, 1, 1), np.uint8), metadata=None)
     walked: list[int] = []
     parsed: list[int] = []
-    read_next, read_ifd = file_module.read_next_offset, file_module.read_ifd
+    read_next, read_ifd = pages_module.read_next_offset, pages_module.read_ifd
     monkeypatch.setattr(
-        file_module, "read_next_offset", lambda *a: walked.append(1) or read_next(*a)
+        pages_module, "read_next_offset", lambda *a: walked.append(1) or read_next(*a)
     )
-    monkeypatch.setattr(file_module, "read_ifd", lambda *a: parsed.append(1) or read_ifd(*a))
+    monkeypatch.setattr(pages_module, "read_ifd", lambda *a: parsed.append(1) or read_ifd(*a))
     with TiffFile(path) as tif:
         assert tif.pages[0].shape == (1, 1)
         assert (len(walked), len(parsed)) == (0, 1)

@@ -2,131 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
-from ..errors import TiffFileError
-from ..sources import ByteSource, open_source
-from .ifd import TiffHeader, read_header, read_ifd, read_next_offset
+from ..sources import open_source
+from .ifd import read_header, read_ifd
 from .page import TiffPage
+from .pages import TiffPages
+from .series import TiffPageSeries, find_series
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .series import TiffPageSeries
-
-__all__ = ["PageSequence", "TiffFile", "TiffPages"]
-
-log = logging.getLogger("napari_tiffzarr")
-
-
-class PageSequence(Sequence[TiffPage]):
-    """Pages parsed on first access and kept; a subclass says how to make page index,
-    raising IndexError where there is none, and how many there are."""
-
-    def __init__(self) -> None:
-        self._pages: dict[int, TiffPage] = {}
-
-    def _make(self, index: int) -> TiffPage:
-        raise NotImplementedError
-
-    @overload
-    def __getitem__(self, index: int) -> TiffPage: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[TiffPage]: ...
-
-    def __getitem__(self, index: int | slice) -> TiffPage | list[TiffPage]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        page = self._pages.get(index)
-        if page is None:
-            page = self._make(index)
-            self._pages[index] = page
-        return page
-
-
-class TiffPages(PageSequence):
-    """The pages of the main IFD chain, found and parsed only as far as asked for."""
-
-    def __init__(self, source: ByteSource, header: TiffHeader) -> None:
-        super().__init__()
-        self._source = source
-        self._header = header
-        self._offsets: list[int] = []
-        self._seen: set[int] = set()
-        self._complete = False
-        self._append_offset(header.first_offset, first=True)
-
-    def _append_offset(self, offset: int, *, first: bool = False) -> None:
-        source = self._source
-        if offset == 0:
-            if first:
-                raise TiffFileError(f"{source.name}: the file has no image (first IFD offset 0)")
-            self._complete = True
-        elif offset in self._seen:
-            log.warning("%s: the IFD chain loops back to offset %d; stopped", source.name, offset)
-            self._complete = True
-        elif offset < 8 or offset >= source.size:
-            if first:
-                raise TiffFileError(
-                    f"{source.name}: first IFD offset {offset} is outside the file "
-                    f"({source.size} bytes)"
-                )
-            log.warning("%s: IFD offset %d is outside the file; stopped", source.name, offset)
-            self._complete = True
-        else:
-            self._seen.add(offset)
-            self._offsets.append(offset)
-
-    def _walk(self, index: int | None) -> None:
-        """Follow the chain until page index (or the end) is known."""
-        while not self._complete and (index is None or index >= len(self._offsets)):
-            last = self._offsets[-1]
-            try:
-                next_offset = read_next_offset(self._source, self._header, last)
-            except TiffFileError as exc:
-                if len(self._offsets) == 1:
-                    raise
-                log.warning("%s; the pages end before it", exc)
-                self._offsets.pop()
-                self._complete = True
-                break
-            self._append_offset(next_offset)
-
-    def __len__(self) -> int:
-        self._walk(None)
-        return len(self._offsets)
-
-    @property
-    def offsets(self) -> list[int]:
-        self._walk(None)
-        return list(self._offsets)
-
-    def _make(self, index: int) -> TiffPage:
-        self._walk(index)  # only as far as index: page 0 of 100,000 reads one IFD
-        if not 0 <= index < len(self._offsets):
-            raise IndexError(f"page index {index} out of range")
-        ifd = read_ifd(self._source, self._header, self._offsets[index])
-        return TiffPage(self._source, self._header, ifd, index)
-
-    def __iter__(self) -> Iterator[TiffPage]:
-        index = 0
-        while True:
-            self._walk(index)
-            if index >= len(self._offsets):
-                return
-            yield self[index]
-            index += 1
-
-    def first(self) -> TiffPage:
-        return self[0]
+__all__ = ["TiffFile"]
 
 
 class TiffFile:
@@ -184,8 +75,6 @@ class TiffFile:
 
     @cached_property
     def series(self) -> list[TiffPageSeries]:
-        from .series import find_series
-
         return find_series(self)
 
     def asarray(self, key: int | None = None, *, series: int = 0, level: int = 0) -> np.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..file import PageSequence
 from ..page import TiffPage
+from ..pages import PageSequence
 
 __all__ = ["LazyPages"]
 
