@@ -58,17 +58,39 @@ def test_uniform_stack_parses_sampled_pages_only(tmp_path: Path, ifd_reads: list
         assert len(ifd_reads) == 5
 
 
-def test_page_differing_from_a_uniform_sample_raises(tmp_path: Path) -> None:
-    """Trusting the sample must not misread a page that differs: it raises."""
-    path = tmp_path / "odd.tif"
+def _stack_with_odd_page(path: Path, odd: int) -> None:
+    """Ten 16x16 pages of value index, page odd 8x16 instead."""
     with tifffile.TiffWriter(path) as tif:
         for index in range(10):
-            shape = (16, 16) if index != 4 else (8, 16)
-            tif.write(np.zeros(shape, np.uint8), metadata=None)
+            shape = (16, 16) if index != odd else (8, 16)
+            tif.write(np.full(shape, index, np.uint8), metadata=None)
+
+
+def test_page_differing_from_a_uniform_sample_raises(tmp_path: Path) -> None:
+    """Page 4 is not among the pages sampled (0, 1, 7, last), so the stack is taken as
+    uniform, as tifffile takes it; trusting the sample must not misread page 4: it raises."""
+    path = tmp_path / "odd.tif"
+    _stack_with_odd_page(path, 4)
     with TiffFile(path) as tif:
         series = tif.series[0]
-        if series.kind == "uniform":
-            with pytest.raises(ValueError, match="differs"):
-                series.asarray()
-        else:  # grouped by shape instead: page 4 is a series of its own
-            assert [s.shape for s in tif.series] == [(9, 16, 16), (8, 16)]
+        assert (series.kind, series.shape) == ("uniform", (10, 16, 16))
+        with tifffile.TiffFile(path) as peer:
+            assert (peer.series[0].kind, peer.series[0].shape) == ("uniform", (10, 16, 16))
+        page = series.pages[3]
+        assert page is not None
+        np.testing.assert_array_equal(page.asarray(), np.full((16, 16), 3, np.uint8))
+        with pytest.raises(ValueError, match=r"page 4: \(8, 16\) uint8 differs"):
+            series.asarray()
+
+
+@pytest.mark.parametrize("odd", [1, 7, 9])
+def test_sampled_page_differing_groups_pages_by_shape(tmp_path: Path, odd: int) -> None:
+    """A sampled page that differs makes the stack not uniform: pages are grouped by shape,
+    the odd page a series of its own, as tifffile groups them."""
+    path = tmp_path / "odd.tif"
+    _stack_with_odd_page(path, odd)
+    with TiffFile(path) as tif, tifffile.TiffFile(path) as peer:
+        assert [s.shape for s in tif.series] == [(9, 16, 16), (8, 16)]
+        assert [s.shape for s in tif.series] == [s.shape for s in peer.series]
+        for ours, theirs in zip(tif.series, peer.series, strict=True):
+            np.testing.assert_array_equal(ours.asarray(), theirs.asarray())
