@@ -149,7 +149,7 @@ def _demo(args: argparse.Namespace) -> int:
     """Open napari with the sample slide (or FILE) and the widget docked."""
     import napari
 
-    from .plugin._sample_data import sample_path
+    from .tiff.sample import sample_path
 
     path = args.file or sample_path()
     viewer = napari.Viewer()

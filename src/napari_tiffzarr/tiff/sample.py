@@ -1,16 +1,16 @@
-"""Sample data: a small pyramidal RGB slide, generated on the fly, nothing downloaded."""
+"""A sample slide: a pyramidal RGB TIFF that looks a little like an H&E section,
+generated on the fly (nothing downloaded) for napari's sample menu and the demo command."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
 
 import numpy as np
 
-from ..tiff.writer import write_tiled_pyramid
+from .writer import write_tiled_pyramid
 
-__all__ = ["make_sample_pyramid", "sample_pyramid", "sample_path"]
+__all__ = ["make_sample_pyramid", "sample_path"]
 
 
 def _smooth_field(size: int, rng: np.random.Generator, cells: int = 48) -> np.ndarray:
@@ -79,9 +79,3 @@ def sample_path() -> str:
         make_sample_pyramid(partial)
         os.replace(partial, path)
     return path
-
-
-def sample_pyramid() -> list[tuple[Any, dict[str, Any], str]]:
-    from ._reader import open_layers
-
-    return open_layers(sample_path())
