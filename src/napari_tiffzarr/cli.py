@@ -146,7 +146,10 @@ def _refs(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """Open napari with the sample slide (or FILE) and the widget docked."""
+    """Open napari with the sample slide (or FILE) and the widget docked.
+
+    The one place outside plugin/ that imports napari: this command starts a viewer.
+    """
     import napari
 
     from .tiff.sample import sample_path
@@ -156,13 +159,14 @@ def _demo(args: argparse.Namespace) -> int:
     viewer.open(path, plugin="napari-tiffzarr")
     viewer.window.add_plugin_dock_widget("napari-tiffzarr", "TIFF as Zarr")
     if args.screenshot:
-        from qtpy.QtWidgets import QApplication
+        from napari.qt import get_qapp  # Qt through napari's own handle, not qtpy
 
         viewer.window.resize(1400, 860)
-        QApplication.processEvents()
+        app = get_qapp()
+        app.processEvents()
         viewer.reset_view()  # fit the slide to the resized canvas, as a user sees it
         for _ in range(40):  # let the visible tiles load and draw before the picture
-            QApplication.processEvents()
+            app.processEvents()
             time.sleep(0.05)
         viewer.window.screenshot(args.screenshot, canvas_only=False, flash=False)
         viewer.close()
