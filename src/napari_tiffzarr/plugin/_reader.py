@@ -7,11 +7,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import zarr
-
 from ..errors import TiffFileError
 from ..sources.remote import is_url, sniff_url
-from ..store import ZarrTiffStore
+from ..store import ZarrTiffStore, open_arrays
 from ..tiff.file import TiffFile
 from ._layers import LayerSource, layer_data
 
@@ -79,13 +77,8 @@ def open_layers(
             fillvalue=fillvalue,
             on_error="fill",  # a corrupt tile shows the fill value and warns once
         )
-        if level is None:
-            group = zarr.open_group(store, mode="r")
-            arrays = [group[str(i)] for i in range(len(item.levels))]
-            shown = item
-        else:
-            arrays = [zarr.open_array(store, mode="r")]
-            shown = item.levels[level]
+        arrays = open_arrays(store)
+        shown = item if level is None else item.levels[level]
         source = LayerSource(os.fspath(path), series, level, int(chunkmode), fillvalue)
         name = tif.filename  # the file's name, also of a URL (without its query)
         if item.name and len(tif.series) > 1:
