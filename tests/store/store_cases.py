@@ -18,6 +18,7 @@ import zarr
 
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
+from sparse_segments import make_sparse
 
 Target = tuple[str, int]
 Case = Callable[[Path, str, str], Target]
@@ -151,7 +152,7 @@ def sparse_tiles(path: Path, byteorder: str, compression: str) -> Target:
     tifffile.imwrite(
         path, data, tile=(16, 32), metadata=None, byteorder=byteorder, **_kw(compression)
     )
-    make_sparse(path, 0, [0, 5, 11])
+    make_sparse(path, [0, 5, 11])
     return ("page", 0)
 
 
@@ -167,25 +168,6 @@ CASES: dict[str, Case] = {
     "planar_separate": planar_separate,
     "sparse_tiles": sparse_tiles,
 }
-
-
-def make_sparse(path: Path, page: int, segments: list[int]) -> None:
-    """Zero the offsets and byte counts of some segments of a page, patching the tag bytes.
-
-    tifffile reports where each tag's values are (``valueoffset``, inline or not), so the
-    patch needs no IFD parsing of ours.
-    """
-    patches: list[tuple[int, int]] = []
-    with tifffile.TiffFile(path) as tif:
-        tags = tif.pages[page].tags
-        for code in (324, 325) if 324 in tags else (273, 279):
-            tag = tags[code]
-            size = {3: 2, 4: 4, 16: 8}[int(tag.dtype)]
-            patches += [(tag.valueoffset + i * size, size) for i in segments]
-    with open(path, "r+b") as fh:
-        for offset, size in patches:
-            fh.seek(offset)
-            fh.write(b"\0" * size)
 
 
 def write_case(

@@ -23,6 +23,7 @@ from zarr.core.buffer import default_buffer_prototype
 
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
+from sparse_segments import make_sparse
 
 PROTOTYPE = default_buffer_prototype()
 
@@ -209,12 +210,10 @@ def test_write_refuses_a_file_opened_read_only(tmp_path: Path) -> None:
 
 
 def test_write_refuses_sparse_chunks(tmp_path: Path) -> None:
-    from store_cases import make_sparse
-
     path = tmp_path / "sparse.tif"
     data = pixels((32, 64), "u2", seed=26)
     _write(path, data, ">", tile=(16, 32))
-    make_sparse(path, 0, [1])
+    make_sparse(path, [1])
     digest = _digest(path)
     before = path.read_bytes()
     with TiffFile(path, mode="r+") as tif:

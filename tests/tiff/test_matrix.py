@@ -12,6 +12,7 @@ import pytest
 import tifffile
 
 from napari_tiffzarr import TiffFile, TiffFileError
+from sparse_segments import make_sparse
 
 SHAPE = (37, 53)  # neither divides by the strip or tile sizes used
 RNG = np.random.default_rng(7)
@@ -246,16 +247,8 @@ def test_sparse_tiles_read_as_nodata(tmp_path: Path) -> None:
     tifffile.imwrite(
         path, data, tile=(16, 16), metadata=None, extratags=[(42113, 2, 0, "7", False)]
     )
-    with tifffile.TiffFile(path) as tif:
-        tag = tif.pages[0].tags[324]
-        counts = tif.pages[0].tags[325]
-        position, counts_position = tag.valueoffset, counts.valueoffset
-        size, counts_size = (2 if t.dtype == 3 else 4 for t in (tag, counts))
-    raw = bytearray(path.read_bytes())
-    raw[position + size * 5 : position + size * 6] = b"\x00" * size  # tile 5: offset 0
-    start = counts_position + counts_size * 9  # tile 9: byte count 0
-    raw[start : start + counts_size] = b"\x00" * counts_size
-    path.write_bytes(bytes(raw))
+    make_sparse(path, [5], counts=False)  # tile 5: offset 0
+    make_sparse(path, [9], offsets=False)  # tile 9: byte count 0
     with TiffFile(path) as tif:
         result = tif.pages[0].asarray()
         assert tif.pages[0].nodata == 7
