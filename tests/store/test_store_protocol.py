@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import pickle
 from collections.abc import Callable, Iterator
@@ -214,6 +215,76 @@ def test_list_prefix_and_dir_of_a_group(tmp_path: Path) -> None:
         assert not run(store.exists("3/c/0/0/0"))
 
 
+# -- a series of pages: 3 x 100 x 120 uint16 in 32 x 48 tiles, chunk keys with a page index --
+@pytest.fixture
+def stack(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    path = tmp_path / "stack.tif"
+    data = np.random.default_rng(5).integers(0, 60000, (3, 100, 120), np.uint16)
+    tifffile.imwrite(
+        path, data, tile=(32, 48), compression="zlib", metadata=None, photometric="minisblack"
+    )
+    return path, data
+
+
+def test_series_store_documents_and_chunks(stack: tuple[Path, np.ndarray]) -> None:
+    path, data = stack
+    with TiffFile(path) as tif:
+        store = ZarrTiffStore(tif.series[0])
+        document = run(store.get("zarr.json", PROTOTYPE)).to_bytes()
+        assert json.loads(document)["shape"] == [3, 100, 120]
+        chunk = run(store.get("c/1/2/1", PROTOTYPE)).to_bytes()
+        assert chunk == data[1, 64:96, 48:96].astype("<u2").tobytes()
+        for request, window in (
+            (RangeByteRequest(10, 30), slice(10, 30)),
+            (OffsetByteRequest(100), slice(100, None)),
+            (SuffixByteRequest(16), slice(-16, None)),
+        ):
+            assert run(store.get("zarr.json", PROTOTYPE, request)).to_bytes() == document[window]
+            assert run(store.get("c/1/2/1", PROTOTYPE, request)).to_bytes() == chunk[window]
+        partial = run(
+            store.get_partial_values(
+                PROTOTYPE,
+                [("c/0/0/0", RangeByteRequest(0, 4)), ("zarr.json", None), ("c/9/9/9", None)],
+            )
+        )
+        assert partial[0].to_bytes() == data[0, 0, :2].astype("<u2").tobytes()
+        assert partial[1].to_bytes() == document
+        assert partial[2] is None
+
+
+def test_series_store_exists_list_and_getsize(stack: tuple[Path, np.ndarray]) -> None:
+    path, _ = stack
+    with TiffFile(path) as tif:
+        store = ZarrTiffStore(tif.series[0])
+        assert run(store.exists("zarr.json"))
+        assert run(store.exists("c/2/3/2"))  # the last chunk: page 2, the edge tiles
+        for key in (
+            "c/3/0/0",  # no page 3
+            "c/0/4/0",
+            "c/0/0/3",
+            "c/0/0",
+            "c/a/0/0",
+            "nonsense",
+            "c/-1/0/0",
+            "0/zarr.json",
+        ):
+            assert not run(store.exists(key)), key
+            assert run(store.get(key, PROTOTYPE)) is None, key
+        keys = run(_collect(store.list()))
+        assert len(keys) == len(set(keys)) == 1 + 3 * 4 * 3
+        assert set(run(_collect(store.list_prefix("c/1/")))) == {
+            k for k in keys if k.startswith("c/1/")
+        }
+        assert set(run(_collect(store.list_dir("")))) == {"zarr.json", "c"}
+        assert set(run(_collect(store.list_dir("c")))) == {"0", "1", "2"}
+        assert run(store.getsize("c/0/0/0")) == 32 * 48 * 2
+        assert run(store.getsize("zarr.json")) == len(
+            run(store.get("zarr.json", PROTOTYPE)).to_bytes()
+        )
+        with pytest.raises(FileNotFoundError):
+            run(store.getsize("c/9/0/0"))
+
+
 def test_getsize(store: ZarrTiffStore) -> None:
     document = run(store.get("zarr.json", PROTOTYPE)).to_bytes()
     assert run(store.getsize("zarr.json")) == len(document)
@@ -275,6 +346,7 @@ def test_equality_and_repr(tmp_path: Path) -> None:
         assert "level=1" in text
         assert "zarr_format=2" in text
         assert "level=all" in repr(store)
+        assert "chunkmode=NONE" in repr(store)
         assert "chunkmode=PAGE" in repr(ZarrTiffStore(a.pages[0], chunkmode="page"))
 
 
@@ -322,6 +394,26 @@ def test_zarr_open_and_open_group(pyramid: tuple[Path, list[np.ndarray]]) -> Non
         np.testing.assert_array_equal(array[...], levels[2])
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_multiscales_attributes(pyramid: tuple[Path, list[np.ndarray]], zarr_format: int) -> None:
+    """OME-NGFF multiscales: under "ome" in zarr 3 (NGFF 0.5), at the top in zarr 2 (0.4)."""
+    path, levels = pyramid
+    with TiffFile(path) as tif:
+        store = ZarrTiffStore(tif.series[0], zarr_format=zarr_format)
+        group = zarr.open_group(store, mode="r")
+        for index, expected in enumerate(levels):
+            np.testing.assert_array_equal(group[str(index)][...], expected)
+        attrs = dict(group.attrs)
+        multiscales = attrs["ome"]["multiscales"] if zarr_format == 3 else attrs["multiscales"]
+        datasets = multiscales[0]["datasets"]
+        assert [d["path"] for d in datasets] == ["0", "1", "2"]
+        # 2 pixels per centimetre: half a centimetre per pixel, doubling per level
+        scales = [d["coordinateTransformations"][0]["scale"][-2:] for d in datasets]
+        assert scales == [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]]
+        units = [axis.get("unit") for axis in multiscales[0]["axes"]]
+        assert units[-2:] == ["centimeter"] * 2
+
+
 def test_dask_from_zarr(pyramid: tuple[Path, list[np.ndarray]]) -> None:
     path, levels = pyramid
     with TiffFile(path) as tif, tifffile.TiffFile(path) as their:
@@ -347,7 +439,8 @@ def test_xarray_open_zarr(pyramid: tuple[Path, list[np.ndarray]], zarr_format: i
             assert variable.dtype == expected.dtype
             np.testing.assert_array_equal(variable.values, expected)
         assert dataset["0"].dims[-2:] == ("Y", "X")
-        assert dataset["1"].dims[-2:] != ("Y", "X")  # a smaller level, other dimensions
+        # a smaller level has dimensions of its own, suffixed with its index
+        assert dataset["1"].dims[-2:] == ("Y_1", "X_1")
         # xarray reads groups only: a store of one level is an array and is refused
         with pytest.raises(zarr.errors.BaseZarrError):
             xr.open_zarr(
@@ -372,6 +465,7 @@ def test_pickle_round_trip(pyramid: tuple[Path, list[np.ndarray]], kwargs: dict[
         assert copy._series is None  # nothing opened yet
         assert copy == store
         assert repr(copy) == repr(store)
+        assert pickle.loads(pickle.dumps(copy)) == copy  # a copy not yet reopened pickles
         node = zarr.open(copy, mode="r")
         assert copy._series is not None
         for name, array in (
@@ -379,6 +473,8 @@ def test_pickle_round_trip(pyramid: tuple[Path, list[np.ndarray]], kwargs: dict[
         ).items():
             ours = node if name == "" else node[name]
             np.testing.assert_array_equal(ours[...], array[...])
+            if "fillvalue" in kwargs:
+                assert ours.fill_value == kwargs["fillvalue"]
         copy.close()
 
 
@@ -410,7 +506,7 @@ def test_memory_stores_refuse_pickling(tiled: tuple[Path, np.ndarray], kind: str
     with TiffFile(raw if kind == "bytes" else io.BytesIO(raw)) as tif:
         store = ZarrTiffStore(tif.pages[0])
         np.testing.assert_array_equal(zarr.open_array(store, mode="r")[...], data)
-        with pytest.raises(TypeError, match="pickled"):
+        with pytest.raises(TypeError, match="memory or a file object and cannot be pickled"):
             pickle.dumps(store)
 
 
@@ -461,7 +557,7 @@ def test_close_releases_the_file(tiled: tuple[Path, np.ndarray]) -> None:
         with pytest.raises(TiffClosedError) as info:
             run(call())
         assert isinstance(info.value, TiffFileError)
-    with pytest.raises(TiffClosedError):
+    with pytest.raises(TiffClosedError, match="closed"):
         array[0:10, 0:10]
     with pytest.raises(TiffClosedError):
         run(_collect(store.list()))

@@ -85,10 +85,14 @@ def test_write_round_trip(tmp_path: Path, byteorder: str, layout: str, dtype: st
 
 
 @pytest.mark.parametrize("byteorder", ["<", ">"])
-def test_write_a_series_of_pages(tmp_path: Path, byteorder: str) -> None:
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_write_a_series_of_pages(tmp_path: Path, byteorder: str, layout: str) -> None:
+    """Writing pages 1 and 2 of a series changes only their segments' bytes: page 0's
+    segments and everything outside the segments stay as they were."""
     path = tmp_path / "stack.tif"
     data = pixels((3, 40, 50), "u2", seed=22)
-    tifffile.imwrite(path, data, byteorder=byteorder, tile=(16, 16), photometric="minisblack")
+    # with tifffile's shaped metadata: the series is one of shape, not of grouped pages
+    tifffile.imwrite(path, data, byteorder=byteorder, photometric="minisblack", **LAYOUTS[layout])
     before = path.read_bytes()
     expected = data.copy()
     expected[1, 10:30, 5:45] = 4242
@@ -99,12 +103,14 @@ def test_write_a_series_of_pages(tmp_path: Path, byteorder: str) -> None:
         array[2] = 17
     with tifffile.TiffFile(path) as tif:
         np.testing.assert_array_equal(tif.series[0].asarray(), expected)
-        segments = [
+        written = [
             (int(o), int(c))
-            for page in tif.pages
+            for page in tif.pages[1:]
             for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)
         ]
-    assert _outside(path.read_bytes(), segments) == _outside(before, segments)
+    after = path.read_bytes()
+    assert len(after) == len(before)
+    assert _outside(after, written) == _outside(before, written)
 
 
 def test_write_fill_value_chunks(tmp_path: Path) -> None:
@@ -238,6 +244,19 @@ def test_write_refuses_sparse_chunks(tmp_path: Path) -> None:
     assert segments[1] == (0, 0)
     after = path.read_bytes()
     assert _outside(after, segments) == _outside(before, segments)
+
+
+def test_write_refuses_a_chunk_whose_offset_alone_is_zero(tmp_path: Path) -> None:
+    """Offset 0 with its byte count kept is sparse too: refused, the file unchanged."""
+    path = tmp_path / "sparse_offset.tif"
+    _write(path, np.ones((32, 32), np.uint16), "<", tile=(16, 16))
+    make_sparse(path, [0], counts=False)
+    digest = _digest(path)
+    with TiffFile(path, mode="r+") as tif:
+        array = zarr.open_array(ZarrTiffStore(tif.pages[0]), mode="r+")
+        with pytest.raises(ValueError, match="sparse"):
+            array[0:16, 0:16] = 7
+    assert _digest(path) == digest
 
 
 def test_write_refuses_metadata_changes(tmp_path: Path) -> None:
