@@ -7,7 +7,6 @@ import sys
 import tomllib
 import zipfile
 from importlib.metadata import entry_points, metadata, version
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,6 @@ import napari_tiffzarr
 
 ROOT = Path(__file__).resolve().parents[1]
 QT_BINDINGS = ("pyqt5", "pyqt6", "pyside2", "pyside6")
-
-
-def test_manifest_is_shipped_and_equals_the_top_level_file() -> None:
-    shipped = files("napari_tiffzarr") / "napari.yaml"
-    assert shipped.is_file()
-    assert shipped.read_text() == (ROOT / "napari.yaml").read_text()
 
 
 def test_entry_point_and_version() -> None:
@@ -57,29 +50,35 @@ def test_manifest_validates() -> None:
     ]
 
 
-def test_wheel_contains_the_manifest(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = tmp_path.glob("napari_tiffzarr-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        assert (
-            archive.read("napari_tiffzarr/napari.yaml").decode()
-            == (ROOT / "napari.yaml").read_text()
-        )
+def _build(tmp: Path, *args: str) -> Path:
+    """Build with the installed backend, offline: pip wheel or hatchling's sdist."""
+    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True, cwd=ROOT)
+    (built,) = [p for p in tmp.iterdir() if p.suffix in (".whl", ".gz")]
+    return built
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Wheels built as users get them: from the checkout, and from the sdist (what pip
+    builds when PyPI has no wheel).  The package's napari.yaml is a symlink to the
+    top-level file, so each build must carry the file itself, not the link."""
+    out = {name: tmp_path_factory.mktemp(name) for name in ("tree", "sdist", "from_sdist")}
+    pip_wheel = ["pip", "wheel", "--no-deps", "--no-build-isolation", "-w"]
+    tree = _build(out["tree"], *pip_wheel, str(out["tree"]), str(ROOT))
+    sdist = _build(out["sdist"], "hatchling", "build", "-t", "sdist", "-d", str(out["sdist"]))
+    from_sdist = _build(out["from_sdist"], *pip_wheel, str(out["from_sdist"]), str(sdist))
+    return {"tree": tree, "from_sdist": from_sdist}
+
+
+@pytest.mark.parametrize("build", ["tree", "from_sdist"])
+def test_wheel_ships_the_top_level_manifest(wheels: dict[str, Path], build: str) -> None:
+    """napari reads napari_tiffzarr/napari.yaml from the installed package (the entry
+    point says so): in the wheel it must be a file with the top-level manifest's bytes."""
+    with zipfile.ZipFile(wheels[build]) as archive:
+        shipped = archive.read("napari_tiffzarr/napari.yaml")
         assert "napari_tiffzarr/tiff/series/ome.py" in archive.namelist()
+    assert shipped == (ROOT / "napari.yaml").read_bytes()
+    assert b"napari_tiffzarr.plugin._reader:get_reader" in shipped
 
 
 def test_readme_images_show_on_the_hub() -> None:
