@@ -22,13 +22,29 @@ def _gradient_rgb(size: int) -> np.ndarray:
 
 @pytest.fixture
 def pyramid_path(tmp_path: Path) -> Path:
-    """A 2048 x 2048 RGB pyramid in SubIFDs, four levels, 256-pixel JPEG tiles."""
+    """A 2048 x 2048 RGB pyramid in SubIFDs, four levels, 256-pixel zlib tiles."""
     path = tmp_path / "pyramid.ome.tif"
     levels = [_gradient_rgb(2048)]
     for _ in range(3):
         levels.append(levels[-1][::2, ::2].copy())
     with tifffile.TiffWriter(path, bigtiff=False) as tif:
         options = {"tile": (256, 256), "compression": "zlib", "photometric": "rgb"}
+        tif.write(levels[0], subifds=3, metadata=None, **options)
+        for level in levels[1:]:
+            tif.write(level, subfiletype=1, metadata=None, **options)
+    return path
+
+
+@pytest.fixture
+def gray_pyramid_path(tmp_path: Path) -> Path:
+    """A 2048 x 2048 uint16 pyramid in SubIFDs, four levels, 128-pixel zlib tiles: not RGB,
+    so opening it reads pixels for contrast limits."""
+    path = tmp_path / "gray.tif"
+    levels = [_gradient_rgb(2048)[..., 0].astype(np.uint16) * 200 + 7]
+    for _ in range(3):
+        levels.append(levels[-1][::2, ::2].copy())
+    with tifffile.TiffWriter(path) as tif:
+        options = {"tile": (128, 128), "compression": "zlib", "photometric": "minisblack"}
         tif.write(levels[0], subifds=3, metadata=None, **options)
         for level in levels[1:]:
             tif.write(level, subfiletype=1, metadata=None, **options)

@@ -60,10 +60,22 @@ def test_pyramid_layer_is_multiscale_over_our_store(pyramid_path: Path) -> None:
     }
 
 
-def test_opening_decodes_only_the_coarsest_level(pyramid_path: Path, decode_counter) -> None:  # type: ignore[no-untyped-def]
-    open_layers(str(pyramid_path))
-    assert decode_counter[0] == 0
-    assert set(decode_counter) <= {3}
+def test_opening_decodes_only_the_coarsest_level(gray_pyramid_path: Path, decode_counter) -> None:  # type: ignore[no-untyped-def]
+    """Contrast limits come from the coarsest level: its four tiles (256 x 256 in 128-pixel
+    tiles) are decoded, once each, and no tile of any other level."""
+    ((_, kwargs, _),) = open_layers(str(gray_pyramid_path))
+    assert decode_counter == {3: 4}
+    with tifffile.TiffFile(gray_pyramid_path) as tif:
+        coarsest = tif.series[0].levels[3].asarray()
+    assert kwargs["contrast_limits"] == [float(coarsest.min()), float(coarsest.max())]
+
+
+def test_opening_an_rgb_pyramid_decodes_nothing(pyramid_path: Path, decode_counter) -> None:  # type: ignore[no-untyped-def]
+    """8-bit RGB needs no contrast limits: opening reads metadata only."""
+    ((_, kwargs, _),) = open_layers(str(pyramid_path))
+    assert kwargs["rgb"] is True
+    assert "contrast_limits" not in kwargs
+    assert not decode_counter
 
 
 def test_hyperstack_channels_scale_and_units(stack_path: Path) -> None:
