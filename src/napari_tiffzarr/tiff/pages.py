@@ -1,10 +1,10 @@
-"""Page sequences: pages parsed on first access and kept, the main IFD chain walked only
-as far as asked for.  Series build their page lists on the same base."""
+"""Page sequences: pages parsed on first access and kept.  TiffPages walks the main IFD
+chain only as far as asked for; LazyPages is a series' list of pages made on demand."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import overload
 
 from ..errors import TiffFileError
@@ -12,7 +12,7 @@ from ..sources import ByteSource
 from .ifd import TiffHeader, read_ifd, read_next_offset
 from .page import TiffPage
 
-__all__ = ["PageSequence", "TiffPages"]
+__all__ = ["LazyPages", "PageSequence", "TiffPages"]
 
 log = logging.getLogger("napari_tiffzarr")
 
@@ -120,3 +120,21 @@ class TiffPages(PageSequence):
 
     def first(self) -> TiffPage:
         return self[0]
+
+
+class LazyPages(PageSequence):
+    """count pages made by make(i) on first access and kept: series of thousands of
+    pages cost nothing until their chunks are read."""
+
+    def __init__(self, count: int, make: Callable[[int], TiffPage]) -> None:
+        super().__init__()
+        self._count = count
+        self._make_page = make
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _make(self, index: int) -> TiffPage:
+        if not 0 <= index < self._count:
+            raise IndexError(f"page {index} out of range")
+        return self._make_page(index)

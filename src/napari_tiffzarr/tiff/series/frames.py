@@ -12,8 +12,8 @@ from functools import cached_property
 import numpy as np
 
 from ..page import TiffPage
+from ..pages import LazyPages
 from ..tags import Compression
-from .lazy import LazyPages
 
 __all__ = ["VirtualPage", "is_contiguous", "virtual_frames"]
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from ...errors import TiffFileError
 from ..page import TiffPage
+from ..pages import LazyPages
 from .base import TiffPageSeries, coding_key, pyramidize, subifd_index
-from .lazy import LazyPages
 
 if TYPE_CHECKING:
     from ..file import TiffFile

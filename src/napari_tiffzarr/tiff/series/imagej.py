@@ -7,9 +7,9 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..pages import LazyPages
 from .base import TiffPageSeries
 from .frames import is_contiguous, virtual_frames
-from .lazy import LazyPages
 from .resolution import imagej_physical_sizes
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from ..pages import LazyPages
 from .base import TiffPageSeries
-from .lazy import LazyPages
 
 if TYPE_CHECKING:
     from ..file import TiffFile
