@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from .store.metadata import NGFF_AXES
-from .tiff.codecs import CodingParameters, jpeg_colorspaces
+from .store.refcodecs import V3_PREFIX
+from .tiff.codecs import (
+    CODECS,
+    PREDICTORS,
+    CodingParameters,
+    Role,
+    byte_aligned,
+    codec,
+    jpeg_colorspaces,
+)
 from .tiff.page import TiffPage
 from .tiff.series.base import coding_key
 from .tiff.tags import Compression, describe_value
@@ -39,46 +48,10 @@ __all__ = [
     "write_sequence",
 ]
 
-# TIFF compression -> numcodecs id of a codec that decompresses one segment to its bytes
-BYTE_COMPRESSORS: dict[int, str] = {
-    Compression.LZW: "imagecodecs_lzw",
-    Compression.ADOBE_DEFLATE: "zlib",
-    Compression.DEFLATE: "zlib",
-    Compression.PACKBITS: "imagecodecs_packbits",
-    Compression.LZMA: "lzma",
-    Compression.ZSTD: "imagecodecs_zstd",
-    Compression.ZSTD_DEPRECATED: "imagecodecs_zstd",
+# TIFF compression -> numcodecs id of a codec that decodes one of its segments alone
+DEFAULT_COMPRESSORS: dict[int, str] = {
+    compression: row.numcodec for compression, row in CODECS.items() if row.numcodec
 }
-# TIFF compression -> numcodecs id of a codec that decodes one segment to an image
-IMAGE_COMPRESSORS: dict[int, str] = {
-    Compression.JPEG: "imagecodecs_jpeg",
-    Compression.JPEG2000: "imagecodecs_jpeg2k",
-    Compression.APERIO_JP2000_YCBC: "imagecodecs_jpeg2k",
-    Compression.APERIO_JP2000_RGB: "imagecodecs_jpeg2k",
-    Compression.JPEG_2000_LOSSY: "imagecodecs_jpeg2k",
-    Compression.JPEGXL: "imagecodecs_jpegxl",
-    Compression.JPEGXL_DNG: "imagecodecs_jpegxl",
-    Compression.JPEGXR: "imagecodecs_jpegxr",
-    Compression.WEBP: "imagecodecs_webp",
-    Compression.WEBP_DEPRECATED: "imagecodecs_webp",
-    Compression.PNG: "imagecodecs_png",
-    Compression.LERC: "imagecodecs_lerc",
-}
-DEFAULT_COMPRESSORS: dict[int, str] = {**BYTE_COMPRESSORS, **IMAGE_COMPRESSORS}
-
-# predictor -> (numcodecs id, distance in samples)
-PREDICTOR_FILTERS: dict[int, tuple[str, int]] = {
-    2: ("imagecodecs_delta", 1),
-    3: ("imagecodecs_floatpred", 1),
-    34892: ("imagecodecs_delta", 2),
-    34893: ("imagecodecs_delta", 4),
-    34894: ("imagecodecs_floatpred", 2),
-    34895: ("imagecodecs_floatpred", 4),
-}
-
-V3_PREFIX = "numcodecs."
-# numcodecs ids that zarr 3 knows under 'numcodecs.<id>' without help
-_ZARR3_BUILTIN = frozenset({"zlib", "lzma", "zstd", "gzip", "bz2", "lz4", "blosc", "delta"})
 
 
 def register_codecs(extra: dict[str, str] | None = None) -> None:
@@ -169,15 +142,17 @@ def chunk_coding(
     name = describe_value(Compression, compression)
     table: dict[int, str | None] = {**DEFAULT_COMPRESSORS, **(compressors or {})}
     dtype = page.dtype
+    row = codec(compression)
+    role = None if row is None else row.role
     if params.fillorder == 2:
         raise _refuse(page, "FillOrder 2 (reversed bit order)")
-    if whole_page and (compression != Compression.NONE or params.predictor != 1):
+    if whole_page and (role is not Role.RAW or params.predictor != 1):
         raise _refuse(page, f"chunkmode 2 (whole pages) over {name} data")
-    codec_id = None if compression == Compression.NONE else table.get(compression)
-    if compression != Compression.NONE and codec_id is None:
+    codec_id = None if role is Role.RAW else table.get(compression)
+    if role is not Role.RAW and codec_id is None:
         raise _refuse(page, f"compression {name}")
-    image = compression in IMAGE_COMPRESSORS
-    if page.is_subsampled and compression != Compression.JPEG:
+    image = role in (Role.IMAGE, Role.JPEG)
+    if page.is_subsampled and role is not Role.JPEG:
         raise _refuse(page, "YCbCr subsampling outside JPEG")
     if image:
         assert codec_id is not None
@@ -192,7 +167,7 @@ def chunk_coding(
         raise _refuse(page, "complex integer samples")
     if dtype.kind == "f" and params.bitspersample == 24:
         raise _refuse(page, "float24 samples")
-    if params.bitspersample not in (8, 16, 32, 64, 128) or dtype.kind == "b":
+    if not byte_aligned(params.sampleformat, params.bitspersample):
         raise _refuse(page, f"packed {params.bitspersample}-bit integers")
     stored = (
         dtype.newbyteorder(">" if params.byteorder == ">" else "<")
@@ -201,10 +176,9 @@ def chunk_coding(
     )
     filters: tuple[dict[str, Any], ...] = ()
     if params.predictor != 1:
-        found = PREDICTOR_FILTERS.get(params.predictor)
-        if found is None:
+        predictor = PREDICTORS.get(params.predictor)
+        if predictor is None:
             raise _refuse(page, f"predictor {params.predictor}")
-        filter_id, distance = found
         depth, length, width, samples = page.layout.segment
         # the chunk's shape: a separate sample plane and a depth only where the page has them
         shape = [length, width] + ([samples] if samples > 1 else [])
@@ -214,11 +188,11 @@ def chunk_coding(
             shape.insert(0, 1)
         filters = (
             {
-                "id": filter_id,
+                "id": predictor.numcodec,
                 "shape": shape,
                 "dtype": stored.str,
                 "axis": -2 if samples > 1 else -1,
-                "dist": distance,
+                "dist": predictor.distance,
             },
         )
     compressor = None if codec_id is None else {"id": codec_id}
@@ -374,7 +348,7 @@ def _chunk_refs(
     """(key, [target, offset, length]) of every stored chunk; sparse ones read as fill."""
     for grid, level in zip(store._grids, store._level_series(), strict=True):
         keyframe = level.keyframe
-        raw = keyframe.compression == Compression.NONE
+        raw = keyframe.codec is not None and keyframe.codec.role is Role.RAW
         expected = int(np.prod(grid.chunks)) * keyframe.dtype.itemsize
         for coords in np.ndindex(*grid.grid):
             ref = grid.chunk_ref(coords)

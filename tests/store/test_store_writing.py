@@ -163,6 +163,7 @@ REFUSALS: dict[str, tuple[dict[str, Any], dict[str, Any], type[Exception], str]]
         "predictor",
     ),
     "chunkmode 2": ({"tile": (16, 16)}, {"chunkmode": 2}, ValueError, "chunkmode 2"),
+    "packed": ({"rowsperstrip": 8, "bitspersample": 12}, {}, ValueError, "12-bit packed"),
     "read-only store": ({"tile": (16, 16)}, {"read_only": True}, ValueError, "read-only"),
 }
 

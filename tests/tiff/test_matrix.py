@@ -3,6 +3,7 @@ orders, decoded by ours and compared with tifffile's page.asarray(), pixel for p
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,8 @@ def test_codec_out_of_memory_is_a_tifffileerror(
     def exhausted(data: bytes, **kwargs: object) -> np.ndarray:
         raise MemoryError("Unable to allocate 6.41 GiB")
 
-    monkeypatch.setitem(codecs.IMAGE_CODECS, codecs.Compression.WEBP, exhausted)
+    webp = codecs.CODECS[codecs.Compression.WEBP]
+    table = {**codecs.CODECS, codecs.Compression.WEBP: dataclasses.replace(webp, decode=exhausted)}
+    monkeypatch.setattr(codecs, "CODECS", table)
     with TiffFile(path) as tif, pytest.raises(TiffFileError, match="segment 0: cannot decode"):
         tif.pages[0].asarray()

@@ -19,32 +19,17 @@ from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
 from zarr.core.array_spec import ArraySpec
 from zarr.core.buffer import Buffer, NDBuffer
 
+from ..tiff.codecs import numcodec_kinds
+
 __all__ = ["V3_PREFIX", "register_codecs"]
 
 V3_PREFIX = "numcodecs."
 
-# What a codec turns bytes into, by numcodecs id: decompressed bytes, a decoded image,
-# or an array from an array (predictors).
+# What a codec turns its input into, as the codec table says (numcodec_kinds): decompressed
+# bytes, a decoded image, or an array from an array (predictors).
 BYTES = "bytes"
 IMAGE = "image"
 ARRAY = "array"
-CODEC_ROLES: dict[str, str] = {
-    "imagecodecs_lzw": BYTES,
-    "imagecodecs_packbits": BYTES,
-    "imagecodecs_zstd": BYTES,
-    "imagecodecs_lzma": BYTES,
-    "imagecodecs_zlib": BYTES,
-    "imagecodecs_deflate": BYTES,
-    "imagecodecs_jpeg": IMAGE,
-    "imagecodecs_jpeg2k": IMAGE,
-    "imagecodecs_jpegxl": IMAGE,
-    "imagecodecs_jpegxr": IMAGE,
-    "imagecodecs_webp": IMAGE,
-    "imagecodecs_png": IMAGE,
-    "imagecodecs_lerc": IMAGE,
-    "imagecodecs_delta": ARRAY,
-    "imagecodecs_floatpred": ARRAY,
-}
 
 
 @dataclass(frozen=True)
@@ -129,7 +114,7 @@ def register_codecs(extra: dict[str, str] | None = None) -> None:
     from zarr.registry import get_codec_class, register_codec
 
     imagecodecs.numcodecs.register_codecs(verbose=False)
-    for codec_id, role in {**CODEC_ROLES, **(extra or {})}.items():
+    for codec_id, role in {**numcodec_kinds(), **(extra or {})}.items():
         name = V3_PREFIX + codec_id
         try:
             get_codec_class(name)

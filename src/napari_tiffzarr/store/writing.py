@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..tiff.codecs import why_not_raw
 from ..tiff.page import TiffPage
-from ..tiff.tags import Compression
 from .keys import ChunkRef
 
 __all__ = ["write_chunk"]
@@ -22,19 +22,8 @@ __all__ = ["write_chunk"]
 def _refusal(page: TiffPage, ref: ChunkRef) -> str | None:
     if ref.segment is None:
         return "whole-page chunks (chunkmode 2) cannot be written"
-    if page.compression != Compression.NONE:
-        return f"compressed data ({Compression(page.compression).name}) cannot be written in place"
-    if page.predictor != 1:
-        return "data with a predictor cannot be written in place"
-    if page.fillorder != 1:
-        return "data with FillOrder 2 cannot be written in place"
-    if page.bitspersample not in (8, 16, 32, 64, 128) or page.sampleformat == 5:
-        return f"{page.bitspersample}-bit packed or complex integer samples cannot be written"
-    if page.bitspersample == 8 and page.dtype.kind == "b":
-        return "1-bit samples cannot be written"
-    if page.is_subsampled:
-        return "subsampled YCbCr data cannot be written"
-    return None
+    reason = why_not_raw(page)
+    return None if reason is None else f"{reason} cannot be written in place"
 
 
 def write_chunk(

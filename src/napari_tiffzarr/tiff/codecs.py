@@ -8,21 +8,63 @@ unpacking of packed or odd-sized samples, and undoing the predictor.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, Protocol
 
 import imagecodecs
 import numpy as np
 
 from ..errors import TiffFileError
 from .layout import SegmentLayout
-from .tags import Compression, Photometric, describe_value
+from .tags import Compression, Photometric, Predictor, describe_value
 
-__all__ = ["CodingParameters", "SegmentDecoder", "jpeg_colorspaces", "sample_dtype"]
+__all__ = [
+    "CODECS",
+    "PREDICTORS",
+    "Codec",
+    "CodingParameters",
+    "PredictorCodec",
+    "Role",
+    "SegmentDecoder",
+    "byte_aligned",
+    "codec",
+    "is_raw",
+    "jpeg_colorspaces",
+    "numcodec_kinds",
+    "sample_dtype",
+    "why_not_raw",
+]
 
-ByteCodec = Callable[..., bytes | bytearray | memoryview]
-ImageCodec = Callable[..., np.ndarray]
+
+class Role(enum.Enum):
+    """What the stored bytes of a segment are, which decides every step after reading."""
+
+    RAW = "raw"  # the samples themselves
+    BYTES = "bytes"  # samples through a byte compressor: fill order, unpacking, predictor apply
+    IMAGE = "image"  # an image codec's stream, decoding to the samples; no predictor
+    JPEG = "jpeg"  # an image, plus JPEGTables, colour spaces and YCbCr subsampling
+    BILEVEL = "bilevel"  # CCITT fax: one bit a sample, decoded knowing rows and width
+
+
+# The largest ratio of decoded to stored bytes a codec may reach before a declared image
+# size is called corruption rather than compression (deflate's limit is 1032).
+DEFAULT_MAX_EXPANSION = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """How one TIFF compression is decoded, here and by numcodecs."""
+
+    role: Role
+    decode: Callable[..., Any] | None  # imagecodecs' decoder; None for raw samples
+    # numcodecs id of a codec that decodes one segment on its own, or None where no
+    # numcodecs codec can (raw samples need none; others need what only the page knows)
+    numcodec: str | None
+    aliases: tuple[str, ...] = ()  # further numcodecs ids that decode the same stream
+    max_expansion: int = DEFAULT_MAX_EXPANSION
 
 
 def _inflate(data: bytes | bytearray, *, out: bytearray) -> bytes | bytearray | memoryview:
@@ -35,45 +77,116 @@ def _inflate(data: bytes | bytearray, *, out: bytearray) -> bytes | bytearray | 
         return imagecodecs.zlib_decode(data, out=out)
 
 
-# Codecs that return bytes; they take the expected size to bound their output.
-BYTE_CODECS: dict[int, ByteCodec] = {  # keyed by int: files hold codes we have no name for
-    Compression.LZW: imagecodecs.lzw_decode,
-    Compression.ADOBE_DEFLATE: _inflate,
-    Compression.DEFLATE: _inflate,
-    Compression.PACKBITS: imagecodecs.packbits_decode,
-    Compression.LZMA: imagecodecs.lzma_decode,
-    Compression.ZSTD: imagecodecs.zstd_decode,
-    Compression.ZSTD_DEPRECATED: imagecodecs.zstd_decode,
-}
+# The fax decoders with one signature; only T.4 has options.
+def _ccittrle(data: bytes, rows: int, width: int, t4options: int) -> np.ndarray:
+    return np.asarray(imagecodecs.ccittrle_decode(data, rows, width))
 
-# Codecs that return an image; predictor and fill order do not apply to them.
-IMAGE_CODECS: dict[int, ImageCodec] = {
-    Compression.JPEG2000: imagecodecs.jpeg2k_decode,
-    Compression.APERIO_JP2000_YCBC: imagecodecs.jpeg2k_decode,
-    Compression.APERIO_JP2000_RGB: imagecodecs.jpeg2k_decode,
-    Compression.JPEG_2000_LOSSY: imagecodecs.jpeg2k_decode,
-    Compression.JPEGXL: imagecodecs.jpegxl_decode,
-    Compression.JPEGXL_DNG: imagecodecs.jpegxl_decode,
-    Compression.JPEGXR: imagecodecs.jpegxr_decode,
-    Compression.WEBP: imagecodecs.webp_decode,
-    Compression.WEBP_DEPRECATED: imagecodecs.webp_decode,
-    Compression.PNG: imagecodecs.png_decode,
-    Compression.LERC: imagecodecs.lerc_decode,
-}
 
-JPEG_COMPRESSIONS = frozenset({Compression.OJPEG, Compression.JPEG, Compression.JPEG_LOSSY})
-CCITT_COMPRESSIONS = frozenset({Compression.CCITTRLE, Compression.CCITT_T4, Compression.CCITT_T6})
+def _ccittfax3(data: bytes, rows: int, width: int, t4options: int) -> np.ndarray:
+    return np.asarray(imagecodecs.ccittfax3_decode(data, rows, width, t4options=t4options))
 
-# predictor -> (decoder, distance in samples)
-PREDICTORS: dict[int, tuple[Callable[..., np.ndarray], int]] = {
-    2: (imagecodecs.delta_decode, 1),
-    3: (imagecodecs.floatpred_decode, 1),
-    34892: (imagecodecs.delta_decode, 2),
-    34893: (imagecodecs.delta_decode, 4),
-    34894: (imagecodecs.floatpred_decode, 2),
-    34895: (imagecodecs.floatpred_decode, 4),
-}
-FLOAT_PREDICTORS = frozenset({3, 34894, 34895})
+
+def _ccittfax4(data: bytes, rows: int, width: int, t4options: int) -> np.ndarray:
+    return np.asarray(imagecodecs.ccittfax4_decode(data, rows, width))
+
+
+_DEFLATE = Codec(Role.BYTES, _inflate, "zlib", ("imagecodecs_zlib", "imagecodecs_deflate"))
+_ZSTD = Codec(Role.BYTES, imagecodecs.zstd_decode, "imagecodecs_zstd")
+_JPEG2K = Codec(Role.IMAGE, imagecodecs.jpeg2k_decode, "imagecodecs_jpeg2k")
+_JPEGXL = Codec(Role.IMAGE, imagecodecs.jpegxl_decode, "imagecodecs_jpegxl")
+_WEBP = Codec(Role.IMAGE, imagecodecs.webp_decode, "imagecodecs_webp")
+
+# THE codec table: every compression the reader decodes, keyed by int, as files hold
+# codes we have no name for.  Old-style JPEG and DNG's lossy JPEG need the page's tags
+# to decode, so no numcodecs codec reads their segments alone; nor CCITT's, which need
+# the segment's rows and width.
+CODECS: Mapping[int, Codec] = MappingProxyType(
+    {
+        Compression.NONE: Codec(Role.RAW, None, None, max_expansion=1),
+        Compression.CCITTRLE: Codec(Role.BILEVEL, _ccittrle, None),
+        Compression.CCITT_T4: Codec(Role.BILEVEL, _ccittfax3, None),
+        Compression.CCITT_T6: Codec(Role.BILEVEL, _ccittfax4, None),
+        Compression.LZW: Codec(Role.BYTES, imagecodecs.lzw_decode, "imagecodecs_lzw"),
+        Compression.OJPEG: Codec(Role.JPEG, imagecodecs.jpeg_decode, None),
+        Compression.JPEG: Codec(Role.JPEG, imagecodecs.jpeg_decode, "imagecodecs_jpeg"),
+        Compression.JPEG_LOSSY: Codec(Role.JPEG, imagecodecs.jpeg_decode, None),
+        Compression.ADOBE_DEFLATE: _DEFLATE,
+        Compression.DEFLATE: _DEFLATE,
+        Compression.PACKBITS: Codec(
+            Role.BYTES, imagecodecs.packbits_decode, "imagecodecs_packbits", max_expansion=128
+        ),
+        Compression.LZMA: Codec(Role.BYTES, imagecodecs.lzma_decode, "lzma"),
+        Compression.ZSTD: _ZSTD,
+        Compression.ZSTD_DEPRECATED: _ZSTD,
+        Compression.JPEG2000: _JPEG2K,
+        Compression.APERIO_JP2000_YCBC: _JPEG2K,
+        Compression.APERIO_JP2000_RGB: _JPEG2K,
+        Compression.JPEG_2000_LOSSY: _JPEG2K,
+        Compression.JPEGXL: _JPEGXL,
+        Compression.JPEGXL_DNG: _JPEGXL,
+        Compression.JPEGXR: Codec(Role.IMAGE, imagecodecs.jpegxr_decode, "imagecodecs_jpegxr"),
+        Compression.WEBP: _WEBP,
+        Compression.WEBP_DEPRECATED: _WEBP,
+        Compression.PNG: Codec(Role.IMAGE, imagecodecs.png_decode, "imagecodecs_png"),
+        Compression.LERC: Codec(Role.IMAGE, imagecodecs.lerc_decode, "imagecodecs_lerc"),
+    }
+)
+
+
+def codec(compression: int) -> Codec | None:
+    """The table's row for compression, or None where the reader cannot decode it."""
+    return CODECS.get(int(compression))
+
+
+@dataclass(frozen=True, slots=True)
+class PredictorCodec:
+    """How one TIFF predictor is undone, here and by numcodecs."""
+
+    decode: Callable[..., np.ndarray]
+    distance: int  # in samples
+    numcodec: str
+    floating: bool  # the floating point predictor stores bytes most significant first
+
+
+PREDICTORS: Mapping[int, PredictorCodec] = MappingProxyType(
+    {
+        Predictor.HORIZONTAL: PredictorCodec(
+            imagecodecs.delta_decode, 1, "imagecodecs_delta", False
+        ),
+        Predictor.FLOATINGPOINT: PredictorCodec(
+            imagecodecs.floatpred_decode, 1, "imagecodecs_floatpred", True
+        ),
+        Predictor.HORIZONTALX2: PredictorCodec(
+            imagecodecs.delta_decode, 2, "imagecodecs_delta", False
+        ),
+        Predictor.HORIZONTALX4: PredictorCodec(
+            imagecodecs.delta_decode, 4, "imagecodecs_delta", False
+        ),
+        Predictor.FLOATINGPOINTX2: PredictorCodec(
+            imagecodecs.floatpred_decode, 2, "imagecodecs_floatpred", True
+        ),
+        Predictor.FLOATINGPOINTX4: PredictorCodec(
+            imagecodecs.floatpred_decode, 4, "imagecodecs_floatpred", True
+        ),
+    }
+)
+
+NumcodecKind = Literal["bytes", "image", "array"]
+
+
+def numcodec_kinds() -> dict[str, NumcodecKind]:
+    """Every numcodecs id the tables name, with what it turns its input into: bytes
+    (decompressed), an image (decoded), or an array from an array (predictors)."""
+    kinds: dict[str, NumcodecKind] = {}
+    for row in CODECS.values():
+        kind: NumcodecKind = "bytes" if row.role is Role.BYTES else "image"
+        for codec_id in (row.numcodec, *row.aliases):
+            if codec_id is not None:
+                kinds[codec_id] = kind
+    for predictor in PREDICTORS.values():
+        kinds[predictor.numcodec] = "array"
+    return kinds
+
 
 # (SampleFormat, bits per sample) -> numpy type of the decoded samples
 _UINT_SIZES = ((1, "?"), (8, "u1"), (16, "u2"), (32, "u4"))
@@ -106,6 +219,54 @@ def sample_dtype(sampleformat: int, bitspersample: int) -> np.dtype | None:
     return None if found is None else np.dtype(found)
 
 
+def byte_aligned(sampleformat: int, bitspersample: int) -> bool:
+    """Whether each sample is stored as whole bytes of the type it decodes to, so that
+    numpy reads decompressed bytes as they are: not packed (1 to 7, 12, 24 bits ...),
+    not float24, not complex integers (widened to complex floats)."""
+    dtype = sample_dtype(sampleformat, bitspersample)
+    return dtype is not None and dtype.itemsize * 8 == bitspersample
+
+
+class SampleCoding(Protocol):
+    """What decides whether stored bytes are samples: a page or its coding parameters."""
+
+    @property
+    def compression(self) -> int: ...
+    @property
+    def predictor(self) -> int: ...
+    @property
+    def fillorder(self) -> int: ...
+    @property
+    def sampleformat(self) -> int: ...
+    @property
+    def bitspersample(self) -> int: ...
+    @property
+    def is_subsampled(self) -> bool: ...
+
+
+def why_not_raw(coding: SampleCoding) -> str | None:
+    """Why a segment's stored bytes are not its samples as numpy reads them (in the file's
+    byte order), or None where they are.  Raw segments may be written in place, referenced
+    without a codec, and read as frames behind one IFD."""
+    row = codec(coding.compression)
+    if row is None or row.role is not Role.RAW:
+        return f"data compressed with {describe_value(Compression, coding.compression)}"
+    if coding.predictor != Predictor.NONE:
+        return "data with a predictor"
+    if coding.fillorder != 1:
+        return "data with FillOrder 2"
+    if coding.is_subsampled:
+        return "subsampled YCbCr data"
+    if not byte_aligned(coding.sampleformat, coding.bitspersample):
+        return f"{coding.bitspersample}-bit packed or complex integer samples"
+    return None
+
+
+def is_raw(coding: SampleCoding) -> bool:
+    """Whether segments store raw, byte-aligned samples: see why_not_raw."""
+    return why_not_raw(coding) is None
+
+
 @dataclass(frozen=True, slots=True)
 class CodingParameters:
     """Everything about a page that decoding one of its segments depends on."""
@@ -126,6 +287,10 @@ class CodingParameters:
     t4options: int
     fillvalue: Any
     name: str  # for messages: file and page
+
+    @property
+    def is_subsampled(self) -> bool:
+        return self.subsampled
 
 
 def jpeg_colorspaces(params: CodingParameters, jfif: bool) -> tuple[Any, Any]:
@@ -154,25 +319,18 @@ class SegmentDecoder:
         self.params = params
         self.dtype = dtype
         self._stored_dtype = np.dtype(params.byteorder + dtype.char)
+        self._codec = codec(params.compression)
         self._unsupported = self._check_supported()
 
     def _check_supported(self) -> str | None:
         params = self.params
-        compression = params.compression
-        known = (
-            compression == Compression.NONE
-            or compression in BYTE_CODECS
-            or compression in IMAGE_CODECS
-            or compression in JPEG_COMPRESSIONS
-            or compression in CCITT_COMPRESSIONS
-        )
-        if not known:
-            return f"compression {describe_value(Compression, compression)} is not supported"
-        if params.subsampled and (
-            compression not in JPEG_COMPRESSIONS or params.planarconfig == 2
-        ):
+        row = self._codec
+        if row is None:
+            name = describe_value(Compression, params.compression)
+            return f"compression {name} is not supported"
+        if params.subsampled and (row.role is not Role.JPEG or params.planarconfig == 2):
             return "YCbCr chroma subsampling is only supported in JPEG"
-        if self.is_raw and params.predictor != 1:
+        if self.unpacks and params.predictor != 1:
             if params.predictor not in PREDICTORS:
                 return f"predictor {params.predictor} is not supported"
             if params.sampleformat == 5:
@@ -182,10 +340,9 @@ class SegmentDecoder:
         return None
 
     @property
-    def is_raw(self) -> bool:
+    def unpacks(self) -> bool:
         """Whether segments decompress to bytes that we unpack, rather than to an image."""
-        compression = self.params.compression
-        return compression == Compression.NONE or compression in BYTE_CODECS
+        return self._codec is not None and self._codec.role in (Role.RAW, Role.BYTES)
 
     def _fail(self, index: int, what: str) -> TiffFileError:
         return TiffFileError(f"{self.params.name}: segment {index}: {what}")
@@ -206,13 +363,14 @@ class SegmentDecoder:
         """Decode segment index to at least the part that lies inside the image."""
         if self._unsupported:
             raise self._fail(index, self._unsupported)
-        params = self.params
+        assert self._codec is not None  # _unsupported says so where it is None
+        role = self._codec.role
         try:
-            if params.compression in JPEG_COMPRESSIONS:
+            if role is Role.JPEG:
                 array = self._decode_jpeg(data, index)
-            elif params.compression in CCITT_COMPRESSIONS:
+            elif role is Role.BILEVEL:
                 array = self._decode_ccitt(data, index)
-            elif params.compression in IMAGE_CODECS:
+            elif role is Role.IMAGE:
                 array = self._decode_image(data)
             else:
                 return self._decode_raw(data, index)
@@ -229,21 +387,26 @@ class SegmentDecoder:
         return self._reshape(array, index).astype(self.dtype, copy=False)
 
     def _decode_image(self, data: bytes) -> np.ndarray:
-        codec = IMAGE_CODECS[self.params.compression]
-        if codec is imagecodecs.webp_decode and self.params.layout.segment[3] == 4:
+        decode = self._decoder()
+        if decode is imagecodecs.webp_decode and self.params.layout.segment[3] == 4:
             # WebP drops an all-opaque alpha channel; ask for it back
             return imagecodecs.webp_decode(data, hasalpha=True)
-        result: Any = codec(data)
+        result: Any = decode(data)
         if isinstance(result, tuple):  # LERC may return masks beside the image
             result = result[0]
         return np.asarray(result)
+
+    def _decoder(self) -> Callable[..., Any]:
+        decode = None if self._codec is None else self._codec.decode
+        assert decode is not None  # only raw samples have no decoder
+        return decode
 
     def _decode_jpeg(self, data: bytes, index: int) -> np.ndarray:
         params = self.params
         _, length, _, _ = params.layout.valid_shape(index)
         start = params.jpegheader or data
         colorspace, outcolorspace = jpeg_colorspaces(params, start[6:11] == b"JFIF\x00")
-        result: np.ndarray = imagecodecs.jpeg_decode(
+        result: np.ndarray = self._decoder()(
             data,
             bitspersample=params.bitspersample,
             tables=params.jpegtables,
@@ -264,14 +427,7 @@ class SegmentDecoder:
         width = params.layout.segment[2]
         if params.layout.tiled:
             rows = params.layout.segment[1]
-        if params.compression == Compression.CCITT_T4:
-            result: np.ndarray = imagecodecs.ccittfax3_decode(
-                data, rows, width, t4options=params.t4options
-            )
-        elif params.compression == Compression.CCITT_T6:
-            result = imagecodecs.ccittfax4_decode(data, rows, width)
-        else:
-            result = imagecodecs.ccittrle_decode(data, rows, width)
+        result: np.ndarray = self._decoder()(data, rows, width, params.t4options)
         return result
 
     def _decode_raw(self, data: bytes | bytearray, index: int) -> np.ndarray:
@@ -280,23 +436,22 @@ class SegmentDecoder:
             data = imagecodecs.bitorder_decode(data)
         layout = params.layout
         samples: bytes | bytearray | memoryview = data
-        if params.compression != Compression.NONE:
+        if self._codec is not None and self._codec.decode is not None:
             expected = layout.segment_nbytes_items * self.dtype.itemsize
             # into a buffer of our own: writable, so the predictor works in place
-            samples = BYTE_CODECS[params.compression](data, out=bytearray(expected))
+            samples = self._codec.decode(data, out=bytearray(expected))
         array = self._unpack(samples)
         array = self._reshape(array, index)
         if array.dtype != self.dtype:
             array = array.astype(self.dtype)
         predictor = PREDICTORS.get(params.predictor)
         if predictor is not None:
-            unpredict, distance = predictor
-            if params.predictor in FLOAT_PREDICTORS:
-                array = unpredict(array, axis=-2, dist=distance)
+            if predictor.floating:
+                array = predictor.decode(array, axis=-2, dist=predictor.distance)
             else:
                 if not array.flags.writeable:
                     array = array.copy()
-                array = unpredict(array, axis=-2, dist=distance, out=array)
+                array = predictor.decode(array, axis=-2, dist=predictor.distance, out=array)
         return array
 
     def _unpack(self, data: bytes | bytearray | memoryview) -> np.ndarray:
@@ -309,8 +464,9 @@ class SegmentDecoder:
             itype = np.dtype(f"{params.byteorder}i{bits // 16}")
             ftype = np.dtype(f"f{self.dtype.itemsize // 2}")
             return np.frombuffer(data, itype).astype(ftype).view(self.dtype)
-        if bits in (8, 16, 32, 64, 128):
-            if params.predictor in FLOAT_PREDICTORS:
+        if byte_aligned(params.sampleformat, bits):
+            predictor = PREDICTORS.get(params.predictor)
+            if predictor is not None and predictor.floating:
                 # the floating point predictor stores bytes most significant first
                 stored = np.dtype(self.dtype.char)
             else:

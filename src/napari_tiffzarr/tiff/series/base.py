@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import TiffFileError
-from ..page import DEFAULT_MAX_EXPANSION, TiffPage, allocate
+from ..codecs import DEFAULT_MAX_EXPANSION
+from ..page import TiffPage, allocate
 
 if TYPE_CHECKING:
     from ...store.store import ZarrTiffStore

@@ -11,9 +11,9 @@ from functools import cached_property
 
 import numpy as np
 
+from ..codecs import is_raw
 from ..page import TiffPage
 from ..pages import LazyPages
-from ..tags import Compression
 
 __all__ = ["VirtualPage", "is_contiguous", "virtual_frames"]
 
@@ -43,13 +43,7 @@ class VirtualPage(TiffPage):
 
 def is_contiguous(page: TiffPage) -> bool:
     """Whether the page's samples are stored raw, byte-aligned and in one run of bytes."""
-    if (
-        page.compression != Compression.NONE
-        or page.predictor != 1
-        or page.fillorder != 1
-        or page.is_subsampled
-        or page.bitspersample not in (8, 16, 32, 64)
-    ):
+    if not is_raw(page):
         return False
     offsets = page.dataoffsets
     counts = page.databytecounts
