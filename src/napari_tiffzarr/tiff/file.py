@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..sources import open_source
 from .ifd import read_header, read_ifd
+from .ndpi import page_class
 from .page import TiffPage
 from .pages import TiffPages
 from .series import TiffPageSeries, find_series
@@ -67,9 +68,8 @@ class TiffFile:
         """The page of a SubIFD at offset, parsed once."""
         page = self._subifd_pages.get(offset)
         if page is None:
-            page = TiffPage(
-                self.source, self.header, read_ifd(self.source, self.header, offset), index
-            )
+            ifd = read_ifd(self.source, self.header, offset)
+            page = page_class(ifd)(self.source, self.header, ifd, index)
             self._subifd_pages[offset] = page
         return page
 

@@ -13,9 +13,16 @@ import numpy as np
 
 from ..errors import TiffFileError
 from ..sources import ByteSource
-from .codecs import CodingParameters, SegmentDecoder, sample_dtype
+from .codecs import (
+    DEFAULT_MAX_EXPANSION,
+    Codec,
+    CodingParameters,
+    Role,
+    SegmentDecoder,
+    codec,
+    sample_dtype,
+)
 from .ifd import Ifd, TiffHeader
-from .jpeg import RestartTiling, restart_tiling
 from .layout import SegmentLayout
 from .tags import (
     Compression,
@@ -23,9 +30,11 @@ from .tags import (
     PlanarConfig,
     Predictor,
     SampleFormat,
+    TagCode,
     describe_value,
     enum_or_int,
 )
+from .tagvalues import IntTag, read_int
 
 if TYPE_CHECKING:
     from ..store.store import ZarrTiffStore
@@ -34,15 +43,15 @@ __all__ = ["TiffPage", "allocate", "read_segments"]
 
 log = logging.getLogger("napari_tiffzarr")
 
-NDPI_MCU_STARTS = 65426
-NDPI_MCU_STARTS_HIGH = 65432
-
 # Read at most this many bytes of segments in one pass when decoding a whole page.
 DEFAULT_BUFFERSIZE = 256 * 2**20
-# The largest ratio of decoded to stored bytes we accept from a codec before we call a
-# declared image size corruption rather than compression (deflate's limit is 1032).
-MAX_EXPANSION: dict[int, int] = {Compression.NONE: 1, Compression.PACKBITS: 128}
-DEFAULT_MAX_EXPANSION = 1 << 16
+
+# Where segments' offsets and byte counts are: writers put tile data under the strip
+# tags, and old-style JPEG under its own
+STRIP_OFFSET_TAGS = (TagCode.StripOffsets, TagCode.JPEGInterchangeFormat)
+STRIP_BYTECOUNT_TAGS = (TagCode.StripByteCounts, TagCode.JPEGInterchangeFormatLength)
+OFFSET_TAGS = (TagCode.TileOffsets, *STRIP_OFFSET_TAGS)
+BYTECOUNT_TAGS = (TagCode.TileByteCounts, *STRIP_BYTECOUNT_TAGS)
 
 
 class TiffPage:
@@ -69,89 +78,49 @@ class TiffPage:
     def name(self) -> str:
         return f"{self.source.name}: page {self.index}"
 
-    def _int(self, code: int, default: int) -> int:
-        value = self.ifd.value(code, default)
-        if isinstance(value, tuple):
-            value = value[0] if value else default
-        if not isinstance(value, int):
-            raise TiffFileError(f"{self.name}: tag {code} is not an integer: {value!r}")
-        return value
-
-    def _uniform(self, code: int, default: int) -> int:
-        """A per-sample tag whose values must all agree (BitsPerSample, SampleFormat)."""
-        value = self.ifd.value(code, default)
-        if isinstance(value, tuple):
-            value = value[: self.samplesperpixel]  # extra values beyond the samples are junk
-            if not value:
-                return default
-            if any(v != value[0] for v in value):
-                raise TiffFileError(
-                    f"{self.name}: per-sample values of tag {code} differ: {value}"
-                )
-            value = value[0]
-        if not isinstance(value, int):
-            raise TiffFileError(f"{self.name}: tag {code} is not an integer: {value!r}")
-        return value
-
-    @cached_property
-    def imagewidth(self) -> int:
-        return self._int(256, 0)
-
-    @cached_property
-    def imagelength(self) -> int:
-        return self._int(257, 0)
-
-    @cached_property
-    def imagedepth(self) -> int:
-        return self._int(32997, 1)
+    imagewidth = IntTag(TagCode.ImageWidth, 0)
+    imagelength = IntTag(TagCode.ImageLength, 0)
+    imagedepth = IntTag(TagCode.ImageDepth, 1)
+    compression = IntTag(TagCode.Compression, 1, kind=Compression)
+    bitspersample = IntTag(
+        TagCode.BitsPerSample, lambda page: 8 if page.is_ojpeg else 1, per_sample=True
+    )
+    sampleformat = IntTag(TagCode.SampleFormat, 1, per_sample=True)
+    planarconfig = IntTag(
+        TagCode.PlanarConfiguration,
+        1,
+        kind=PlanarConfig,
+        when=lambda page: page.samplesperpixel > 1,
+        otherwise=PlanarConfig.CONTIG,
+    )
+    predictor = IntTag(TagCode.Predictor, 1, kind=Predictor)
+    fillorder = IntTag(TagCode.FillOrder, 1)
+    newsubfiletype = IntTag(TagCode.NewSubfileType, 0)
+    t4options = IntTag(TagCode.T4Options, 0)
+    tilewidth = IntTag(TagCode.TileWidth, 0, when=lambda page: page.is_tiled)
+    tilelength = IntTag(TagCode.TileLength, 0, when=lambda page: page.is_tiled)
+    tiledepth = IntTag(TagCode.TileDepth, 1, when=lambda page: page.is_tiled)
 
     @property
     def is_ojpeg(self) -> bool:
-        return self._int(259, 1) == Compression.OJPEG
+        return self.compression == Compression.OJPEG
 
     @cached_property
     def samplesperpixel(self) -> int:
-        if 277 not in self.ifd and self.is_ojpeg and self.photometric in (0, 1, 2, 6):
+        spp = TagCode.SamplesPerPixel
+        if spp not in self.ifd and self.is_ojpeg and self.photometric in (0, 1, 2, 6):
             return 3  # old-style JPEG writers leave it out; libtiff assumes colour
-        return self._int(277, 1)
-
-    @cached_property
-    def bitspersample(self) -> int:
-        return self._uniform(258, 8 if self.is_ojpeg else 1)
-
-    @cached_property
-    def sampleformat(self) -> int:
-        return self._uniform(339, 1)
-
-    @cached_property
-    def compression(self) -> int:
-        return enum_or_int(Compression, self._int(259, 1))
+        return read_int(self, spp, 1)
 
     @cached_property
     def photometric(self) -> int:
-        if self.is_ojpeg and self._int(262, Photometric.RGB) == Photometric.RGB:
+        code = TagCode.PhotometricInterpretation
+        if self.is_ojpeg and read_int(self, code, Photometric.RGB) == Photometric.RGB:
             # libtiff reads old-style JPEG as YCbCr where the tag is missing or says RGB
             return Photometric.YCBCR
-        spp = self._int(277, 1)
+        spp = read_int(self, TagCode.SamplesPerPixel, 1)
         default = Photometric.RGB if spp >= 3 else Photometric.MINISBLACK
-        return enum_or_int(Photometric, self._int(262, default))
-
-    @cached_property
-    def planarconfig(self) -> int:
-        value = self._int(284, 1) if self.samplesperpixel > 1 else 1
-        return enum_or_int(PlanarConfig, value)
-
-    @cached_property
-    def predictor(self) -> int:
-        return enum_or_int(Predictor, self._int(317, 1))
-
-    @cached_property
-    def fillorder(self) -> int:
-        return self._int(266, 1)
-
-    @cached_property
-    def newsubfiletype(self) -> int:
-        return self._int(254, 0)
+        return enum_or_int(Photometric, read_int(self, code, default))
 
     @property
     def is_reduced(self) -> bool:
@@ -159,73 +128,28 @@ class TiffPage:
 
     @property
     def is_tiled(self) -> bool:
-        return (322 in self.ifd and 323 in self.ifd) or self.restart_tiles is not None
+        return TagCode.TileWidth in self.ifd and TagCode.TileLength in self.ifd
 
-    @cached_property
-    def tilewidth(self) -> int:
-        if self.restart_tiles is not None:
-            return self.restart_tiles[0].tilewidth
-        return self._int(322, 0) if self.is_tiled else 0
-
-    @cached_property
-    def tilelength(self) -> int:
-        if self.restart_tiles is not None:
-            return self.restart_tiles[0].tilelength
-        return self._int(323, 0) if self.is_tiled else 0
-
-    @cached_property
-    def restart_tiles(self) -> tuple[RestartTiling, np.ndarray] | None:
-        """NDPI's one-strip JPEG levels cut into tiles at their restart markers.
-
-        McuStarts (65426, high bytes in 65432) holds where each restart interval starts in
-        the strip: each is a tile, decoded with the stream's header patched to its size,
-        so a viewport decodes its tiles instead of a whole level of up to gigapixels.
-        """
-        tag = self.ifd.get(NDPI_MCU_STARTS)
-        if tag is None or self.compression != Compression.JPEG:
-            return None
-        offsets, counts = self._first_tag(273, 513), self._first_tag(279, 514)
-        if offsets is None or counts is None or len(offsets) != 1 or len(counts) != 1:
-            return None
-        starts = tag.array().astype(np.uint64)
-        high = self.ifd.get(NDPI_MCU_STARTS_HIGH)
-        if high is not None and len(high.array()) == len(starts):
-            starts += high.array().astype(np.uint64) << np.uint64(32)
-        if not len(starts) or np.any(np.diff(starts.astype(np.int64)) <= 0):
-            return None
-        header_size = int(starts[0])
-        if header_size > min(int(counts[0]), 2**20):
-            return None
-        try:
-            tiling = restart_tiling(self.source.read(int(offsets[0]), header_size))
-        except TiffFileError as exc:
-            log.warning("%s: NDPI restart tiles not used: %s", self.name, exc)
-            return None
-        tiles = -(-self.imagelength // tiling.tilelength) * -(-self.imagewidth // tiling.tilewidth)
-        if tiles != len(starts):
-            log.warning("%s: %d restart intervals for %d tiles", self.name, len(starts), tiles)
-            return None
-        return tiling, starts
-
-    @cached_property
-    def tiledepth(self) -> int:
-        return self._int(32998, 1) if self.is_tiled else 0
+    @property
+    def jpegheader(self) -> bytes | None:
+        """A JPEG header to decode every segment with; only NDPI's pages have one."""
+        return None
 
     @cached_property
     def rowsperstrip(self) -> int:
-        rows = self._int(278, 2**32 - 1)
+        rows = read_int(self, TagCode.RowsPerStrip, 2**32 - 1)
         return max(1, min(rows, self.imagelength)) if rows > 0 else 0
 
     @cached_property
     def extrasamples(self) -> tuple[int, ...]:
-        value = self.ifd.value(338, ())
+        value = self.ifd.value(TagCode.ExtraSamples, ())
         return value if isinstance(value, tuple) else (value,)
 
     @cached_property
     def subsampling(self) -> tuple[int, int] | None:
         if self.photometric != Photometric.YCBCR:
             return None
-        value = self.ifd.value(530, (2, 2))
+        value = self.ifd.value(TagCode.YCbCrSubSampling, (2, 2))
         if not isinstance(value, tuple) or len(value) != 2:
             return (2, 2)
         return (int(value[0]), int(value[1]))
@@ -236,23 +160,23 @@ class TiffPage:
 
     @cached_property
     def jpegtables(self) -> bytes | None:
-        tag = self.ifd.get(347)
+        tag = self.ifd.get(TagCode.JPEGTables)
         return None if tag is None else tag.raw()
 
     @cached_property
     def description(self) -> str:
-        value = self.ifd.value(270, "")
+        value = self.ifd.value(TagCode.ImageDescription, "")
         return value if isinstance(value, str) else ""
 
     @cached_property
     def software(self) -> str:
-        value = self.ifd.value(305, "")
+        value = self.ifd.value(TagCode.Software, "")
         return value if isinstance(value, str) else ""
 
     @cached_property
     def nodata(self) -> int | float:
         """GDAL_NODATA as the page's type, else 0: what sparse segments read as."""
-        text = self.ifd.value(42113)
+        text = self.ifd.value(TagCode.GDAL_NODATA)
         if not isinstance(text, str) or not text.strip():
             return 0
         try:
@@ -271,7 +195,7 @@ class TiffPage:
 
     @cached_property
     def subifds(self) -> tuple[int, ...]:
-        tag = self.ifd.get(330)
+        tag = self.ifd.get(TagCode.SubIFDs)
         if tag is None:
             return ()
         values = tag.array()
@@ -371,7 +295,6 @@ class TiffPage:
 
     # -- segments -------------------------------------------------------------------
     def _first_tag(self, *codes: int) -> np.ndarray | None:
-        # Writers put tile data under the strip tags, and old-style JPEG under its own
         for code in codes:
             tag = self.ifd.get(code)
             if tag is None:
@@ -386,34 +309,23 @@ class TiffPage:
 
     @cached_property
     def dataoffsets(self) -> np.ndarray:
-        if self.restart_tiles is not None:
-            _, starts = self.restart_tiles
-            base = self._first_tag(273, 513)
-            assert base is not None  # restart_tiles checked it
-            shifted: np.ndarray = base[0] + starts
-            return shifted
-        offsets = self._first_tag(324, 273, 513)
+        offsets = self._first_tag(*OFFSET_TAGS)
         if offsets is None:
             raise TiffFileError(f"{self.name}: the image has no strip or tile offsets")
         return offsets
 
     @cached_property
     def databytecounts(self) -> np.ndarray:
-        if self.restart_tiles is not None:
-            _, starts = self.restart_tiles
-            total = self._first_tag(279, 514)
-            assert total is not None  # restart_tiles checked it
-            spans: np.ndarray = np.diff(starts, append=total[0])
-            return spans
-        counts = self._first_tag(325, 279, 514)
+        counts = self._first_tag(*BYTECOUNT_TAGS)
         offsets = self.dataoffsets
         single = len(offsets) == 1 and int(offsets[0]) > 0
         if single and (counts is None or not len(counts) or int(counts[0]) == 0):
             # old writers omit the byte count of a single strip: it runs to the next IFD
             # or to the end of the file
-            if self.compression == Compression.NONE:
+            role = None if self.codec is None else self.codec.role
+            if role is Role.RAW:
                 return np.array([self.nbytes_stored], np.uint64)
-            if self.compression in (2, 3, 4):
+            if role is Role.BILEVEL:
                 start, size = int(offsets[0]), self.source.size
                 if start >= size:  # nothing to run to: the length would be negative
                     raise TiffFileError(
@@ -476,11 +388,16 @@ class TiffPage:
             extrasamples=self.extrasamples,
             subsampled=self.is_subsampled,
             jpegtables=self.jpegtables,
-            jpegheader=None if self.restart_tiles is None else self.restart_tiles[0].header,
-            t4options=self._int(292, 0),
+            jpegheader=self.jpegheader,
+            t4options=self.t4options,
             fillvalue=self.nodata if fillvalue is None else fillvalue,
             name=self.name,
         )
+
+    @property
+    def codec(self) -> Codec | None:
+        """The codec table's row for the page's compression; None where it is unsupported."""
+        return codec(self.compression)
 
     @cached_property
     def decoder(self) -> SegmentDecoder:
@@ -491,7 +408,7 @@ class TiffPage:
         stored = sum(r[1] for r in ranges if r is not None)
         sparse = sum(1 for r in ranges if r is None)
         segment_bytes = math.prod(self.layout.segment) * self.dtype.itemsize
-        expansion = MAX_EXPANSION.get(int(self.compression), DEFAULT_MAX_EXPANSION)
+        expansion = DEFAULT_MAX_EXPANSION if self.codec is None else self.codec.max_expansion
         limit = stored * max(expansion, 8) + sparse * segment_bytes + 2**20
         needed = self.layout.count * segment_bytes
         if needed > limit:

@@ -10,6 +10,7 @@ from typing import overload
 from ..errors import TiffFileError
 from ..sources import ByteSource
 from .ifd import TiffHeader, read_ifd, read_next_offset
+from .ndpi import page_class
 from .page import TiffPage
 
 __all__ = ["LazyPages", "PageSequence", "TiffPages"]
@@ -107,7 +108,7 @@ class TiffPages(PageSequence):
         if not 0 <= index < len(self._offsets):
             raise IndexError(f"page index {index} out of range")
         ifd = read_ifd(self._source, self._header, self._offsets[index])
-        return TiffPage(self._source, self._header, ifd, index)
+        return page_class(ifd)(self._source, self._header, ifd, index)
 
     def __iter__(self) -> Iterator[TiffPage]:
         index = 0

@@ -23,6 +23,7 @@ __all__ = [
     "ResUnit",
     "SampleFormat",
     "SubfileType",
+    "TagCode",
     "enum_or_int",
 ]
 
@@ -200,84 +201,91 @@ FIELD_TYPES: dict[int, FieldFormat] = {
     18: FieldFormat("Q", 8),
 }
 
-TAG_NAMES: dict[int, str] = {
-    254: "NewSubfileType",
-    255: "SubfileType",
-    256: "ImageWidth",
-    257: "ImageLength",
-    258: "BitsPerSample",
-    259: "Compression",
-    262: "PhotometricInterpretation",
-    263: "Threshholding",
-    266: "FillOrder",
-    269: "DocumentName",
-    270: "ImageDescription",
-    271: "Make",
-    272: "Model",
-    273: "StripOffsets",
-    274: "Orientation",
-    277: "SamplesPerPixel",
-    278: "RowsPerStrip",
-    279: "StripByteCounts",
-    280: "MinSampleValue",
-    281: "MaxSampleValue",
-    282: "XResolution",
-    283: "YResolution",
-    284: "PlanarConfiguration",
-    285: "PageName",
-    286: "XPosition",
-    287: "YPosition",
-    292: "T4Options",
-    293: "T6Options",
-    296: "ResolutionUnit",
-    297: "PageNumber",
-    305: "Software",
-    306: "DateTime",
-    315: "Artist",
-    316: "HostComputer",
-    317: "Predictor",
-    318: "WhitePoint",
-    319: "PrimaryChromaticities",
-    320: "ColorMap",
-    322: "TileWidth",
-    323: "TileLength",
-    324: "TileOffsets",
-    325: "TileByteCounts",
-    330: "SubIFDs",
-    332: "InkSet",
-    338: "ExtraSamples",
-    339: "SampleFormat",
-    340: "SMinSampleValue",
-    341: "SMaxSampleValue",
-    347: "JPEGTables",
-    512: "JPEGProc",
-    513: "JPEGInterchangeFormat",
-    514: "JPEGInterchangeFormatLength",
-    529: "YCbCrCoefficients",
-    530: "YCbCrSubSampling",
-    531: "YCbCrPositioning",
-    532: "ReferenceBlackWhite",
-    700: "XMP",
-    32997: "ImageDepth",
-    32998: "TileDepth",
-    33432: "Copyright",
-    33550: "ModelPixelScaleTag",
-    33723: "IPTCNAA",
-    33922: "ModelTiepointTag",
-    34264: "ModelTransformationTag",
-    34377: "Photoshop",
-    34665: "ExifTag",
-    34675: "InterColorProfile",
-    34735: "GeoKeyDirectoryTag",
-    34736: "GeoDoubleParamsTag",
-    34737: "GeoAsciiParamsTag",
-    34853: "GPSTag",
-    42112: "GDAL_METADATA",
-    42113: "GDAL_NODATA",
-    50838: "IJMetadataByteCounts",
-    50839: "IJMetadata",
-    65420: "NDPI_FORMAT_FLAG",
-}
+
+class TagCode(enum.IntEnum):
+    """Tags the reader names in code, by their names in the TIFF specification (and in
+    GDAL's, ImageJ's, NDPI's), so that a member's name is also the tag's name in messages."""
+
+    NewSubfileType = 254
+    SubfileType = 255
+    ImageWidth = 256
+    ImageLength = 257
+    BitsPerSample = 258
+    Compression = 259
+    PhotometricInterpretation = 262
+    Threshholding = 263
+    FillOrder = 266
+    DocumentName = 269
+    ImageDescription = 270
+    Make = 271
+    Model = 272
+    StripOffsets = 273
+    Orientation = 274
+    SamplesPerPixel = 277
+    RowsPerStrip = 278
+    StripByteCounts = 279
+    MinSampleValue = 280
+    MaxSampleValue = 281
+    XResolution = 282
+    YResolution = 283
+    PlanarConfiguration = 284
+    PageName = 285
+    XPosition = 286
+    YPosition = 287
+    T4Options = 292
+    T6Options = 293
+    ResolutionUnit = 296
+    PageNumber = 297
+    Software = 305
+    DateTime = 306
+    Artist = 315
+    HostComputer = 316
+    Predictor = 317
+    WhitePoint = 318
+    PrimaryChromaticities = 319
+    ColorMap = 320
+    TileWidth = 322
+    TileLength = 323
+    TileOffsets = 324
+    TileByteCounts = 325
+    SubIFDs = 330
+    InkSet = 332
+    ExtraSamples = 338
+    SampleFormat = 339
+    SMinSampleValue = 340
+    SMaxSampleValue = 341
+    JPEGTables = 347
+    JPEGProc = 512
+    JPEGInterchangeFormat = 513
+    JPEGInterchangeFormatLength = 514
+    YCbCrCoefficients = 529
+    YCbCrSubSampling = 530
+    YCbCrPositioning = 531
+    ReferenceBlackWhite = 532
+    XMP = 700
+    ImageDepth = 32997
+    TileDepth = 32998
+    Copyright = 33432
+    ModelPixelScaleTag = 33550
+    IPTCNAA = 33723
+    ModelTiepointTag = 33922
+    ModelTransformationTag = 34264
+    Photoshop = 34377
+    ExifTag = 34665
+    InterColorProfile = 34675
+    GeoKeyDirectoryTag = 34735
+    GeoDoubleParamsTag = 34736
+    GeoAsciiParamsTag = 34737
+    GPSTag = 34853
+    GDAL_METADATA = 42112
+    GDAL_NODATA = 42113
+    IJMetadataByteCounts = 50838
+    IJMetadata = 50839
+    NDPI_FORMAT_FLAG = 65420
+
+
+# Names of tags for messages; codes we have no name for print as numbers.
+TAG_NAMES: dict[int, str] = {tag.value: tag.name for tag in TagCode}
 
 
 _E = TypeVar("_E", bound=enum.IntEnum)
