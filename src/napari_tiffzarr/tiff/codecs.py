@@ -1,4 +1,10 @@
-"""Decoding one strip or tile: decompression through imagecodecs, then unpacking.
+"""The codec table, and decoding one strip or tile: decompression, then unpacking.
+
+:data:`CODECS` is the one place a TIFF compression is classified: its role (raw, byte
+compressor, image codec, JPEG family, CCITT), its imagecodecs decoder, and the numcodecs
+id that decodes one of its segments alone; :data:`PREDICTORS` does the same for
+predictors.  Decoding, in-place writing, references and the zarr 3 codec registration all
+read them, and :func:`is_raw` is the one test for segments whose bytes are the samples.
 
 A :class:`SegmentDecoder` is built once per page (or once per uniform series) from the
 page's coding parameters and then decodes any of its segments from any thread; it holds

@@ -46,6 +46,9 @@ log = logging.getLogger("napari_tiffzarr")
 # Read at most this many bytes of segments in one pass when decoding a whole page.
 DEFAULT_BUFFERSIZE = 256 * 2**20
 
+# Photometric values for which old-style JPEG without SamplesPerPixel means three samples
+OJPEG_COLOUR = (Photometric.MINISWHITE, Photometric.MINISBLACK, Photometric.RGB, Photometric.YCBCR)
+
 # Where segments' offsets and byte counts are: writers put tile data under the strip
 # tags, and old-style JPEG under its own
 STRIP_OFFSET_TAGS = (TagCode.StripOffsets, TagCode.JPEGInterchangeFormat)
@@ -108,7 +111,7 @@ class TiffPage:
     @cached_property
     def samplesperpixel(self) -> int:
         spp = TagCode.SamplesPerPixel
-        if spp not in self.ifd and self.is_ojpeg and self.photometric in (0, 1, 2, 6):
+        if spp not in self.ifd and self.is_ojpeg and self.photometric in OJPEG_COLOUR:
             return 3  # old-style JPEG writers leave it out; libtiff assumes colour
         return read_int(self, spp, 1)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import imagecodecs
 import numpy as np
 
-from .tags import Compression, FieldType, Photometric
+from .tags import Compression, FieldType, Photometric, TagCode
 
 __all__ = ["write_tiled_pyramid"]
 
@@ -98,21 +98,21 @@ def write_tiled_pyramid(
             position = fh.tell()
             photometric = Photometric.RGB if samples == 3 else Photometric.MINISBLACK
             entries: list[tuple[int, int, Sequence[int] | bytes]] = [
-                (254, FieldType.LONG, [1 if index else 0]),
-                (256, FieldType.LONG, [image.shape[1]]),
-                (257, FieldType.LONG, [image.shape[0]]),
-                (258, FieldType.SHORT, [8] * samples),
-                (259, FieldType.SHORT, [int(compression)]),
-                (262, FieldType.SHORT, [int(photometric)]),
-                (277, FieldType.SHORT, [samples]),
-                (284, FieldType.SHORT, [1]),
-                (322, FieldType.SHORT, [tile[1]]),
-                (323, FieldType.SHORT, [tile[0]]),
-                (324, FieldType.LONG, offsets),
-                (325, FieldType.LONG, counts),
+                (TagCode.NewSubfileType, FieldType.LONG, [1 if index else 0]),
+                (TagCode.ImageWidth, FieldType.LONG, [image.shape[1]]),
+                (TagCode.ImageLength, FieldType.LONG, [image.shape[0]]),
+                (TagCode.BitsPerSample, FieldType.SHORT, [8] * samples),
+                (TagCode.Compression, FieldType.SHORT, [int(compression)]),
+                (TagCode.PhotometricInterpretation, FieldType.SHORT, [int(photometric)]),
+                (TagCode.SamplesPerPixel, FieldType.SHORT, [samples]),
+                (TagCode.PlanarConfiguration, FieldType.SHORT, [1]),
+                (TagCode.TileWidth, FieldType.SHORT, [tile[1]]),
+                (TagCode.TileLength, FieldType.SHORT, [tile[0]]),
+                (TagCode.TileOffsets, FieldType.LONG, offsets),
+                (TagCode.TileByteCounts, FieldType.LONG, counts),
             ]
             if description and index == 0:
-                entries.append((270, FieldType.ASCII, description.encode()))
+                entries.append((TagCode.ImageDescription, FieldType.ASCII, description.encode()))
             fh.write(_ifd(entries, position))
             end = fh.tell()
             fh.seek(pointer)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..tags import TagCode
+
 if TYPE_CHECKING:
     from ..page import TiffPage
 
@@ -70,12 +72,12 @@ def tag_physical_sizes(page: TiffPage, unit: str | None = None) -> PhysicalSizes
     microscope's pixel size, so they are not taken for one.
     """
     if unit is None:
-        code = page.ifd.value(296, 2)
+        code = page.ifd.value(TagCode.ResolutionUnit, 2)
         unit = _RESOLUTION_UNITS.get(code if isinstance(code, int) else 2)
         if unit is None:
             return {}
     sizes: PhysicalSizes = {}
-    for axis, code in (("X", 282), ("Y", 283)):
+    for axis, code in (("X", TagCode.XResolution), ("Y", TagCode.YResolution)):
         size = _per_pixel(page.ifd.value(code))
         if size is not None:
             sizes[axis] = (size, unit)
