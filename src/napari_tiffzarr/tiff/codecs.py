@@ -103,9 +103,10 @@ _JPEGXL = Codec(Role.IMAGE, imagecodecs.jpegxl_decode, "imagecodecs_jpegxl")
 _WEBP = Codec(Role.IMAGE, imagecodecs.webp_decode, "imagecodecs_webp")
 
 # THE codec table: every compression the reader decodes, keyed by int, as files hold
-# codes we have no name for.  Old-style JPEG and DNG's lossy JPEG need the page's tags
-# to decode, so no numcodecs codec reads their segments alone; nor CCITT's, which need
-# the segment's rows and width.
+# codes we have no name for.  No numcodecs id where none decodes a segment to the page's
+# samples from the segment and a fixed configuration: old-style JPEG needs the page's
+# other tags; imagecodecs' CCITT codecs need each segment's rows and give a byte per
+# pixel; DNG's lossy JPEG is left out until a file shows that imagecodecs_jpeg reads it.
 CODECS: Mapping[int, Codec] = MappingProxyType(
     {
         Compression.NONE: Codec(Role.RAW, None, None, max_expansion=1),
