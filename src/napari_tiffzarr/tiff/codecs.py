@@ -327,6 +327,7 @@ class SegmentDecoder:
         self.dtype = dtype
         self._stored_dtype = np.dtype(params.byteorder + dtype.char)
         self._codec = codec(params.compression)
+        self._byte_aligned = byte_aligned(params.sampleformat, params.bitspersample)
         self._unsupported = self._check_supported()
 
     def _check_supported(self) -> str | None:
@@ -471,7 +472,7 @@ class SegmentDecoder:
             itype = np.dtype(f"{params.byteorder}i{bits // 16}")
             ftype = np.dtype(f"f{self.dtype.itemsize // 2}")
             return np.frombuffer(data, itype).astype(ftype).view(self.dtype)
-        if byte_aligned(params.sampleformat, bits):
+        if self._byte_aligned:
             predictor = PREDICTORS.get(params.predictor)
             if predictor is not None and predictor.floating:
                 # the floating point predictor stores bytes most significant first
