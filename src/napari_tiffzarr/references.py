@@ -37,6 +37,7 @@ from .tiff.series.base import coding_key
 from .tiff.tags import Compression, describe_value
 
 if TYPE_CHECKING:
+    from .store.config import ZarrFormat
     from .store.store import ZarrTiffStore
 
 __all__ = [
@@ -219,7 +220,7 @@ def _check_level(
         )
 
 
-def _page_range(page: TiffPage) -> tuple[int, int] | None:
+def _page_range(page: TiffPage) -> tuple[int, int]:
     """The byte range of a whole raw page stored contiguously, for chunkmode 2."""
     ranges = page.segment_ranges()
     if any(r is None for r in ranges):
@@ -303,7 +304,7 @@ def _metadata(
     codings: Sequence[ChunkCoding],
 ) -> dict[str, dict[str, Any]]:
     """The store's metadata documents with codecs, and the sequence's leading axes."""
-    documents = {key: json.loads(value) for key, value in store._metadata.items()}
+    documents = {key: json.loads(value) for key, value in store.index.metadata.items()}
     fmt = store.zarr_format
     lead = list(seq.shape)
     for key, document in documents.items():
@@ -333,11 +334,11 @@ def _codings(
 ) -> list[ChunkCoding]:
     """The codecs of every level, after checking that its pages can share them."""
     codings = []
-    for grid, level in zip(store._grids, store._level_series(), strict=True):
-        keyframe = level.keyframe
-        _check_level(level.pages, keyframe, grid.whole_pages)
+    for level in store.index.levels:
+        whole_pages = level.grid.whole_pages
+        _check_level(level.series.pages, level.keyframe, whole_pages)
         codings.append(
-            chunk_coding(keyframe, whole_page=grid.whole_pages, compressors=compressors)
+            chunk_coding(level.keyframe, whole_page=whole_pages, compressors=compressors)
         )
     return codings
 
@@ -345,30 +346,21 @@ def _codings(
 def _chunk_refs(
     store: ZarrTiffStore, seq: _Sequence, target: str
 ) -> Iterator[tuple[str, list[Any]]]:
-    """(key, [target, offset, length]) of every stored chunk; sparse ones read as fill."""
-    for grid, level in zip(store._grids, store._level_series(), strict=True):
-        keyframe = level.keyframe
-        raw = keyframe.codec is not None and keyframe.codec.role is Role.RAW
-        expected = int(np.prod(grid.chunks)) * keyframe.dtype.itemsize
-        for coords in np.ndindex(*grid.grid):
-            ref = grid.chunk_ref(coords)
-            if ref is None:
-                continue
-            page = level.pages[ref.page]
-            if page is None:
-                continue
-            segment = ref.segment
-            found = _page_range(page) if segment is None else page.segment_range(segment)
-            if found is None:
-                continue
-            offset, length = found
-            if raw:
-                if length < expected:
-                    raise _refuse(page, f"an incomplete chunk (segment {ref.segment} truncated)")
-                length = expected
-            # the store's own key, with the sequence's index leading
-            key = store._chunk_key(grid.level, (*seq.index, *coords))
-            yield key, [target, offset, length]
+    """(key, [target, offset, length]) of every stored chunk; sparse ones read as fill.
+
+    The keys are the store's own, with the sequence's index leading."""
+    index = store.index
+    for location in index.chunks(lead=seq.index):
+        ref, page = location.ref, location.page
+        keyframe = index.levels[ref.level].keyframe
+        found = location.byte_range
+        offset, length = _page_range(page) if found is None else found
+        if keyframe.codec is not None and keyframe.codec.role is Role.RAW:
+            expected = index.chunk_nbytes(ref.level)
+            if length < expected:
+                raise _refuse(page, f"an incomplete chunk (segment {ref.segment} truncated)")
+            length = expected
+        yield location.key, [target, offset, length]
 
 
 def _target(store: ZarrTiffStore, url: str | None) -> tuple[str, str]:
@@ -381,16 +373,11 @@ def _target(store: ZarrTiffStore, url: str | None) -> tuple[str, str]:
     return base, name
 
 
-def _format_store(store: ZarrTiffStore, zarr_format: int | None) -> ZarrTiffStore:
+def _format_store(store: ZarrTiffStore, zarr_format: ZarrFormat | None) -> ZarrTiffStore:
     """The store, or a twin serving the other zarr format over the same series."""
     if zarr_format is None or zarr_format == store.zarr_format:
         return store
-    from .store.store import ZarrTiffStore
-
-    if zarr_format not in (2, 3):
-        raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
-    state = {**store._state(), "zarr_format": zarr_format}
-    return ZarrTiffStore(store.series, lock=store._lock, read_only=True, **state)
+    return store.with_zarr_format(zarr_format)
 
 
 def _entry(key: str, value: Any) -> str:
@@ -421,7 +408,7 @@ def _reference_entries(
     templatename: str | None = None,
     compressors: Mapping[int, str | None] | None = None,
     version: int = 0,
-    zarr_format: int | None = None,
+    zarr_format: ZarrFormat | None = None,
     sequence: _Sequence | None = None,
     metadata: bool = True,
 ) -> tuple[dict[str, str], Iterator[str]]:
@@ -498,7 +485,7 @@ def write_fsspec(
     templatename: str | None = None,
     compressors: Mapping[int, str | None] | None = None,
     version: int | None = None,
-    zarr_format: int | None = None,
+    zarr_format: ZarrFormat | None = None,
     _shape: Sequence[int] | None = None,
     _axes: Sequence[str] | None = None,
     _index: Sequence[int] | None = None,

@@ -181,7 +181,8 @@ def test_pickled_store_over_url_reopens(server: RangeServer, pyramid: Path) -> N
 def test_pickled_store_reopens_with_storage_options(server: RangeServer, pyramid: Path) -> None:
     options = {"headers": {"X-Test": "1"}}
     with TiffFile(server.url("pyramid.tif"), storage_options=options) as tif:
-        location = pickle.loads(pickle.dumps(tif.series[0].aszarr())).__reduce__()[1][0]
+        copy = pickle.loads(pickle.dumps(tif.series[0].aszarr()))
+        location = copy.__getstate__()["location"][0]
     assert isinstance(location, RemoteLocation)
     assert location.url == server.url("pyramid.tif")
     assert dict(location.storage_options) == options

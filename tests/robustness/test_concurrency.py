@@ -14,7 +14,8 @@ import pytest
 import tifffile
 import zarr
 
-from napari_tiffzarr import TiffFile, TiffFileError
+from napari_tiffzarr import TiffFile
+from napari_tiffzarr.errors import TiffClosedError
 from napari_tiffzarr.store import ZarrTiffStore
 
 
@@ -95,7 +96,7 @@ def test_close_during_reads_ends_them_with_a_clear_error(tiled: tuple[Path, np.n
         for _ in range(50):
             try:
                 block = array[...]
-            except TiffFileError as exc:  # TiffClosedError: what a closed store says
+            except TiffClosedError as exc:  # what a closed store says
                 outcomes.append(f"closed: {exc}")
                 return
             outcomes.append("ok" if np.array_equal(block, data) else "wrong data")
@@ -111,5 +112,5 @@ def test_close_during_reads_ends_them_with_a_clear_error(tiled: tuple[Path, np.n
     assert "wrong data" not in outcomes
     assert any(o.startswith("closed") for o in outcomes)
     assert all(o == "ok" or "closed" in o for o in outcomes)
-    with pytest.raises(TiffFileError, match="closed"):
+    with pytest.raises(TiffClosedError, match="closed"):
         array[0, 0, 0]

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..sources.remote import is_url
 from ..store import ZarrTiffStore
+from ..store.config import ZarrFormat
 from ..tiff.file import TiffFile
 
 __all__ = ["ReferenceWriterError", "write_layer_references", "write_references"]
@@ -24,7 +25,7 @@ def write_layer_references(
     *,
     url: str | None = None,
     version: int = 1,
-    zarr_format: int = 2,
+    zarr_format: ZarrFormat = 2,
 ) -> str:
     """Write the references of the series a layer was opened from; return the path.
 

@@ -46,9 +46,6 @@ REMOTE_COALESCE_GAP = 64 * 1024
 # waiting REMOTE_BACKOFF seconds, doubled each time, before giving up.
 REMOTE_RETRIES = 4
 REMOTE_BACKOFF = 0.05
-# Prefetched chunk bytes waiting for the thread that decodes them; a bound, so that
-# chunks fetched but never decoded (a cancelled read) cannot pile up.
-STASH_LIMIT = 4096
 
 # Seconds a server may take to connect or to send its next bytes before the request counts
 # as failed, and is retried: without a bound, a server that accepts a connection and never
@@ -189,7 +186,6 @@ class FsspecSource(SourceBase):
         self._lock = threading.Lock()
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._in_flight: dict[int, Future[bytes]] = {}
-        self._stash: OrderedDict[tuple[int, int], bytes | BaseException] = OrderedDict()
         if isinstance(target, str):
             try:
                 from fsspec.core import url_to_fs
@@ -305,11 +301,6 @@ class FsspecSource(SourceBase):
 
     # -- reads -------------------------------------------------------------------------
     def _read_raw(self, offset: int, length: int) -> bytes:
-        stashed = self._take(offset, length)
-        if stashed is not None:
-            if isinstance(stashed, BaseException):
-                raise stashed
-            return stashed
         if length > self._block_size:
             return self._fetch([(offset, length)])[0]
         return self._read_blocks(offset, length)
@@ -375,25 +366,10 @@ class FsspecSource(SourceBase):
         blobs = self._fetch([(start, length) for start, length, _ in runs])
         return split_runs(ranges, runs, blobs)
 
-    # -- bytes fetched ahead for the thread that decodes them ------------------------------
-    def stash(self, offset: int, length: int, data: bytes | BaseException) -> None:
-        """Keep a range fetched in a batch (or why it failed) for the next read of it."""
-        with self._lock:
-            self._stash[(offset, length)] = data
-            while len(self._stash) > STASH_LIMIT:
-                self._stash.popitem(last=False)
-
-    def _take(self, offset: int, length: int) -> bytes | BaseException | None:
-        if not self._stash:
-            return None
-        with self._lock:
-            return self._stash.pop((offset, length), None)
-
     def close(self) -> None:
         with self._lock:
             self._fs = None
             self._blocks.clear()
-            self._stash.clear()
 
     def __repr__(self) -> str:
         return f"FsspecSource({self.url!r})"

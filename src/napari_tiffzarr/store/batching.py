@@ -3,8 +3,8 @@
 zarr asks for every chunk of a selection at once, one ``store.get`` each.  Locally each
 chunk is one pread in the thread pool; remotely a request per chunk would pay the round
 trip every time.  So the byte ranges of the chunks asked for in the same turn of the event
-loop are collected, coalesced and fetched in one ``cat_ranges`` (concurrent requests,
-neighbours merged), and handed to the source, where the decoding thread finds them.
+loop are collected and fetched in one ``read_ranges`` (concurrent requests, neighbours
+merged); each reader gets its own bytes back and hands them to the decoder with its chunk.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 from ..errors import TiffFileError
 from ..sources.remote import FsspecSource
+from .index import ChunkIndex
+from .keys import ChunkRef
 
-if TYPE_CHECKING:
-    from .keys import ChunkRef
-    from .store import ZarrTiffStore
+__all__ = ["fetch_chunk"]
 
-__all__ = ["prefetch"]
+Fetched = bytes | BaseException  # a chunk's bytes, or why they could not be fetched
 
 
 class _Batch:
@@ -31,36 +30,35 @@ class _Batch:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.ranges: list[tuple[int, int]] = []
-        self.done: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[dict[tuple[int, int], Fetched]] = loop.create_future()
 
 
 _pending: dict[tuple[int, asyncio.AbstractEventLoop], _Batch] = {}
 _pending_lock = threading.Lock()  # zarr's loop and a caller's own loop may both read
 
 
-async def prefetch(store: ZarrTiffStore, ref: ChunkRef) -> None:
-    """Fetch the bytes of a chunk with the other chunks asked for now, for read_chunk.
+async def fetch_chunk(index: ChunkIndex, ref: ChunkRef) -> Fetched | None:
+    """The stored bytes of a remote strip or tile, fetched with the other chunks asked for
+    in this turn; None where the decoder should read for itself (local files, whole pages,
+    sparse or unlocatable chunks).
 
-    Does nothing for local files, whole-page chunks or a chunk that cannot be located;
-    never raises: a failed fetch is kept in the source and raised by the read of it, so
-    errors take the store's usual path.  Locating a chunk may read its page's offsets
-    (once per page, from the metadata cache) on the event loop: running that in the pool
-    would spread the chunks of one selection over many turns, and many requests.
+    Never raises for the file's content: a failed fetch is returned, and raised by the
+    decoder, so errors take the store's usual path.  Locating a chunk may read its page's
+    offsets (once per page) on the event loop: doing that in the pool would spread the
+    chunks of one selection over many turns, and many requests.
     """
     # local files return here, before any work: their path stays one pread per chunk
-    if not isinstance(store.series.keyframe.source, FsspecSource) or ref.segment is None:
-        return
-    if ref in store._failed:
-        return  # read_chunk will not read it
+    if ref.segment is None or not isinstance(index.series.keyframe.source, FsspecSource):
+        return None
     try:
-        page = store._page(ref)
+        page = index.page(ref)
         if page is None or not isinstance(page.source, FsspecSource):
-            return
+            return None
         segment = page.segment_range(ref.segment)
     except TiffFileError:
-        return  # read_chunk meets the same error and reports it as the store should
+        return None  # the decoder meets the same error and reports it as the store should
     if segment is None:
-        return
+        return None
     source = page.source
     loop = asyncio.get_running_loop()
     key = (id(source), loop)
@@ -71,7 +69,7 @@ async def prefetch(store: ZarrTiffStore, ref: ChunkRef) -> None:
             loop.call_soon(_flush, key, source)
         batch.ranges.append(segment)
         done = batch.done
-    await done
+    return (await done)[segment]
 
 
 def _flush(key: tuple[int, asyncio.AbstractEventLoop], source: FsspecSource) -> None:
@@ -94,14 +92,14 @@ async def _fetch(batch: _Batch, source: FsspecSource) -> None:
     ranges = list(dict.fromkeys(batch.ranges))  # one chunk asked for twice is fetched once
     loop = asyncio.get_running_loop()
     try:
-        try:
-            blobs = await loop.run_in_executor(_io_pool, source.read_ranges, ranges)
-        except (OSError, TiffFileError) as exc:
-            for offset, length in ranges:
-                source.stash(offset, length, exc)
-        else:
-            for (offset, length), blob in zip(ranges, blobs, strict=True):
-                source.stash(offset, length, blob)
-    finally:
+        blobs = await loop.run_in_executor(_io_pool, source.read_ranges, ranges)
+    except BaseException as exc:
+        # every reader gets the error, raised where its chunk is decoded: a network or
+        # content error takes the store's on_error path, a closed file says so
         if not batch.done.done():
-            batch.done.set_result(None)
+            batch.done.set_result(dict.fromkeys(ranges, exc))
+        if not isinstance(exc, Exception):
+            raise
+        return
+    if not batch.done.done():
+        batch.done.set_result(dict(zip(ranges, blobs, strict=True)))

@@ -88,7 +88,7 @@ class _Planes:
         self.elsewhere: set[str] = set()
         self.axes = axes
 
-    def _place(self, index: int, count: int, first_ifd: int) -> None:
+    def place(self, index: int, count: int, first_ifd: int) -> None:
         if len(self.pages) < index + count:
             self.pages.extend([None] * (index + count - len(self.pages)))
         pages = self.tif.pages
@@ -132,7 +132,7 @@ class _Planes:
             break
         if count == 0:
             count = len(self.tif.pages) - first_ifd
-        self._place(index, count, first_ifd)
+        self.place(index, count, first_ifd)
 
 
 def _image_series(
@@ -157,7 +157,7 @@ def _image_series(
     for data in tiffdata:
         planes.add(data)
     if not tiffdata:
-        planes._place(0, len(tif.pages), 0)
+        planes.place(0, len(tif.pages), 0)
     pages = planes.pages
     keyframe = next((p for p in pages if p is not None), None)
     if keyframe is None:

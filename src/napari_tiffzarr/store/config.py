@@ -1,0 +1,119 @@
+"""What a store serves and how, as one frozen value.
+
+Every field a store is made with is listed here once: the constructor resolves its arguments
+into a StoreConfig, and ``with_read_only``, pickling and reopening after unpickling copy the
+value whole, so a field cannot be forgotten by one of them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+
+__all__ = ["CHUNKMODE", "OnError", "StoreConfig", "ZarrFormat", "parse_chunkmode"]
+
+ZarrFormat = Literal[2, 3]
+OnError = Literal["raise", "fill"]  # a chunk that cannot be read: raise, or show the fill value
+
+
+class CHUNKMODE(enum.IntEnum):
+    """What one zarr chunk is: a strip or tile, a plane, a page or the whole file."""
+
+    NONE = 0
+    PLANE = 1
+    PAGE = 2
+    FILE = 3
+
+
+_CHUNKMODE_ALIASES = {"STRILE": 0, "TILE": 0, "STRIP": 0, "SEGMENT": 0, "CHUNK": 0, "PAGES": 2}
+
+
+def parse_chunkmode(value: CHUNKMODE | int | str | None) -> CHUNKMODE:
+    """Accept what tifffile accepts: the enum, its int, or its name in any case."""
+    if value is None:
+        return CHUNKMODE.NONE
+    if isinstance(value, str):
+        name = value.strip().upper()
+        if name in CHUNKMODE.__members__:
+            mode = CHUNKMODE[name]
+        elif name in _CHUNKMODE_ALIASES:
+            mode = CHUNKMODE(_CHUNKMODE_ALIASES[name])
+        else:
+            raise ValueError(f"unknown chunkmode {value!r}")
+    else:
+        try:
+            mode = CHUNKMODE(int(value))
+        except ValueError:
+            raise ValueError(f"unknown chunkmode {value!r}") from None
+    if mode not in (CHUNKMODE.NONE, CHUNKMODE.PAGE):
+        raise ValueError(f"chunkmode {mode.name} is not supported: use NONE (0) or PAGE (2)")
+    return mode
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """The parameters of a store, resolved: plain values that pickle and compare."""
+
+    level: int  # the level served alone; 0 where all levels are served
+    multiscales: bool  # all levels as an OME-NGFF group
+    chunkmode: CHUNKMODE = CHUNKMODE.NONE
+    fillvalue: int | float | None = None  # None: the page's nodata value
+    zattrs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    squeeze: bool | None = None
+    maxworkers: int | None = None
+    buffersize: int | None = None
+    zarr_format: ZarrFormat = 3
+    on_error: OnError = "raise"
+
+    @classmethod
+    def resolve(
+        cls,
+        levels: int,
+        *,
+        level: int | None,
+        multiscales: bool | None,
+        chunkmode: CHUNKMODE | int | str | None,
+        zattrs: Mapping[str, Any] | None,
+        zarr_format: int,
+        on_error: str,
+        **rest: Any,
+    ) -> StoreConfig:
+        """Check the constructor's arguments against a series of `levels` levels."""
+        if zarr_format not in get_args(ZarrFormat):
+            raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
+        if on_error not in get_args(OnError):
+            raise ValueError(f"on_error must be 'raise' or 'fill', not {on_error!r}")
+        if level is not None and not -levels <= level < levels:
+            raise IndexError(f"level {level} out of range: the series has {levels} levels")
+        if multiscales is None:
+            multiscales = level is None and levels > 1
+        return cls(
+            level=0 if level is None else level % levels,
+            multiscales=bool(multiscales),
+            chunkmode=parse_chunkmode(chunkmode),
+            zattrs=MappingProxyType(dict(zattrs or {})),
+            zarr_format=zarr_format,  # type: ignore[arg-type]  # checked above
+            on_error=on_error,  # type: ignore[arg-type]  # checked above
+            **rest,
+        )
+
+    def replace(self, **changes: Any) -> StoreConfig:
+        return replace(self, **changes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a mapping proxy does not pickle; the attributes are plain JSON-like values
+        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
+            "zattrs": dict(self.zattrs),
+            "chunkmode": int(self.chunkmode),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = state | {
+            "zattrs": MappingProxyType(dict(state["zattrs"])),
+            "chunkmode": CHUNKMODE(state["chunkmode"]),
+        }
+        for name, value in state.items():
+            object.__setattr__(self, name, value)

@@ -1,0 +1,327 @@
+"""The public, read-only chunk index of a store: what it serves and where each chunk lives.
+
+Levels, their chunk grids and metadata documents, chunk key <-> (level, page, segment), and
+the stored chunks with their byte ranges.  The store, its listing, the references and the
+remote batching read only this.  Listing is arithmetic on the grids: a directory of
+directories is answered without parsing a page, and chunk keys are streamed, each page
+parsed only when its own chunks are reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import TiffFileError
+from ..tiff.page import TiffPage
+from ..tiff.series import TiffPageSeries
+from .config import CHUNKMODE, StoreConfig, ZarrFormat
+from .keys import ChunkGrid, ChunkRef, map_dimensions
+from .metadata import array_metadata, dimension_names, group_metadata, multiscales_attributes
+
+__all__ = ["ChunkIndex", "ChunkLocation", "Level"]
+
+# Keys parsed and kept per index: a few MB at most, many screens of tiles
+_KEYS_REMEMBERED = 1 << 16
+
+
+@dataclass(frozen=True)
+class Level:
+    """One array the store serves: a level of the series, its grid and key prefix."""
+
+    index: int
+    series: TiffPageSeries
+    grid: ChunkGrid
+    prefix: str  # "" for a lone array, "<index>/" in a multiscales group
+
+    @property
+    def keyframe(self) -> TiffPage:
+        return self.series.keyframe
+
+
+class ChunkLocation(NamedTuple):
+    """A stored chunk: its key, where it lives, and its bytes (None: the whole page)."""
+
+    key: str
+    ref: ChunkRef
+    page: TiffPage
+    byte_range: tuple[int, int] | None
+
+
+def is_index(text: str) -> bool:
+    """Whether text is a chunk or level index as zarr writes it: ASCII digits, no leading
+    zero.  str.isdigit() alone also accepts Arabic-Indic digits and superscripts, and int()
+    reads '01': keys that zarr never asks for would alias real chunks."""
+    return text.isascii() and text.isdigit() and (text == "0" or text[0] != "0")
+
+
+class ChunkIndex:
+    """The levels, keys and chunks of a series served with a config; built without I/O
+    beyond the keyframes' tags, which finding the series has read already."""
+
+    def __init__(self, series: TiffPageSeries, config: StoreConfig) -> None:
+        self.series = series
+        self.config = config
+        served = list(series.levels) if config.multiscales else [series.levels[config.level]]
+        self.levels: tuple[Level, ...] = tuple(
+            Level(i, level, _grid(i, level, config), f"{i}/" if config.multiscales else "")
+            for i, level in enumerate(served)
+        )
+        self._parsed: dict[str, ChunkRef | None] = {}
+
+    @property
+    def zarr_format(self) -> ZarrFormat:
+        return self.config.zarr_format
+
+    @cached_property
+    def fillvalue(self) -> int | float:
+        fill = self.config.fillvalue
+        return self.series.keyframe.nodata if fill is None else fill
+
+    def chunk_nbytes(self, level: int) -> int:
+        """The bytes of one decoded chunk of level, edge chunks padded."""
+        return int(np.prod(self.levels[level].grid.chunks)) * self.series.dtype.itemsize
+
+    # -- metadata ------------------------------------------------------------------------
+    @cached_property
+    def metadata(self) -> Mapping[str, bytes]:
+        """The metadata documents by key: the group's (multiscales) and every array's."""
+        config = self.config
+        fmt = config.zarr_format
+        documents: dict[str, bytes] = {}
+        if config.multiscales:
+            axes = self.levels[0].series.get_axes(config.squeeze)
+            sizes = self.series.physical_sizes
+            attributes = multiscales_attributes(
+                name=self.series.name or self.series.kind,
+                axes=axes,
+                shapes=[level.grid.shape for level in self.levels],
+                # level 0's physical pixel size per axis, 1 where the file does not say
+                scale=[sizes[ax][0] if ax in sizes else 1.0 for ax in axes] if sizes else None,
+                units={ax: sizes[ax][1] for ax in axes if ax in sizes} or None,
+                zarr_format=fmt,
+            )
+            documents.update(group_metadata({**attributes, **config.zattrs}, fmt))
+        base_shape = self.levels[0].grid.shape
+        for level in self.levels:
+            grid = level.grid
+            names = dimension_names(level.series.get_axes(config.squeeze))
+            # a dimension that shrinks with the level gets a name of its own, so that
+            # xarray can open all levels of the group as one dataset
+            names = [
+                name if size == base else f"{name}_{level.index}"
+                for name, size, base in zip(names, grid.shape, base_shape, strict=True)
+            ]
+            arrays = array_metadata(
+                shape=grid.shape,
+                chunks=grid.chunks,
+                dtype=self.series.dtype,
+                fill_value=self.fillvalue,
+                dimensions=names,
+                attributes=None if config.multiscales else config.zattrs,
+                zarr_format=fmt,
+            )
+            documents.update({level.prefix + key: value for key, value in arrays.items()})
+        return documents
+
+    # -- keys ----------------------------------------------------------------------------
+    def key(self, level: int, coords: tuple[int, ...]) -> str:
+        """The chunk key of coords in level (coords may lead with a sequence's indices)."""
+        prefix = self.levels[level].prefix
+        if self.config.zarr_format == 3:
+            return prefix + "/".join(["c", *map(str, coords)])
+        return prefix + ".".join(map(str, coords))
+
+    def parse(self, key: str) -> ChunkRef | None:
+        """The chunk that key names, or None where it names none.
+
+        Remembered: a viewer asks for the same chunks again and again, and parsing costs
+        the event loop thread more than the rest of a read's work there.
+        """
+        known = self._parsed
+        if key in known:
+            return known[key]
+        if len(known) >= _KEYS_REMEMBERED:
+            known.clear()
+        ref = known[key] = self._parse_new(key)
+        return ref
+
+    def _parse_new(self, key: str) -> ChunkRef | None:
+        level = self.levels[0]
+        if self.config.multiscales:
+            head, _, key = key.partition("/")
+            if not is_index(head) or int(head) >= len(self.levels):
+                return None
+            level = self.levels[int(head)]
+        parts = self._coords(key)
+        if parts is None or not all(is_index(p) for p in parts):
+            return None
+        return level.grid.chunk_ref(tuple(int(p) for p in parts))
+
+    def _coords(self, key: str) -> list[str] | None:
+        """The index texts of a chunk key relative to its array, None if it is none."""
+        if self.config.zarr_format == 2:
+            return key.split(".")
+        if key == "c":
+            return []
+        if not key.startswith("c/"):
+            return None
+        return key[2:].split("/")
+
+    # -- chunks --------------------------------------------------------------------------
+    def page(self, ref: ChunkRef) -> TiffPage | None:
+        """The page of a chunk (parsed on first use), None for a page the series lacks."""
+        return self.levels[ref.level].series.pages[ref.page]
+
+    def byte_range(self, ref: ChunkRef) -> tuple[int, int] | None:
+        """(offset, length) of a strip or tile chunk, None if sparse or a whole page."""
+        page = self.page(ref)
+        if page is None or ref.segment is None:
+            return None
+        return page.segment_range(ref.segment)
+
+    def is_stored(self, ref: ChunkRef) -> bool:
+        """Whether the chunk has data: reads its page's tags, no other page's."""
+        page = self.page(ref)
+        if page is None:
+            return False
+        if ref.segment is None:
+            return True
+        try:
+            return page.segment_range(ref.segment) is not None
+        except TiffFileError:
+            return True  # present but corrupt: reading it says why
+
+    def exists(self, key: str) -> bool:
+        if key in self.metadata:
+            return True
+        ref = self.parse(key)
+        return ref is not None and self.is_stored(ref)
+
+    def chunks(self, lead: tuple[int, ...] = ()) -> Iterator[ChunkLocation]:
+        """Every stored chunk of every level in key order, streamed; keys get lead's
+        indices in front (a file's place in a sequence).  A corrupt offset raises."""
+        for level in self.levels:
+            for coords, ref in _positions(level.grid, ()):
+                page = self.page(ref)
+                if page is None:
+                    continue
+                found = None if ref.segment is None else page.segment_range(ref.segment)
+                if ref.segment is not None and found is None:
+                    continue
+                yield ChunkLocation(self.key(level.index, (*lead, *coords)), ref, page, found)
+
+    # -- listing -------------------------------------------------------------------------
+    def stored_keys(self, prefix: str = "") -> Iterator[str]:
+        """Metadata keys, then the stored chunk keys, that start with prefix; streamed,
+        and only the chunks of the levels and leading indices the prefix can match."""
+        yield from (key for key in self.metadata if key.startswith(prefix))
+        for level in self.levels:
+            if level.prefix.startswith(prefix):
+                fixed: tuple[int, ...] | None = ()
+            elif prefix.startswith(level.prefix):
+                fixed = self._fixed(level.grid, prefix[len(level.prefix) :])
+            else:
+                continue
+            if fixed is None:
+                continue
+            for coords, ref in _positions(level.grid, fixed):
+                key = self.key(level.index, coords)
+                if key.startswith(prefix) and self.is_stored(ref):
+                    yield key
+
+    def _fixed(self, grid: ChunkGrid, rest: str) -> tuple[int, ...] | None:
+        """The leading chunk indices that every key starting with rest has, None if no
+        chunk key of the array can start with rest."""
+        separator = "/" if self.config.zarr_format == 3 else "."
+        if self.config.zarr_format == 3:
+            if "c/".startswith(rest):
+                return ()
+            if not rest.startswith("c/"):
+                return None
+            rest = rest[2:]
+        complete = rest.split(separator)[:-1]  # the last part may be a partial index
+        if len(complete) > len(grid.shape) or not all(is_index(p) for p in complete):
+            return None
+        fixed = tuple(int(p) for p in complete)
+        if any(i >= n for i, n in zip(fixed, grid.grid, strict=False)):
+            return None
+        return fixed
+
+    def children(self, prefix: str) -> Iterator[str]:
+        """The names one level below directory prefix, as list_dir gives them.
+
+        Directories of chunks come from grid arithmetic, without parsing a page; only
+        chunk keys themselves (the innermost directory in zarr 3, an array's directory in
+        zarr 2) are checked as exists() checks them, so that listing and exists() agree.
+        """
+        prefix = prefix.rstrip("/")
+        prefix = prefix + "/" if prefix else ""
+        seen: set[str] = set()
+        for key in self.metadata:
+            if key.startswith(prefix):
+                child = key[len(prefix) :].split("/", 1)[0]
+                if child not in seen:
+                    seen.add(child)
+                    yield child
+        for level in self.levels:
+            if prefix.startswith(level.prefix):
+                yield from self._chunk_children(level, prefix[len(level.prefix) :])
+
+    def _chunk_children(self, level: Level, rest: str) -> Iterator[str]:
+        grid = level.grid
+        if 0 in grid.grid:
+            return  # an empty array has no chunks
+        if self.config.zarr_format == 2:
+            if rest == "":
+                for coords, ref in _positions(grid, ()):
+                    if self.is_stored(ref):
+                        yield ".".join(map(str, coords))
+            return
+        if rest == "":
+            yield "c"
+            return
+        if not rest.startswith("c/"):
+            return
+        parts = rest[2:-1].split("/") if rest != "c/" else []
+        if not all(is_index(p) for p in parts) or len(parts) >= len(grid.shape):
+            return
+        fixed = tuple(int(p) for p in parts)
+        if any(i >= n for i, n in zip(fixed, grid.grid, strict=False)):
+            return
+        depth = len(fixed)
+        if depth < len(grid.shape) - 1:
+            yield from map(str, range(grid.grid[depth]))  # directories: arithmetic only
+            return
+        for i in range(grid.grid[depth]):
+            leaf = grid.chunk_ref((*fixed, i))
+            if leaf is not None and self.is_stored(leaf):
+                yield str(i)
+
+
+def _grid(index: int, series: TiffPageSeries, config: StoreConfig) -> ChunkGrid:
+    shape = series.get_shape(config.squeeze)
+    keyframe = series.keyframe
+    axes = series.get_axes(config.squeeze)
+    return ChunkGrid(
+        level=index,
+        shape=shape,
+        roles=map_dimensions(shape, axes, keyframe.layout.shaped, len(series.pages)),
+        layout=keyframe.layout,
+        whole_pages=config.chunkmode == CHUNKMODE.PAGE,
+    )
+
+
+def _positions(
+    grid: ChunkGrid, fixed: tuple[int, ...]
+) -> Iterator[tuple[tuple[int, ...], ChunkRef]]:
+    """(coords, ref) of every chunk of grid whose coords start with fixed, in C order."""
+    for tail in np.ndindex(*grid.grid[len(fixed) :]):
+        coords = (*fixed, *tail)
+        ref = grid.chunk_ref(coords)
+        if ref is not None:
+            yield coords, ref
