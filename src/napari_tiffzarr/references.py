@@ -492,7 +492,13 @@ def write_fsspec(
     _append: bool = False,
     _close: bool = True,
 ) -> None:
-    """Write the store as fsspec ReferenceFileSystem JSON; see ZarrTiffStore.write_fsspec."""
+    """Write the store as fsspec ReferenceFileSystem (kerchunk) JSON that opens as it does.
+
+    url is where the TIFF lives, without its file name; version 0 is a flat mapping,
+    1 uses templatename ('u') for the url.  ValueError names what cannot be referenced.
+    ``_shape``, ``_axes``, ``_index``, ``_append`` and ``_close`` join the files of a
+    sequence into one array (see write_sequence).
+    """
     version = 0 if version is None else int(version)
     if version not in (0, 1):
         raise ValueError(f"version must be 0 or 1, not {version}")

@@ -182,7 +182,7 @@ def test_pickled_store_reopens_with_storage_options(server: RangeServer, pyramid
     options = {"headers": {"X-Test": "1"}}
     with TiffFile(server.url("pyramid.tif"), storage_options=options) as tif:
         copy = pickle.loads(pickle.dumps(tif.series[0].aszarr()))
-        location = copy.__getstate__()["location"][0]
+        location = copy.__getstate__()["location"].path
     assert isinstance(location, RemoteLocation)
     assert location.url == server.url("pyramid.tif")
     assert dict(location.storage_options) == options

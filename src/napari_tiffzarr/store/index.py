@@ -202,6 +202,14 @@ class ChunkIndex:
         ref = self.parse(key)
         return ref is not None and self.is_stored(ref)
 
+    def size(self, key: str) -> int | None:
+        """The bytes get(key) returns in full, None where nothing is stored under key."""
+        document = self.metadata.get(key)
+        if document is not None:
+            return len(document)
+        ref = self.parse(key)
+        return None if ref is None or not self.is_stored(ref) else self.chunk_nbytes(ref.level)
+
     def chunks(self, lead: tuple[int, ...] = ()) -> Iterator[ChunkLocation]:
         """Every stored chunk of every level in key order, streamed; keys get lead's
         indices in front (a file's place in a sequence).  A corrupt offset raises."""

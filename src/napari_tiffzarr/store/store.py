@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import Any, TextIO
 
@@ -30,28 +29,19 @@ from zarr.abc.store import (
 from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.core.buffer.core import default_buffer_prototype
 
-from ..errors import TiffClosedError, TiffFileError
-from ..sources.remote import RemoteLocation, source_location
-from ..tiff.codecs import SegmentDecoder
-from ..tiff.file import TiffFile
+from ..errors import TiffClosedError
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
-from .batching import Fetched, fetch_chunk
+from .batching import Fetched
 from .config import CHUNKMODE, OnError, StoreConfig, ZarrFormat
 from .decoding import DecodeQueue
 from .index import ChunkIndex
 from .keys import ChunkRef
-from .writing import write_chunk
+from .location import StoreLocation, target_of
+from .reading import ChunkReader, TiffChunkWarning
+from .writing import erase_chunk, write_chunk
 
 __all__ = ["CHUNKMODE", "TiffChunkWarning", "ZarrTiffStore"]
-
-# Where a pickled store reopens its file: the path or URL, and ("page", index) or
-# ("series", index) in it
-Location = tuple["str | RemoteLocation", tuple[str, Any]]
-
-
-class TiffChunkWarning(UserWarning):
-    """A chunk could not be read and shows the fill value instead."""
 
 
 class ZarrTiffStore(Store):
@@ -79,12 +69,7 @@ class ZarrTiffStore(Store):
         read_only: bool | None = None,
         on_error: OnError = "raise",
     ) -> None:
-        if isinstance(arg, TiffPage):
-            series = TiffPageSeries(None, [arg], arg.shape, arg.axes, kind="page")
-        elif isinstance(arg, TiffPageSeries):
-            series = arg
-        else:
-            raise TypeError(f"arg must be a TiffPage or TiffPageSeries, not {type(arg).__name__}")
+        series = _as_series(arg)
         config = StoreConfig.resolve(
             len(series.levels),
             level=level,
@@ -106,7 +91,7 @@ class ZarrTiffStore(Store):
         self,
         config: StoreConfig,
         series: TiffPageSeries | None,
-        location: Location | None,
+        location: StoreLocation | None,
         lock: AbstractContextManager[Any] | None,
         read_only: bool,
     ) -> None:
@@ -118,8 +103,6 @@ class ZarrTiffStore(Store):
         self._opening = threading.Lock()
         self._lock = lock
         self._closed = False
-        self._failed: set[ChunkRef] = set()
-        self._decoders: dict[int, SegmentDecoder] = {}
         self._queue: DecodeQueue[tuple[ChunkRef, Fetched | None]] = DecodeQueue(
             self._decode, self._closed_error, config.maxworkers
         )
@@ -149,9 +132,8 @@ class ZarrTiffStore(Store):
                 if self._series is None:
                     self._check_open()
                     assert self._location is not None  # set by __setstate__
-                    path, target = self._location
                     # a writable store reopens its file for update, or set() could not write
-                    self._series = _open_target(path, target, writable=not self.read_only)
+                    self._series = self._location.open(writable=not self.read_only)
                 series = self._series
         return series
 
@@ -159,10 +141,6 @@ class ZarrTiffStore(Store):
     def index(self) -> ChunkIndex:
         """The levels, keys, metadata and chunk locations served: public, read-only."""
         return ChunkIndex(self.series, self.config)
-
-    @property
-    def lock(self) -> AbstractContextManager[Any] | None:
-        return self._lock
 
     @property
     def chunkmode(self) -> CHUNKMODE:
@@ -183,7 +161,7 @@ class ZarrTiffStore(Store):
     @property
     def errors(self) -> int:
         """How many chunks could not be read and show the fill value (on_error='fill')."""
-        return len(self._failed)
+        return len(self._reader.failed)
 
     # -- reading chunks --------------------------------------------------------------
     def _check_open(self) -> None:
@@ -193,66 +171,15 @@ class ZarrTiffStore(Store):
     def _closed_error(self) -> TiffClosedError:
         return TiffClosedError(f"{self!r} is closed")
 
+    @cached_property
+    def _reader(self) -> ChunkReader:
+        return ChunkReader(self.index, self._lock)
+
     def read_chunk(self, ref: ChunkRef, data: Fetched | None = None) -> np.ndarray | None:
-        """Decode one chunk at full chunk size, or None where it is missing or sparse.
-
-        data are the chunk's stored bytes where they were fetched already (or why they
-        could not be).  With on_error='fill', a chunk that cannot be read is missing (zarr
-        fills it) and the first such failure is warned about once: a viewer should show
-        the fill value, not raise on every frame.  The default raises, as a library should.
-        """
+        """Decode one chunk at full size, None where it is missing or sparse (or, with
+        on_error='fill', unreadable); data: its stored bytes where fetched already."""
         self._check_open()
-        if ref in self._failed:
-            return None  # known unreadable: do not decode it again for every frame
-        try:
-            return self._read_chunk(ref, data)
-        except TiffFileError as exc:
-            if self.config.on_error == "raise":
-                raise
-            self._failed.add(ref)
-            if len(self._failed) == 1:
-                warnings.warn(
-                    f"{exc}; unreadable chunks show the fill value {self.fillvalue}",
-                    TiffChunkWarning,
-                    stacklevel=2,
-                )
-            return None
-
-    def _read_chunk(self, ref: ChunkRef, data: Fetched | None) -> np.ndarray | None:
-        index = self.index
-        page = index.page(ref)
-        if page is None:
-            return None
-        keyframe = index.levels[ref.level].keyframe
-        if page is not keyframe and (
-            page.layout != keyframe.layout or page.dtype != keyframe.dtype
-        ):
-            raise TiffFileError(
-                f"{page.name}: shape, type or strips and tiles differ from the series' first page"
-            )
-        config = self.config
-        if ref.segment is None:
-            return page.asarray(
-                maxworkers=config.maxworkers,
-                buffersize=config.buffersize,
-                fillvalue=self.fillvalue,
-            )
-        if isinstance(data, BaseException):
-            raise data
-        if data is None:
-            segment = page.segment_range(ref.segment)
-            if segment is None:
-                return None
-            with self._lock or nullcontext():
-                data = page.source.read(*segment)
-        return self._decoder(page).decode(data, ref.segment)
-
-    def _decoder(self, page: TiffPage) -> SegmentDecoder:
-        decoder = self._decoders.get(page.offset)
-        if decoder is None:
-            decoder = SegmentDecoder(page.coding(self.fillvalue), page.dtype)
-            self._decoders[page.offset] = decoder
-        return decoder
+        return self._reader.read(ref, data)
 
     def _decode(self, request: tuple[ChunkRef, Fetched | None]) -> np.ndarray | None:
         array = self.read_chunk(*request)
@@ -260,8 +187,7 @@ class ZarrTiffStore(Store):
 
     async def _chunk_bytes(self, ref: ChunkRef) -> np.ndarray | None:
         # remote files: the bytes of the chunks asked for in one turn come in one batch
-        data = None if ref in self._failed else await fetch_chunk(self.index, ref)
-        return await self._queue.submit((ref, data))
+        return await self._queue.submit((ref, await self._reader.fetch(ref)))
 
     # -- zarr Store API ---------------------------------------------------------------
     async def get(
@@ -305,11 +231,8 @@ class ZarrTiffStore(Store):
         prototype: BufferPrototype,
         key_ranges: Iterable[tuple[str, ByteRequest | None]],
     ) -> list[Buffer | None]:
-        return list(
-            await asyncio.gather(
-                *(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)
-            )
-        )
+        gets = (self.get(key, prototype, byte_range) for key, byte_range in key_ranges)
+        return list(await asyncio.gather(*gets))
 
     async def exists(self, key: str) -> bool:
         self._check_open()
@@ -317,13 +240,10 @@ class ZarrTiffStore(Store):
 
     async def getsize(self, key: str) -> int:
         self._check_open()
-        document = self.index.metadata.get(key)
-        if document is not None:
-            return len(document)
-        ref = self.index.parse(key)
-        if ref is None or not self.index.is_stored(ref):
+        size = self.index.size(key)
+        if size is None:
             raise FileNotFoundError(key)
-        return self.index.chunk_nbytes(ref.level)
+        return size
 
     async def set(self, key: str, value: Buffer) -> None:
         self._check_writable()
@@ -351,17 +271,11 @@ class ZarrTiffStore(Store):
         """
         self._check_writable()
         self._check_open()
-        index = self.index
-        if key in index.metadata:
+        if key in self.index.metadata:
             raise NotImplementedError(f"{key}: the metadata of a TIFF cannot be deleted")
-        ref = index.parse(key)
-        page = None if ref is None else index.page(ref)
-        if ref is None or page is None:
-            return  # nothing stored under the key: deleting it is done
-        if ref.segment is not None and page.segment_range(ref.segment) is None:
-            return
-        fill = np.full(index.levels[ref.level].grid.chunks, self.fillvalue, self.series.dtype)
-        write_chunk(page, ref, fill.reshape(-1).view(np.uint8), self._lock)
+        ref = self.index.parse(key)
+        if ref is not None:  # else nothing is stored under the key: deleting it is done
+            erase_chunk(self.index, ref, self._lock)
 
     async def list(self) -> AsyncIterator[str]:
         self._check_open()
@@ -395,13 +309,8 @@ class ZarrTiffStore(Store):
         _append: bool = False,
         _close: bool = True,
     ) -> None:
-        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does.
-
-        url is where the TIFF lives, without its file name; version 0 is a flat mapping,
-        1 uses templatename ('u') for the url.  ValueError names what cannot be referenced.
-        ``_shape``, ``_axes``, ``_index``, ``_append`` and ``_close`` join the files of a
-        sequence into one array; see :mod:`napari_tiffzarr.references`.
-        """
+        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does;
+        url is the TIFF's directory.  See :func:`napari_tiffzarr.references.write_fsspec`."""
         from ..references import write_fsspec
 
         write_fsspec(
@@ -439,19 +348,15 @@ class ZarrTiffStore(Store):
         self.close()
 
     # -- identity and pickling: by path and config; the copy reopens the file itself ----
-    def _location_now(self) -> Location | None:
-        """Where the file is and what of it is served, None for memory and file objects."""
-        if self._series is None:
-            return self._location
-        path = source_location(self.series.keyframe.source)
-        return None if path is None else (path, _target(self.series))
+    def _location_now(self) -> StoreLocation | None:
+        return self._location if self._series is None else StoreLocation.of(self._series)
 
     def _identity(self) -> tuple[Any, ...]:
         """What file and which part of it: equal stores serve the same chunks."""
         location = self._location_now()
-        if location is None:
-            return (id(self.series.keyframe.source), _target(self.series))
-        return (_where(location[0]), location[1])
+        if location is None:  # memory or a file object: this very source
+            return (id(self.series.keyframe.source), target_of(self.series))
+        return (location.where, location.target)
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -464,12 +369,10 @@ class ZarrTiffStore(Store):
         return hash((self._identity(), self.config.multiscales, self.config.level))
 
     def __repr__(self) -> str:
-        if self._series is None and self._location is not None:
-            name = _where_name(self._location[0])
-            kind, index = self._location[1]
+        if self._series is None and self._location is not None:  # not reopened yet
+            name, (kind, index) = self._location.name, self._location.target
         else:
-            name = self.series.keyframe.source.name
-            kind, index = _target(self.series)
+            name, (kind, index) = self.series.keyframe.source.name, target_of(self.series)
         config = self.config
         return (
             f"ZarrTiffStore({name!r}, {kind}={index}, "
@@ -489,6 +392,14 @@ class ZarrTiffStore(Store):
     def __setstate__(self, state: dict[str, Any]) -> None:
         # the lock and the decoding threads are the process's own: a copy starts without
         self._start(state["config"], None, state["location"], None, state["read_only"])
+
+
+def _as_series(arg: TiffPage | TiffPageSeries) -> TiffPageSeries:
+    if isinstance(arg, TiffPage):
+        return TiffPageSeries(None, [arg], arg.shape, arg.axes, kind="page")
+    if isinstance(arg, TiffPageSeries):
+        return arg
+    raise TypeError(f"arg must be a TiffPage or TiffPageSeries, not {type(arg).__name__}")
 
 
 def _slice(data: bytes | np.ndarray, byte_range: ByteRequest | None) -> Any:
@@ -514,33 +425,3 @@ def _chunk_buffer(
 ) -> Buffer | None:
     """A decoded chunk's bytes as zarr's buffer, None for a chunk zarr fills itself."""
     return None if chunk is None else prototype.buffer.from_array_like(_slice(chunk, byte_range))
-
-
-def _target(series: TiffPageSeries) -> tuple[str, Any]:
-    if series.kind == "page":
-        return ("page", series.keyframe.index)
-    return ("series", series.index)
-
-
-def _where(location: str | RemoteLocation) -> str | RemoteLocation:
-    return location if isinstance(location, RemoteLocation) else os.path.realpath(location)
-
-
-def _where_name(location: str | RemoteLocation) -> str:
-    return location.name if isinstance(location, RemoteLocation) else os.path.basename(location)
-
-
-def _open_target(
-    path: str | RemoteLocation, target: tuple[str, Any], *, writable: bool
-) -> TiffPageSeries:
-    """The page (as a one-page series) or series that target names in the file at path."""
-    tif = TiffFile(path, mode="r+" if writable else "r")
-    kind, index = target
-    if kind == "series":
-        series: TiffPageSeries = tif.series[index]
-        return series
-    if isinstance(index, tuple):
-        page = tif.subifd_page(tif.pages[index[0]].subifds[index[1]], index)
-    else:
-        page = tif.pages[index]
-    return TiffPageSeries(None, [page], page.shape, page.axes, kind="page")

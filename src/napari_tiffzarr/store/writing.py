@@ -14,9 +14,10 @@ import numpy as np
 
 from ..tiff.codecs import why_not_raw
 from ..tiff.page import TiffPage
+from .index import ChunkIndex
 from .keys import ChunkRef
 
-__all__ = ["write_chunk"]
+__all__ = ["erase_chunk", "write_chunk"]
 
 
 def _refusal(page: TiffPage, ref: ChunkRef) -> str | None:
@@ -65,3 +66,15 @@ def write_chunk(
         raise PermissionError(f"{page.name}: the file is not open for update")
     with lock or nullcontext():
         write(offset, data)
+
+
+def erase_chunk(
+    index: ChunkIndex, ref: ChunkRef, lock: AbstractContextManager[Any] | None = None
+) -> None:
+    """Write the fill value over a stored chunk: what zarr means by deleting it.  A sparse
+    chunk, or one of a page the series lacks, already reads as the fill value."""
+    page = index.page(ref)
+    if page is None or (ref.segment is not None and page.segment_range(ref.segment) is None):
+        return
+    fill = np.full(index.levels[ref.level].grid.chunks, index.fillvalue, index.series.dtype)
+    write_chunk(page, ref, fill.reshape(-1).view(np.uint8), lock)
