@@ -77,11 +77,12 @@ class StoreConfig:
         multiscales: bool | None,
         chunkmode: CHUNKMODE | int | str | None,
         zattrs: Mapping[str, Any] | None,
-        zarr_format: int,
-        on_error: str,
+        zarr_format: ZarrFormat,
+        on_error: OnError,
         **rest: Any,
     ) -> StoreConfig:
-        """Check the constructor's arguments against a series of `levels` levels."""
+        """Check the constructor's arguments against a series of `levels` levels (the
+        Literals are checked too: callers without a type checker pass anything)."""
         if zarr_format not in get_args(ZarrFormat):
             raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
         if on_error not in get_args(OnError):
@@ -95,8 +96,8 @@ class StoreConfig:
             multiscales=bool(multiscales),
             chunkmode=parse_chunkmode(chunkmode),
             zattrs=MappingProxyType(dict(zattrs or {})),
-            zarr_format=zarr_format,  # type: ignore[arg-type]  # checked above
-            on_error=on_error,  # type: ignore[arg-type]  # checked above
+            zarr_format=zarr_format,
+            on_error=on_error,
             **rest,
         )
 

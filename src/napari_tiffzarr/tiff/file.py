@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..sources import open_source
 from .ifd import read_header, read_ifd
@@ -28,7 +28,7 @@ class TiffFile:
         self,
         arg: str | os.PathLike[str] | Any,
         *,
-        mode: str = "r",
+        mode: Literal["r", "rb", "r+", "r+b"] = "r",
         name: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:

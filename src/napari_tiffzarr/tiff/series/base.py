@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -17,12 +17,28 @@ if TYPE_CHECKING:
     from ..file import TiffFile
 
 __all__ = [
+    "SeriesKind",
     "TiffPageSeries",
     "coding_key",
     "pyramidize",
     "squeeze_axes",
     "subifd_index",
     "subresolution",
+]
+
+# What found a series: a detector's name, or "page" for a page served on its own
+SeriesKind = Literal[
+    "page",
+    "uniform",
+    "generic",
+    "shaped",
+    "imagej",
+    "ome",
+    "svs",
+    "ndpi",
+    "qpi",
+    "philips",
+    "scanimage",
 ]
 
 # The largest ratio of a decoded series to its file's size we believe: past it, the size
@@ -75,7 +91,7 @@ class TiffPageSeries:
         shape: Sequence[int],
         axes: str,
         *,
-        kind: str,
+        kind: SeriesKind,
         name: str = "",
         squeeze: bool = True,
         keyframe: TiffPage | None = None,
@@ -88,7 +104,7 @@ class TiffPageSeries:
             )
         self.parent = parent
         self.pages = pages
-        self.kind = kind
+        self.kind: SeriesKind = kind
         self.name = name
         self.index = 0
         self._shape = tuple(int(s) for s in shape)

@@ -12,7 +12,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from .base import TiffPageSeries
+from .base import SeriesKind, TiffPageSeries
 from .generic import detect_generic
 from .resolution import tag_physical_sizes
 
@@ -41,7 +41,7 @@ def svs_physical_sizes(page: TiffPage) -> dict[str, tuple[float, str]]:
     return {"X": (mpp, "micrometer"), "Y": (mpp, "micrometer")} if mpp > 0 else {}
 
 
-def _single(tif: TiffFile, page: TiffPage, name: str, kind: str) -> TiffPageSeries:
+def _single(tif: TiffFile, page: TiffPage, name: str, kind: SeriesKind) -> TiffPageSeries:
     return TiffPageSeries(tif, [page], page.shape, page.axes, kind=kind, name=name)
 
 
