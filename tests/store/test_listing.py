@@ -91,11 +91,8 @@ def test_list_dir_of_a_stack_parses_no_page(
         assert sorted(asyncio.run(_collect(store.list_dir("")))) == ["c", "zarr.json"]
         assert asyncio.run(_collect(store.list_dir("c"))) == [str(i) for i in range(PAGES)]
         assert asyncio.run(_collect(store.list_dir("c/20"))) == ["0", "1"]
-        assert ifds.count == 0
-        # the innermost directory holds chunk keys: checked as exists() checks them, which
-        # reads that page's offsets and no other page's
         assert asyncio.run(_collect(store.list_dir("c/20/1"))) == ["0", "1", "2"]
-        assert ifds.count == 1
+        assert ifds.count == 0
 
 
 def test_array_keys_of_a_pyramid_parse_no_page(pyramid: Path, ifds: IfdCounter) -> None:
@@ -170,16 +167,21 @@ def test_list_prefix_reads_only_the_pages_it_names(
         assert {k.split("/")[1] for k in keys} == {"3", *map(str, range(30, 40))}
 
 
-def test_leaf_listing_agrees_with_exists_on_sparse_tiles(case_file, ifds: IfdCounter) -> None:  # type: ignore[no-untyped-def]
+def test_list_dir_names_grid_positions_list_prefix_the_stored_chunks(case_file) -> None:  # type: ignore[no-untyped-def]
+    """list_dir is arithmetic, sparse chunks included (they read as the fill value);
+    list_prefix and exists() say which chunks hold data, as tifffile's byte counts do."""
     path, _ = case_file("sparse_tiles")  # tiles 0, 5, 11 of a 5 x 4 grid are sparse
     with TiffFile(path) as tif, tifffile.TiffFile(path) as their:
         counts = their.pages[0].databytecounts
         store = ZarrTiffStore(tif.pages[0])
-        for row in range(5):
-            listed = asyncio.run(_collect(store.list_dir(f"c/{row}")))
-            assert listed == [str(x) for x in range(4) if counts[row * 4 + x] > 0]
-            assert all(asyncio.run(store.exists(f"c/{row}/{x}")) for x in listed)
         assert asyncio.run(_collect(store.list_dir("c"))) == ["0", "1", "2", "3", "4"]
+        for row in range(5):
+            assert asyncio.run(_collect(store.list_dir(f"c/{row}"))) == ["0", "1", "2", "3"]
+            stored = [f"c/{row}/{x}" for x in range(4) if counts[row * 4 + x] > 0]
+            assert asyncio.run(_collect(store.list_prefix(f"c/{row}/"))) == stored
+            assert [k for k in _grid_keys("", (5, 4)) if asyncio.run(store.exists(k))] == [
+                k for k in _grid_keys("", (5, 4)) if counts[int(k[2]) * 4 + int(k[4])] > 0
+            ]
 
 
 def test_zarr_format_2_listing(pyramid: Path, ifds: IfdCounter) -> None:
@@ -188,8 +190,9 @@ def test_zarr_format_2_listing(pyramid: Path, ifds: IfdCounter) -> None:
         ifds.reset()
         top = set(asyncio.run(_collect(store.list_dir(""))))
         assert top == {".zgroup", ".zattrs", "0", "1", "2"}
-        assert ifds.count == 0
         level2 = asyncio.run(_collect(store.list_dir("2")))
         assert set(level2) == {".zarray", ".zattrs", "0.0", "0.1", "1.0", "1.1"}
+        assert len(asyncio.run(_collect(store.list_dir("0")))) == 2 + 8 * 6
+        assert ifds.count == 0
         keys = asyncio.run(_collect(store.list_prefix("2/1.")))
         assert keys == ["2/1.0", "2/1.1"]

@@ -2,9 +2,9 @@
 
 Levels, their chunk grids and metadata documents, chunk key <-> (level, page, segment), and
 the stored chunks with their byte ranges.  The store, its listing, the references and the
-remote batching read only this.  Listing is arithmetic on the grids: a directory of
-directories is answered without parsing a page, and chunk keys are streamed, each page
-parsed only when its own chunks are reached.
+remote batching read only this.  Listing is arithmetic on the grids: a directory listing
+never parses a page, and the stored chunk keys are streamed, each page parsed only when
+its own chunks are reached.
 """
 
 from __future__ import annotations
@@ -263,9 +263,9 @@ class ChunkIndex:
     def children(self, prefix: str) -> Iterator[str]:
         """The names one level below directory prefix, as list_dir gives them.
 
-        Directories of chunks come from grid arithmetic, without parsing a page; only
-        chunk keys themselves (the innermost directory in zarr 3, an array's directory in
-        zarr 2) are checked as exists() checks them, so that listing and exists() agree.
+        Answered from the metadata and grid arithmetic alone, never parsing a page: chunk
+        names are every position of the grid, sparse ones included (they read as the fill
+        value).  Which chunks hold data is what stored_keys() and exists() say.
         """
         prefix = prefix.rstrip("/")
         prefix = prefix + "/" if prefix else ""
@@ -278,17 +278,14 @@ class ChunkIndex:
                     yield child
         for level in self.levels:
             if prefix.startswith(level.prefix):
-                yield from self._chunk_children(level, prefix[len(level.prefix) :])
+                yield from self._chunk_children(level.grid, prefix[len(level.prefix) :])
 
-    def _chunk_children(self, level: Level, rest: str) -> Iterator[str]:
-        grid = level.grid
+    def _chunk_children(self, grid: ChunkGrid, rest: str) -> Iterator[str]:
         if 0 in grid.grid:
             return  # an empty array has no chunks
         if self.config.zarr_format == 2:
-            if rest == "":
-                for coords, ref in _positions(grid, ()):
-                    if self.is_stored(ref):
-                        yield ".".join(map(str, coords))
+            if rest == "":  # chunk keys sit in the array's directory, streamed
+                yield from (".".join(map(str, coords)) for coords in np.ndindex(*grid.grid))
             return
         if rest == "":
             yield "c"
@@ -298,17 +295,9 @@ class ChunkIndex:
         parts = rest[2:-1].split("/") if rest != "c/" else []
         if not all(is_index(p) for p in parts) or len(parts) >= len(grid.shape):
             return
-        fixed = tuple(int(p) for p in parts)
-        if any(i >= n for i, n in zip(fixed, grid.grid, strict=False)):
+        if any(int(p) >= n for p, n in zip(parts, grid.grid, strict=False)):
             return
-        depth = len(fixed)
-        if depth < len(grid.shape) - 1:
-            yield from map(str, range(grid.grid[depth]))  # directories: arithmetic only
-            return
-        for i in range(grid.grid[depth]):
-            leaf = grid.chunk_ref((*fixed, i))
-            if leaf is not None and self.is_stored(leaf):
-                yield str(i)
+        yield from map(str, range(grid.grid[len(parts)]))
 
 
 def _grid(index: int, series: TiffPageSeries, config: StoreConfig) -> ChunkGrid:
