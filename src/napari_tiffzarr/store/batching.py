@@ -30,7 +30,7 @@ class _Batch:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.ranges: list[tuple[int, int]] = []
-        self.done: asyncio.Future[dict[tuple[int, int], Fetched]] = loop.create_future()
+        self.done: asyncio.Future[dict[tuple[int, int], Fetched | None]] = loop.create_future()
 
 
 _pending: dict[tuple[int, asyncio.AbstractEventLoop], _Batch] = {}
@@ -91,15 +91,18 @@ _io_pool = ThreadPoolExecutor(32, thread_name_prefix="tiffzarr-io")
 async def _fetch(batch: _Batch, source: FsspecSource) -> None:
     ranges = list(dict.fromkeys(batch.ranges))  # one chunk asked for twice is fetched once
     loop = asyncio.get_running_loop()
+    results: dict[tuple[int, int], Fetched | None]
     try:
         blobs = await loop.run_in_executor(_io_pool, source.read_ranges, ranges)
-    except BaseException as exc:
+    except Exception as exc:
         # every reader gets the error, raised where its chunk is decoded: a network or
         # content error takes the store's on_error path, a closed file says so
+        results = dict.fromkeys(ranges, exc)
+    except BaseException:  # cancelled: the readers read for themselves, none waits on
         if not batch.done.done():
-            batch.done.set_result(dict.fromkeys(ranges, exc))
-        if not isinstance(exc, Exception):
-            raise
-        return
+            batch.done.set_result(dict.fromkeys(ranges))
+        raise
+    else:
+        results = dict(zip(ranges, blobs, strict=True))
     if not batch.done.done():
-        batch.done.set_result(dict(zip(ranges, blobs, strict=True)))
+        batch.done.set_result(results)
