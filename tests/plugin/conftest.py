@@ -72,9 +72,9 @@ def decode_counter(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[int]:
     counts: collections.Counter[int] = collections.Counter()
     read_chunk = ZarrTiffStore.read_chunk
 
-    def counting(self: ZarrTiffStore, ref):  # type: ignore[no-untyped-def]
+    def counting(self: ZarrTiffStore, ref, data=None):  # type: ignore[no-untyped-def]
         counts[ref.level] += 1
-        return read_chunk(self, ref)
+        return read_chunk(self, ref, data)
 
     monkeypatch.setattr(ZarrTiffStore, "read_chunk", counting)
     return counts
