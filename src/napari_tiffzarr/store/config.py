@@ -105,16 +105,11 @@ class StoreConfig:
         return replace(self, **changes)
 
     def __getstate__(self) -> dict[str, Any]:
-        # a mapping proxy does not pickle; the attributes are plain JSON-like values
-        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
-            "zattrs": dict(self.zattrs),
-            "chunkmode": int(self.chunkmode),
-        }
+        # a mapping proxy does not pickle: the attributes go as the plain dict they wrap
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return state | {"zattrs": dict(self.zattrs)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state = state | {
-            "zattrs": MappingProxyType(dict(state["zattrs"])),
-            "chunkmode": CHUNKMODE(state["chunkmode"]),
-        }
+        state = state | {"zattrs": MappingProxyType(dict(state["zattrs"]))}
         for name, value in state.items():
             object.__setattr__(self, name, value)
