@@ -17,6 +17,7 @@ import tifffile
 import zarr
 
 import napari_tiffzarr.tiff.file as tiff_file
+import napari_tiffzarr.tiff.pages as tiff_pages
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
 
@@ -26,17 +27,18 @@ TILE = (32, 16)
 
 
 class IfdCounter:
-    """Counts the IFDs TiffFile parses (main chain and SubIFDs alike)."""
+    """Counts the IFDs TiffFile parses: pages of the main chain and SubIFDs."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.offsets: list[int] = []
-        parse = tiff_file.read_ifd
+        parse = tiff_pages.read_ifd
 
         def counted(source, header, offset):  # type: ignore[no-untyped-def]
             self.offsets.append(offset)
             return parse(source, header, offset)
 
-        monkeypatch.setattr(tiff_file, "read_ifd", counted)
+        monkeypatch.setattr(tiff_pages, "read_ifd", counted)  # the main chain
+        monkeypatch.setattr(tiff_file, "read_ifd", counted)  # SubIFDs
 
     def reset(self) -> None:
         self.offsets.clear()
