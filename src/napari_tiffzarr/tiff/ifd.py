@@ -18,12 +18,26 @@ from ..errors import TiffFileError
 from ..sources import ByteSource
 from .tags import FIELD_TYPES, TAG_NAMES, FieldType
 
-__all__ = ["Ifd", "Tag", "TiffHeader", "read_header", "read_ifd", "read_next_offset"]
+__all__ = [
+    "Ifd",
+    "IfdEntries",
+    "ReadWindow",
+    "Tag",
+    "TiffHeader",
+    "read_entries",
+    "read_header",
+    "read_ifd",
+    "read_next_offset",
+]
 
 # One read of this size at an IFD's offset usually holds all of its entries.
 IFD_READ_AHEAD = 4096
 # Walking the chain needs only the count and the next offset: a smaller read suffices.
 CHAIN_READ_AHEAD = 512
+# IFDs closer together than this are read through one window of WINDOW_SIZE bytes: the
+# pages of a stack of small images cost one system call per few dozen IFDs.
+WINDOW_SIZE = 1 << 16
+CLOSE_IFDS = 1 << 13
 # More entries than any writer produces: a count beyond it is corruption, not a big IFD.
 MAX_IFD_ENTRIES = 65535
 
@@ -270,3 +284,90 @@ def read_ifd(source: ByteSource, header: TiffHeader, offset: int) -> Ifd:
     else:
         next_offset = 0  # a final IFD flush with the end of the file has no next pointer
     return Ifd(offset, tags, int(next_offset))
+
+
+class ReadWindow:
+    """Reads of a source served from the last block read, for walking many IFDs in order.
+
+    Stacks of small images have their IFDs a few KB apart: one read of WINDOW_SIZE holds
+    dozens of them.  Where IFDs lie far apart each read stays small, as read_next_offset's.
+    """
+
+    __slots__ = ("_block", "_start", "_wide", "source")
+
+    def __init__(self, source: ByteSource) -> None:
+        self.source = source
+        self._start = 0
+        self._block = b""
+        self._wide = True
+
+    def span(self, offset: int, length: int) -> tuple[bytes, int]:
+        """A block holding length bytes at offset, and where in it they start."""
+        start = offset - self._start
+        if start >= 0 and start + length <= len(self._block):
+            return self._block, start
+        if self._block:
+            self._wide = 0 <= start < len(self._block) + CLOSE_IFDS
+        ahead = WINDOW_SIZE if self._wide else CHAIN_READ_AHEAD
+        size = self.source.size
+        if offset < 0 or offset + length > size:
+            raise TiffFileError(
+                f"{self.source.name}: cannot read {length} bytes at offset {offset}: "
+                f"the file has {size} bytes"
+            )
+        self._start = offset
+        self._block = self.source.read(offset, min(max(length, ahead), size - offset))
+        return self._block, 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        block, start = self.span(offset, length)
+        return block[start : start + length]
+
+
+@dataclass(frozen=True, slots=True)
+class IfdEntries:
+    """An IFD's raw entries (count x 12 or 20 bytes) and the offset of the next IFD."""
+
+    offset: int
+    count: int
+    entries: bytes
+    next_offset: int
+
+
+# (count, entry size, offset) structs per (byte order, BigTIFF): looked up once per IFD
+_FORMATS = {
+    (order, big): (
+        struct.Struct(order + ("Q" if big else "H")),
+        20 if big else 12,
+        struct.Struct(order + ("Q" if big else "I")),
+    )
+    for order in "<>"
+    for big in (False, True)
+}
+
+
+def read_entries(
+    window: ReadWindow, header: TiffHeader, offset: int, *, entries: bool = True
+) -> IfdEntries:
+    """The raw entries of the IFD at offset (or only its next offset), checked as read_ifd."""
+    count_format, entry_size, offset_format = _FORMATS[header.byteorder, header.bigtiff]
+    source = window.source
+    filesize = source.size
+    count_size = count_format.size
+    if offset < 8 or offset + count_size > filesize:
+        _check_ifd_offset(source, header, offset)
+    block, start = window.span(offset, count_size)
+    (count,) = count_format.unpack_from(block, start)
+    if count == 0 or count > MAX_IFD_ENTRIES:
+        raise TiffFileError(f"{source.name}: IFD at offset {offset} declares {count} entries")
+    size = count_size + count * entry_size
+    if offset + size > filesize:
+        raise TiffFileError(f"{source.name}: IFD at offset {offset} is truncated")
+    if offset + size + offset_format.size <= filesize:
+        block, start = window.span(offset, size + offset_format.size)
+        (next_offset,) = offset_format.unpack_from(block, start + size)
+    else:
+        block, start = window.span(offset, size)
+        next_offset = 0  # a final IFD flush with the end of the file has no next pointer
+    raw = block[start + count_size : start + size] if entries else b""
+    return IfdEntries(offset, count, raw, next_offset)

@@ -9,7 +9,7 @@ from typing import overload
 
 from ..errors import TiffFileError
 from ..sources import ByteSource
-from .ifd import TiffHeader, read_ifd, read_next_offset
+from .ifd import IfdEntries, ReadWindow, TiffHeader, read_entries, read_ifd
 from .ndpi import page_class
 from .page import TiffPage
 
@@ -81,10 +81,13 @@ class TiffPages(PageSequence):
 
     def _walk(self, index: int | None) -> None:
         """Follow the chain until page index (or the end) is known."""
+        if self._complete or (index is not None and index < len(self._offsets)):
+            return
+        window = ReadWindow(self._source)  # IFDs of small pages share reads
         while not self._complete and (index is None or index >= len(self._offsets)):
             last = self._offsets[-1]
             try:
-                next_offset = read_next_offset(self._source, self._header, last)
+                next_offset = read_entries(window, self._header, last, entries=False).next_offset
             except TiffFileError as exc:
                 if len(self._offsets) == 1:
                     raise
@@ -93,6 +96,29 @@ class TiffPages(PageSequence):
                 self._complete = True
                 break
             self._append_offset(next_offset)
+
+    def scan(self) -> Iterator[tuple[int, IfdEntries]]:
+        """(index, raw IFD entries) of every page, walking the chain in the same pass:
+        what grouping thousands of pages needs, without parsing them."""
+        window = ReadWindow(self._source)
+        index = 0
+        while index < len(self._offsets) or not self._complete:
+            if index >= len(self._offsets):
+                self._walk(index)
+                continue
+            try:
+                entries = read_entries(window, self._header, self._offsets[index])
+            except TiffFileError as exc:
+                if index < len(self._offsets) - 1 or self._complete or index == 0:
+                    raise
+                log.warning("%s; the pages end before it", exc)  # as _walk would
+                self._offsets.pop()
+                self._complete = True
+                return
+            if index == len(self._offsets) - 1 and not self._complete:
+                self._append_offset(entries.next_offset)
+            yield index, entries
+            index += 1
 
     def __len__(self) -> int:
         self._walk(None)
@@ -108,6 +134,9 @@ class TiffPages(PageSequence):
         if not 0 <= index < len(self._offsets):
             raise IndexError(f"page index {index} out of range")
         ifd = read_ifd(self._source, self._header, self._offsets[index])
+        if index == len(self._offsets) - 1 and not self._complete:
+            # the IFD just read holds the next offset: walking on needs no second read
+            self._append_offset(ifd.next_offset)
         return page_class(ifd)(self._source, self._header, ifd, index)
 
     def __iter__(self) -> Iterator[TiffPage]:

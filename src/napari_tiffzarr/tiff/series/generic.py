@@ -6,9 +6,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from ...errors import TiffFileError
+from ..ifd import ReadWindow
 from ..page import TiffPage
-from ..pages import LazyPages
+from ..pages import LazyPages, PageSequence
 from .base import TiffPageSeries, coding_key, pyramidize, subifd_index
+from .signature import Signatures
 
 if TYPE_CHECKING:
     from ..file import TiffFile
@@ -32,46 +34,96 @@ def detect_uniform(tif: TiffFile) -> list[TiffPageSeries] | None:
     first = pages.first()
     if first.subifds:
         return None
-    count = len(pages)
-    if count == 1:
+    try:
+        pages[1]
+    except TiffFileError:
+        return None  # the generic grouping reports it
+    except IndexError:
         if not _usable(first):
             return None
         return [TiffPageSeries(tif, [first], first.shape, first.axes, kind="uniform")]
-    if count < 8:
-        return None
     key = coding_key(first)
-    for index in (1, 7, count - 1):
+
+    def alike(index: int) -> bool:
         page = pages[index]
-        if page.subifds or page.is_reduced or coding_key(page) != key:
+        return not (page.subifds or page.is_reduced or coding_key(page) != key)
+
+    # pages 1 and 7 first: a stack of unlike pages is told apart before its chain is walked
+    try:
+        if not (alike(1) and alike(7)):
             return None
+    except IndexError:
+        return None  # fewer than 8 pages: too few to sample
+    count = len(pages)
+    if not alike(count - 1):
+        return None
     # Like tifffile, trust the sample: the other pages are parsed when their chunks are
     # read, and a page that differs from the first then raises instead of misreading.
     lazy = LazyPages(count, pages.__getitem__)
     return [TiffPageSeries(tif, lazy, (count, *first.shape), "I" + first.axes, kind="uniform")]
 
 
+class _GroupPages(PageSequence):
+    """A group's pages: those of the main chain by index, parsed when first read."""
+
+    def __init__(self, tif: TiffFile, members: list[TiffPage | int]) -> None:
+        super().__init__()
+        self._chain = tif.pages
+        self._members = members
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def _make(self, index: int) -> TiffPage:
+        member = self._members[index]
+        return self._chain[member] if isinstance(member, int) else member
+
+
 def detect_generic(tif: TiffFile) -> list[TiffPageSeries] | None:
-    """Group all pages and SubIFDs by coding key; smaller groups become pyramid levels."""
-    groups: dict[tuple[object, ...], list[TiffPage]] = {}
+    """Group all pages and SubIFDs by coding key; smaller groups become pyramid levels.
+
+    Linear in the pages: a page whose raw IFD entries match an earlier page's but for
+    where its data lie joins that page's group unparsed, and membership is a set lookup.
+    """
+    groups: dict[tuple[object, ...], list[TiffPage | int]] = {}
+    seen: dict[tuple[object, ...], set[int]] = {}
     subifd_groups: set[tuple[object, ...]] = set()
 
-    def add(page: TiffPage, *, subifd: bool) -> None:
-        if not _usable(page):
-            return
-        key = coding_key(page)
+    def join(key: tuple[object, ...], member: TiffPage | int, offset: int, subifd: bool) -> None:
         group = groups.setdefault(key, [])
+        offsets = seen.setdefault(key, set())
         if not group and subifd:
             subifd_groups.add(key)
-        if all(p.offset != page.offset for p in group):
-            group.append(page)
+        if offset not in offsets:
+            offsets.add(offset)
+            group.append(member)
 
-    for page in tif.pages:
-        add(page, subifd=False)
-        for i, offset in enumerate(page.subifds):
-            if offset < 8 or offset >= tif.filesize:
+    def add(page: TiffPage, *, subifd: bool) -> tuple[object, ...] | None:
+        if not _usable(page):
+            return None
+        key = coding_key(page)
+        join(key, page, page.offset, subifd)
+        return key
+
+    pages = tif.pages
+    signatures = Signatures(tif.header, ReadWindow(tif.source))
+    keys: dict[tuple[object, ...], tuple[object, ...] | None] = {}
+    for index, entries in pages.scan():
+        signature = signatures.of(entries)
+        if signature is not None and signature in keys:
+            known = keys[signature]
+            if known is not None:
+                join(known, index, entries.offset, False)
+            continue
+        page = pages[index]
+        key = add(page, subifd=False)
+        if signature is not None:
+            keys[signature] = key
+        for i, sub_offset in enumerate(page.subifds):
+            if sub_offset < 8 or sub_offset >= tif.filesize:
                 continue
             try:
-                sub = tif.subifd_page(offset, subifd_index(page, i))
+                sub = tif.subifd_page(sub_offset, subifd_index(page, i))
             except TiffFileError as exc:
                 log.warning("%s: SubIFD %d skipped: %s", page.name, i, exc)
                 continue
@@ -80,13 +132,13 @@ def detect_generic(tif: TiffFile) -> list[TiffPageSeries] | None:
     series: list[TiffPageSeries] = []
     subifd_series: set[int] = set()
     for key, group in groups.items():
-        first = group[0]
+        first = pages[group[0]] if isinstance(group[0], int) else group[0]
         shape = (len(group), *first.shape)
         axes = "I" + first.axes
         if "S" not in axes:
             shape += (1,)
             axes += "S"
-        item = TiffPageSeries(tif, group, shape, axes, kind="generic")
+        item = TiffPageSeries(tif, _GroupPages(tif, group), shape, axes, kind="generic")
         if key in subifd_groups:
             subifd_series.add(id(item))
         series.append(item)

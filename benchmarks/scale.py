@@ -1,0 +1,117 @@
+"""Scaling benchmarks against tifffile, in one run, the readers taking turns.
+
+    python benchmarks/scale.py [--repeat 5]
+
+- a 20,000-page TIFF whose pages alternate between two shapes (no uniform fast path):
+  open and list the series with ours, against tifffile on 4,000 pages of the same kind
+  (tifffile's grouping is quadratic: 20,000 pages would take it minutes);
+- a folder of 2,000 one-page TIFFs: open it as one lazy zarr array, against tifffile's
+  TiffSequence (its aszarr), and read one frame through it.
+
+Makes its own data in a cache folder; reports medians and ratios (ours / tifffile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+CACHE = Path(os.environ.get("TIFFZARR_BENCH_DATA", Path(tempfile.gettempdir()) / "tiffzarr-bench"))
+
+
+def two_shape_stack(count: int) -> Path:
+    """count pages alternating 64 x 64 and 64 x 96, as separate IFDs (tifffile writes)."""
+    import tifffile
+
+    path = CACHE / f"two-shapes-{count}.tif"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(0)
+        shapes = [(64, 64), (64, 96)]
+        frames = [rng.integers(0, 255, shape, np.uint8) for shape in shapes]
+        with tifffile.TiffWriter(path.with_suffix(".partial")) as writer:
+            for i in range(count):
+                writer.write(frames[i % 2], metadata=None, contiguous=False)
+        path.with_suffix(".partial").rename(path)
+    return path
+
+
+def frame_folder(count: int) -> Path:
+    """count files frame_00000.tif ... of one 64 x 64 uint16 page each."""
+    import tifffile
+
+    folder = CACHE / f"folder-{count}"
+    if not (folder / "done").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(1)
+        for i in range(count):
+            frame = rng.integers(0, 4000, (64, 64), np.uint16)
+            tifffile.imwrite(folder / f"frame_{i:05d}.tif", frame, metadata=None)
+        (folder / "done").touch()
+    return folder
+
+
+def time_alternating(cases: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds per case, the cases taking turns after a warm-up each."""
+    for run in cases.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, run in cases.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def bench_series(repeat: int) -> dict[str, float]:
+    import tifffile
+
+    from napari_tiffzarr import TiffFile
+
+    ours_path, theirs_path = two_shape_stack(20_000), two_shape_stack(4_000)
+
+    def ours() -> object:
+        with TiffFile(ours_path) as tif:
+            return [s.shape for s in tif.series]
+
+    def theirs() -> object:
+        with tifffile.TiffFile(theirs_path) as tif:
+            return [s.shape for s in tif.series]
+
+    assert ours() == [(10_000, 64, 64), (10_000, 64, 96)], ours()
+    return time_alternating({"ours": ours, "tifffile": theirs}, repeat)
+
+
+def report(name: str, result: dict[str, float], target: float | None) -> str:
+    ours, theirs = result["ours"], result["tifffile"]
+    ratio = ours / theirs
+    held = "" if target is None else (" held" if ratio <= target else " NOT held")
+    goal = "" if target is None else f" (target <= {target}{held})"
+    return f"| {name} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | {ratio:.3f}{goal} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    lines = ["| case | ours (ms) | tifffile (ms) | ours / tifffile |", "|---|---:|---:|---:|"]
+    lines.append(
+        report(
+            "open + series: ours 20,000 two-shape pages, tifffile 4,000",
+            bench_series(args.repeat),
+            0.2,
+        )
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

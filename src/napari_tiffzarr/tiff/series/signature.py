@@ -1,0 +1,92 @@
+"""Pages alike at a glance: a signature of an IFD's raw entries, without parsing a page.
+
+A stack of 20,000 pages of two shapes holds two kinds of IFD that differ only where their
+data lie.  Masking those values out of the raw entries gives one signature per kind, so
+a page's coding key is worked out once per kind, and grouping stays linear and cheap.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from dataclasses import dataclass
+
+from ...errors import TiffFileError
+from ..ifd import IfdEntries, ReadWindow, TiffHeader
+from ..tags import FIELD_TYPES
+
+__all__ = ["Signatures"]
+
+# Tags whose values differ from page to page without changing how a page is decoded or
+# stacked: where its data are, its text.  Only their type and count enter a signature.
+PER_PAGE_TAGS = frozenset({269, 270, 273, 279, 285, 305, 306, 315, 316, 324, 325})
+# Pages with these tags have no signature and are parsed: SubIFDs hold pages of their
+# own; NDPI restart tiles are found from a page's data offsets.
+UNSIGNED_TAGS = frozenset({330, 65426, 65432})
+# Values out of line up to this size are read into the signature; a larger one counts
+# by its offset, which makes every page unlike the others (correct, only slower).
+VALUE_LIMIT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """For one sequence of (code, type, count): which values to mask or to read."""
+
+    masked: tuple[int, ...]
+    read: tuple[tuple[int, int], ...]  # (entry position, bytes of its value)
+
+
+class Signatures:
+    """Signatures of the IFDs of one file; None for an IFD that must be parsed instead."""
+
+    def __init__(self, header: TiffHeader, window: ReadWindow) -> None:
+        self._header = header
+        self._window = window
+        self._entry = struct.Struct(header.byteorder + ("HHQQ" if header.bigtiff else "HHII"))
+        # native classic TIFF: entries are three 32-bit words, sliced by a memoryview
+        self._words = not header.bigtiff and header.byteorder == (
+            "<" if sys.byteorder == "little" else ">"
+        )
+        self._layouts: dict[bytes, _Layout | None] = {}
+
+    def _layout(self, entries: bytes) -> _Layout | None:
+        masked: list[int] = []
+        read: list[tuple[int, int]] = []
+        value_size = self._header.offset_size
+        for position, (code, dtype, count, _) in enumerate(self._entry.iter_unpack(entries)):
+            if code in UNSIGNED_TAGS:
+                return None
+            if code in PER_PAGE_TAGS:
+                masked.append(position)
+                continue
+            field = FIELD_TYPES.get(dtype)
+            nbytes = count * field.size if field is not None else 0
+            if nbytes > value_size and nbytes <= VALUE_LIMIT:
+                read.append((position, nbytes))
+        return _Layout(tuple(masked), tuple(read))
+
+    def of(self, ifd: IfdEntries) -> tuple[object, ...] | None:
+        entries = ifd.entries
+        if self._words:
+            words = memoryview(entries).cast("I")
+            shape = words[0::3].tobytes() + words[1::3].tobytes()
+            values: list[int] = words[2::3].tolist()
+        else:
+            rows = list(self._entry.iter_unpack(entries))
+            shape = repr([row[:3] for row in rows]).encode()
+            values = [row[3] for row in rows]
+        if shape in self._layouts:
+            layout = self._layouts[shape]
+        else:
+            layout = self._layouts[shape] = self._layout(entries)
+        if layout is None:
+            return None
+        for position in layout.masked:
+            values[position] = 0
+        signature: list[object] = [shape, *values]
+        for position, nbytes in layout.read:
+            try:
+                signature[position + 1] = self._window.read(values[position], nbytes)
+            except TiffFileError:
+                return None
+        return tuple(signature)

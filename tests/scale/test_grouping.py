@@ -1,0 +1,50 @@
+"""Grouping pages of unlike shapes and codings, compared with tifffile's series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_tiffzarr import TiffFile
+
+
+def _write(path: Path, count: int, byteorder: str, bigtiff: bool) -> list[np.ndarray]:
+    rng = np.random.default_rng(count)
+    frames = []
+    with tifffile.TiffWriter(path, byteorder=byteorder, bigtiff=bigtiff) as writer:
+        for i in range(count):
+            shape = (8, 8) if i % 3 else (6, 10)
+            frame = rng.integers(0, 255, shape, np.uint8)
+            # every fifth page compressed: same shape, another coding, another group
+            compression = "zlib" if i % 5 == 0 else None
+            writer.write(frame, metadata=None, contiguous=False, compression=compression)
+            frames.append(frame)
+    return frames
+
+
+@pytest.mark.parametrize(("byteorder", "bigtiff"), [("<", False), (">", False), ("<", True)])
+def test_unlike_pages_group_as_tifffile(tmp_path: Path, byteorder: str, bigtiff: bool) -> None:
+    path = tmp_path / "unlike.tif"
+    _write(path, 60, byteorder, bigtiff)
+    with TiffFile(path) as ours, tifffile.TiffFile(path) as theirs:
+        got = sorted((s.shape, s.asarray().tobytes()) for s in ours.series)
+        want = sorted((s.shape, s.asarray().tobytes()) for s in theirs.series)
+        assert [g[0] for g in got] == [w[0] for w in want]
+        assert got == want
+
+
+def test_grouping_parses_one_page_per_kind(tmp_path: Path) -> None:
+    path = tmp_path / "two.tif"
+    _write(path, 300, "<", False)
+    with TiffFile(path) as tif, tifffile.TiffFile(path) as theirs:
+        series = tif.series
+        # four kinds (two shapes x two codings), plus the pages detect_uniform samples
+        assert len(tif.pages._pages) <= 8
+        assert sorted(len(s.pages) for s in series) == sorted(len(s.pages) for s in theirs.series)
+        want = {p.offset: p.asarray() for p in theirs.pages}
+        got = {p.offset: p.asarray() for s in series for p in s.pages}
+        assert got.keys() == want.keys()
+        assert all(np.array_equal(got[k], want[k]) for k in want)
