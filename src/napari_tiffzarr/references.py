@@ -14,13 +14,14 @@ import base64
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from .sources import ByteSource
 from .store.metadata import NGFF_AXES
 from .store.refcodecs import V3_PREFIX
 from .tiff.codecs import (
@@ -344,7 +345,7 @@ def _codings(
 
 
 def _chunk_refs(
-    store: ZarrTiffStore, seq: _Sequence, target: str
+    store: ZarrTiffStore, seq: _Sequence, target: Callable[[TiffPage], str]
 ) -> Iterator[tuple[str, list[Any]]]:
     """(key, [target, offset, length]) of every stored chunk; sparse ones read as fill.
 
@@ -360,13 +361,17 @@ def _chunk_refs(
             if length < expected:
                 raise _refuse(page, f"an incomplete chunk (segment {ref.segment} truncated)")
             length = expected
-        yield location.key, [target, offset, length]
+        yield location.key, [target(page), offset, length]
+
+
+def _file_name(source: ByteSource) -> str:
+    return os.path.basename(source.path) if source.path else source.name
 
 
 def _target(store: ZarrTiffStore, url: str | None) -> tuple[str, str]:
     """(url of the directory, file name) of the TIFF, for references and templates."""
-    source = store.series.keyframe.source
-    name = os.path.basename(source.path) if source.path else source.name
+    parent = store.series.parent
+    name = _file_name(parent.source if parent is not None else store.series.keyframe.source)
     base = "" if url is None else url
     if base and not base.endswith("/"):
         base += "/"
@@ -423,6 +428,16 @@ def _reference_entries(
         target = "{{" + template + "}}" + name
     else:
         target = base + name
+    home = target[: len(target) - len(name)]
+    # planes of a multi-file dataset point at their own file, beside the root file
+    targets: dict[int, str] = {}
+
+    def where(page: TiffPage) -> str:
+        found = targets.get(id(page.source))
+        if found is None:
+            found = targets[id(page.source)] = home + _file_name(page.source)
+        return found
+
     codings = _codings(store, compressors)
     prefix = groupname.strip("/") + "/" if groupname and groupname.strip("/") else ""
     documents: dict[str, str] = {}
@@ -435,7 +450,7 @@ def _reference_entries(
     def entries() -> Iterator[str]:
         for key, value in documents.items():
             yield _entry(key, value)
-        for key, ref in _chunk_refs(store, seq, target):
+        for key, ref in _chunk_refs(store, seq, where):
             yield _entry(prefix + key, ref)
 
     return templates, entries()

@@ -11,14 +11,22 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..sources import ByteSource
 from ..sources.remote import RemoteLocation, source_location
 from ..tiff.file import TiffFile
 from ..tiff.series import TiffPageSeries
 
-__all__ = ["StoreLocation", "target_of"]
+__all__ = ["StoreLocation", "home_source", "target_of"]
 
 # ("page", index of the page or SubIFD path) or ("series", index of the series)
 Target = tuple[Literal["page", "series"], Any]
+
+
+def home_source(series: TiffPageSeries) -> ByteSource:
+    """The source a series was opened from: its root file's, not that of a plane stored
+    in another file of a multi-file dataset."""
+    parent = series.parent
+    return parent.source if parent is not None else series.keyframe.source
 
 
 def target_of(series: TiffPageSeries) -> Target:
@@ -37,7 +45,7 @@ class StoreLocation:
     @classmethod
     def of(cls, series: TiffPageSeries) -> StoreLocation | None:
         """Where series lives, None for memory and file objects (they cannot reopen)."""
-        path = source_location(series.keyframe.source)
+        path = source_location(home_source(series))
         return None if path is None else cls(path, target_of(series))
 
     @property

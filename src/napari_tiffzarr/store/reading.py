@@ -33,7 +33,7 @@ class ChunkReader:
     def __init__(self, index: ChunkIndex, lock: AbstractContextManager[Any] | None) -> None:
         self.index = index
         self._lock = lock or nullcontext()
-        self._decoders: dict[int, SegmentDecoder] = {}
+        self._decoders: dict[tuple[int, int], SegmentDecoder] = {}
         self.failed: set[ChunkRef] = set()  # unreadable, shown as the fill value
 
     async def fetch(self, ref: ChunkRef) -> Fetched | None:
@@ -95,8 +95,10 @@ class ChunkReader:
         return self._decoder(page).decode(data, ref.segment)
 
     def _decoder(self, page: TiffPage) -> SegmentDecoder:
-        decoder = self._decoders.get(page.offset)
+        # pages of a multi-file series may share offsets: the file is part of the key
+        key = (id(page.source), page.offset)
+        decoder = self._decoders.get(key)
         if decoder is None:
             decoder = SegmentDecoder(page.coding(self.index.fillvalue), page.dtype)
-            self._decoders[page.offset] = decoder
+            self._decoders[key] = decoder
         return decoder

@@ -37,7 +37,7 @@ from .config import CHUNKMODE, OnError, StoreConfig, ZarrFormat
 from .decoding import DecodeQueue
 from .index import ChunkIndex
 from .keys import ChunkRef
-from .location import StoreLocation, target_of
+from .location import StoreLocation, home_source, target_of
 from .reading import ChunkReader, TiffChunkWarning
 from .writing import erase_chunk, write_chunk
 
@@ -84,7 +84,7 @@ class ZarrTiffStore(Store):
             buffersize=buffersize,
         )
         if read_only is None:
-            read_only = not getattr(series.keyframe.source, "writable", False)
+            read_only = not getattr(home_source(series), "writable", False)
         self._start(config, series, None, lock, read_only)
 
     def _start(
@@ -355,7 +355,7 @@ class ZarrTiffStore(Store):
         """What file and which part of it: equal stores serve the same chunks."""
         location = self._location_now()
         if location is None:  # memory or a file object: this very source
-            return (id(self.series.keyframe.source), target_of(self.series))
+            return (id(home_source(self.series)), target_of(self.series))
         return (location.where, location.target)
 
     def __eq__(self, other: object) -> bool:
@@ -372,7 +372,7 @@ class ZarrTiffStore(Store):
         if self._series is None and self._location is not None:  # not reopened yet
             name, (kind, index) = self._location.name, self._location.target
         else:
-            name, (kind, index) = self.series.keyframe.source.name, target_of(self.series)
+            name, (kind, index) = home_source(self.series).name, target_of(self.series)
         config = self.config
         return (
             f"ZarrTiffStore({name!r}, {kind}={index}, "

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..sources import open_source
+from .files import DEFAULT_OPENFILES, FilePool
 from .ifd import read_header, read_ifd
 from .ndpi import page_class
 from .page import TiffPage
@@ -31,11 +32,16 @@ class TiffFile:
         mode: Literal["r", "rb", "r+", "r+b"] = "r",
         name: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        _openfiles: int = DEFAULT_OPENFILES,
     ) -> None:
         """Open a path, a URL (http, s3, ... through fsspec, with storage_options), an
-        fsspec or other binary file object, bytes, or a ByteSource."""
+        fsspec or other binary file object, bytes, or a ByteSource.
+
+        _openfiles bounds how many other files of a multi-file dataset stay open at once.
+        """
         if mode not in ("r", "rb", "r+", "r+b"):
             raise ValueError(f"mode must be 'r' or 'r+' (update chunks in place), not {mode!r}")
+        self._files: FilePool | None = None
         self.source, self._owns_source = open_source(
             arg, writable="+" in mode, storage_options=storage_options
         )
@@ -47,6 +53,14 @@ class TiffFile:
             raise
         self._subifd_pages: dict[int, TiffPage] = {}
         self.filename = name or self.source.name
+        self._openfiles = _openfiles
+
+    @property
+    def files(self) -> FilePool:
+        """The other files of a multi-file dataset, opened on demand."""
+        if self._files is None:
+            self._files = FilePool(self._openfiles)
+        return self._files
 
     @property
     def byteorder(self) -> str:
@@ -83,6 +97,8 @@ class TiffFile:
         return self.series[series].levels[level].asarray()
 
     def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
         if self._owns_source:
             self.source.close()
 

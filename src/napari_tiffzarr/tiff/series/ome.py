@@ -3,7 +3,9 @@
 Each OME Image is a series; its DimensionOrder read backwards gives the axes (XYCZT ->
 TCZYX), its TiffData elements give the IFD of every plane, and SubIFDs of those IFDs are
 the pyramid levels (Bio-Formats 6 and later).  Planes stored in other files of a
-multi-file dataset are reported and read as the fill value.
+multi-file dataset are read from their files, opened on demand (at most the root
+TiffFile's _openfiles at once); files that cannot be read are reported once and read as
+the fill value.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import logging
 import math
 import os
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, overload
 
 from ...errors import TiffFileError
 from .base import TiffPageSeries, squeeze_axes, subifd_index
@@ -77,31 +80,91 @@ def _physical_sizes(pixels: ET.Element) -> PhysicalSizes:
     return sizes
 
 
+# Where a plane is stored: (path of another file or None for this one, IFD index)
+PlaneRef = tuple[str | None, int]
+
+
+class PlanePages(Sequence["TiffPage | None"]):
+    """The page of each plane, found when first asked for: planes in other files of a
+    multi-file dataset open their file then, through the root file's pool."""
+
+    def __init__(self, tif: TiffFile, refs: list[PlaneRef | None]) -> None:
+        self._tif = tif
+        self._refs = refs
+        self._pages: dict[int, TiffPage | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    @overload
+    def __getitem__(self, index: int) -> TiffPage | None: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[TiffPage | None]: ...
+
+    def __getitem__(self, index: int | slice) -> TiffPage | list[TiffPage | None] | None:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self._refs)
+        if index in self._pages:
+            return self._pages[index]
+        ref = self._refs[index]
+        page: TiffPage | None = None
+        if ref is not None:
+            path, ifd = ref
+            tif = self._tif if path is None else self._tif.files.file(path)
+            try:
+                page = tif.pages[ifd]
+            except IndexError:
+                log.warning("%s: OME TiffData IFD %d is past the last page", tif.filename, ifd)
+        self._pages[index] = page
+        return page
+
+
 class _Planes:
-    """The IFD of each plane of one OME Image, from its TiffData elements."""
+    """Where each plane of one OME Image is stored, from its TiffData elements."""
 
     def __init__(self, tif: TiffFile, shape: list[int], axes: str, root_uuid: str | None) -> None:
         self.tif = tif
         self.root_uuid = root_uuid
         self.plane_shape = shape[:-2]
-        self.pages: list[TiffPage | None] = []
-        self.elsewhere: set[str] = set()
+        self.refs: list[PlaneRef | None] = []
+        self.elsewhere: set[str] = set()  # other files named, read or not
+        self.missing: set[str] = set()  # other files that cannot be read
         self.axes = axes
+        # other files are found beside this one; a remote or in-memory file has no beside
+        self.folder = os.path.dirname(tif.path) if tif.path is not None else None
 
-    def place(self, index: int, count: int, first_ifd: int) -> None:
-        if len(self.pages) < index + count:
-            self.pages.extend([None] * (index + count - len(self.pages)))
-        pages = self.tif.pages
-        for i in range(count):
-            try:
-                self.pages[index + i] = pages[first_ifd + i]
-            except IndexError:
+    def _grow(self, size: int) -> None:
+        if len(self.refs) < size:
+            self.refs.extend([None] * (size - len(self.refs)))
+
+    def place(self, index: int, count: int, first_ifd: int, path: str | None = None) -> None:
+        if path is None:
+            last = len(self.tif.pages) - 1  # a walk of offsets, no page parsed
+            if first_ifd + count - 1 > last:
                 log.warning(
                     "%s: OME TiffData IFD %d is past the last page",
                     self.tif.filename,
-                    first_ifd + i,
+                    max(first_ifd, last + 1),
                 )
-                return
+                count = max(0, last + 1 - first_ifd)
+        self._grow(index + count)
+        for i in range(count):
+            self.refs[index + i] = (path, first_ifd + i)
+
+    def _other_file(self, filename: str) -> str | None:
+        """The path of another file of the dataset, or None where it cannot be read."""
+        self.elsewhere.add(filename)
+        if self.folder is None:
+            self.missing.add(filename)
+            return None
+        path = os.path.join(self.folder, filename)
+        if not os.path.isfile(path):
+            self.missing.add(filename)
+            return None
+        return path
 
     def add(self, data: ET.Element) -> None:
         attrib = data.attrib
@@ -124,10 +187,13 @@ class _Planes:
             )
             if filename and not this_file:
                 # a multi-file dataset: these planes live in another file
-                self.elsewhere.add(filename)
-                size = count or 1
-                if len(self.pages) < index + size:
-                    self.pages.extend([None] * (index + size - len(self.pages)))
+                path = self._other_file(filename)
+                if path is None:
+                    self._grow(index + (count or 1))  # they read as the fill value
+                    return
+                if count == 0:  # the rest of that file: its chain is walked, not parsed
+                    count = max(len(self.tif.files.file(path).pages) - first_ifd, 0)
+                self.place(index, count, first_ifd, path)
                 return
             break
         if count == 0:
@@ -158,17 +224,17 @@ def _image_series(
         planes.add(data)
     if not tiffdata:
         planes.place(0, len(tif.pages), 0)
-    pages = planes.pages
-    keyframe = next((p for p in pages if p is not None), None)
+    if planes.missing:
+        log.warning(
+            "%s: multi-file OME dataset: %s cannot be read: its planes show the fill value",
+            tif.filename,
+            ", ".join(sorted(planes.missing)),
+        )
+    refs = planes.refs
+    lazy = PlanePages(tif, refs)
+    first = next((i for i, ref in enumerate(refs) if ref is not None), None)
+    keyframe = lazy[first] if first is not None else None
     if keyframe is None:
-        if planes.elsewhere:
-            log.warning(
-                "%s: OME image %r is stored in other files (%s): multi-file OME "
-                "datasets are not read",
-                tif.filename,
-                image.attrib.get("Name", ""),
-                ", ".join(sorted(planes.elsewhere)),
-            )
         return None
     if spp > 1:
         if keyframe.planarconfig == 1:
@@ -181,13 +247,14 @@ def _image_series(
         shape.append(1)
         axes += "S"
     size = max(math.prod(shape) // keyframe.size, 1)
-    if len(pages) > size:
-        pages = pages[:size]
-    elif len(pages) < size:
+    if len(refs) > size:
+        refs = refs[:size]
+    elif len(refs) < size:
         log.warning(
-            "%s: OME image misses %d planes: they read as fill", tif.filename, size - len(pages)
+            "%s: OME image misses %d planes: they read as fill", tif.filename, size - len(refs)
         )
-        pages = pages + [None] * (size - len(pages))
+        refs = refs + [None] * (size - len(refs))
+    pages = PlanePages(tif, refs)
     squeezed = squeeze_axes(shape, axes)[0]
     if keyframe.shape != tuple(squeezed[-len(keyframe.shape) :]):
         log.warning(
@@ -197,16 +264,10 @@ def _image_series(
             keyframe.shape,
         )
         return None
-    if planes.elsewhere:
-        log.warning(
-            "%s: multi-file OME dataset: planes in %s are not read and show the fill value",
-            tif.filename,
-            ", ".join(sorted(planes.elsewhere)),
-        )
     series = TiffPageSeries(tif, pages, shape, axes, kind="ome", name=image.attrib.get("Name", ""))
     series.physical_sizes = _physical_sizes(pixels)
     series.channel_names = [c.attrib.get("Name", "") for c in channels]
-    series.missing_files = sorted(planes.elsewhere)
+    series.missing_files = sorted(planes.missing)
     _add_subifd_levels(tif, series)
     return series
 
