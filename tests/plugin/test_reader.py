@@ -26,7 +26,7 @@ def test_get_reader_declines_junk(tmp_path: Path, content: bytes) -> None:
     assert get_reader(str(path)) is None
 
 
-def test_get_reader_declines_directories_and_missing_files(tmp_path: Path) -> None:
+def test_get_reader_declines_folders_without_tiffs_and_missing_files(tmp_path: Path) -> None:
     assert get_reader(str(tmp_path)) is None
     assert get_reader(str(tmp_path / "missing.tif")) is None
     assert get_reader([str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..tiff.file import TiffFile
+from ..tiff.sequence import TiffSequence
 from ..tiff.series import TiffPageSeries
 from ..tiff.tags import Compression, enum_or_int
 
@@ -24,12 +25,15 @@ def describe_series(series: TiffPageSeries) -> str:
     )
 
 
-def describe_file(tif: TiffFile) -> str:
-    order = "little" if tif.byteorder == "<" else "big"
-    lines = [
-        f"{tif.filename}: {'BigTIFF' if tif.is_bigtiff else 'classic TIFF'}, "
-        f"{order}-endian, {tif.filesize:,} bytes"
-    ]
+def describe_file(tif: TiffFile | TiffSequence) -> str:
+    if isinstance(tif, TiffSequence):
+        lines = [f"{tif.filename}: {len(tif.files)} files, {tif.axes} {tif.shape} from names"]
+    else:
+        order = "little" if tif.byteorder == "<" else "big"
+        lines = [
+            f"{tif.filename}: {'BigTIFF' if tif.is_bigtiff else 'classic TIFF'}, "
+            f"{order}-endian, {tif.filesize:,} bytes"
+        ]
     for series in tif.series:
         lines.append("series " + describe_series(series))
         for index, level in enumerate(series.levels):

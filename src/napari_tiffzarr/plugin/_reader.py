@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from ..errors import TiffFileError
 from ..sources.remote import is_url, sniff_url
 from ..store import ZarrTiffStore, open_arrays
-from ..tiff.file import TiffFile
+from ..tiff.sequence import open_tiff, tiff_files
 from ._layers import LayerSource, layer_data
 
 __all__ = ["TIFF_MAGIC", "get_reader", "open_layers", "read_tiff"]
@@ -46,13 +46,24 @@ def _is_tiff(path: Any) -> bool:
         return False
 
 
+def _is_tiff_folder(path: Any) -> bool:
+    """A folder whose first TIFF-named file (in natural order) is a TIFF: read as a stack."""
+    if not isinstance(path, str | os.PathLike) or not os.path.isdir(path):
+        return False
+    try:
+        files = tiff_files(path)
+    except OSError:
+        return False
+    return bool(files) and _is_tiff(files[0])
+
+
 def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
-    """read_tiff if path is one TIFF file, else None; never raises."""
+    """read_tiff if path is one TIFF file or a folder of them, else None; never raises."""
     if isinstance(path, list | tuple):
         if len(path) != 1:
             return None
         path = path[0]
-    return read_tiff if _is_tiff(path) else None
+    return read_tiff if _is_tiff(path) or _is_tiff_folder(path) else None
 
 
 def open_layers(
@@ -63,8 +74,9 @@ def open_layers(
     chunkmode: int = 0,
     fillvalue: float | None = None,
 ) -> list[LayerData]:
-    """Layers for one series of a TIFF, every level a zarr array over our store."""
-    tif = TiffFile(path)
+    """Layers for one series of a TIFF (or of a folder of TIFFs read as one stack), every
+    level a zarr array over our store."""
+    tif = open_tiff(path)
     try:
         if not tif.series:
             raise TiffFileError(f"{tif.filename}: no image series")

@@ -20,6 +20,7 @@ from magicgui.widgets import (
 
 from ..store import CHUNKMODE
 from ..tiff.file import TiffFile
+from ..tiff.sequence import TiffSequence, open_tiff
 from ._info import describe_file, describe_series
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class TiffZarrWidget(Container):
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=True)
         self.viewer = napari_viewer
-        self._files: dict[str, TiffFile] = {}
+        self._files: dict[str, TiffFile | TiffSequence] = {}
         self.layer = ComboBox(label="layer", choices=self._layer_choices)
         # choices are computed, not stored: napari resets a docked widget's choices
         self.series = ComboBox(label="series", choices=self._series_choices)
@@ -99,10 +100,10 @@ class TiffZarrWidget(Container):
         for path in [path for path in self._files if path not in in_use]:
             self._files.pop(path).close()
 
-    def _tiff(self, path: str) -> TiffFile:
+    def _tiff(self, path: str) -> TiffFile | TiffSequence:
         tif = self._files.get(path)
         if tif is None or tif.closed:
-            tif = TiffFile(path)
+            tif = open_tiff(path)  # a folder opens as a sequence of files
             self._files[path] = tif
         return tif
 

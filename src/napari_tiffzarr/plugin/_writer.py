@@ -9,7 +9,7 @@ from typing import Any
 from ..sources.remote import is_url
 from ..store import ZarrTiffStore
 from ..store.config import ZarrFormat
-from ..tiff.file import TiffFile
+from ..tiff.sequence import open_tiff
 
 __all__ = ["ReferenceWriterError", "write_layer_references", "write_references"]
 
@@ -36,9 +36,11 @@ def write_layer_references(
     path = source["path"]
     if url is None and is_url(path):
         url = path.rsplit("/", 1)[0] + "/"
+    elif url is None and os.path.isdir(path):  # a folder read as one stack: its files
+        url = Path(os.path.abspath(path)).as_uri() + "/"
     elif url is None:
         url = Path(os.path.dirname(os.path.abspath(path))).as_uri() + "/"
-    with TiffFile(path) as tif:
+    with open_tiff(path) as tif:
         series = tif.series[int(source.get("series", 0))]
         level = source.get("level")
         store = ZarrTiffStore(

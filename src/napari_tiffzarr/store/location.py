@@ -14,12 +14,14 @@ from typing import Any, Literal
 from ..sources import ByteSource
 from ..sources.remote import RemoteLocation, source_location
 from ..tiff.file import TiffFile
+from ..tiff.sequence import TiffSequence
 from ..tiff.series import TiffPageSeries
 
 __all__ = ["StoreLocation", "home_source", "target_of"]
 
-# ("page", index of the page or SubIFD path) or ("series", index of the series)
-Target = tuple[Literal["page", "series"], Any]
+# ("page", index of the page or SubIFD path), ("series", index of the series) or
+# ("sequence", the folder, pattern or files of a TiffSequence)
+Target = tuple[Literal["page", "series", "sequence"], Any]
 
 
 def home_source(series: TiffPageSeries) -> ByteSource:
@@ -32,6 +34,8 @@ def home_source(series: TiffPageSeries) -> ByteSource:
 def target_of(series: TiffPageSeries) -> Target:
     if series.kind == "page":
         return ("page", series.keyframe.index)
+    if isinstance(series.parent, TiffSequence):
+        return ("sequence", series.parent.origin)  # reopened from its folder or files
     return ("series", series.index)
 
 
@@ -61,8 +65,10 @@ class StoreLocation:
 
     def open(self, *, writable: bool) -> TiffPageSeries:
         """Open the file and find the page (as a one-page series) or series."""
-        tif = TiffFile(self.path, mode="r+" if writable else "r")
         kind, index = self.target
+        if kind == "sequence":
+            return TiffSequence(index).series[0]
+        tif = TiffFile(self.path, mode="r+" if writable else "r")
         if kind == "series":
             series: TiffPageSeries = tif.series[index]
             return series

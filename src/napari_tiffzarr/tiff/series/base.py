@@ -15,6 +15,7 @@ from ..page import TiffPage, allocate
 if TYPE_CHECKING:
     from ...store.store import ZarrTiffStore
     from ..file import TiffFile
+    from ..sequence import TiffSequence
 
 __all__ = [
     "SeriesKind",
@@ -39,6 +40,7 @@ SeriesKind = Literal[
     "qpi",
     "philips",
     "scanimage",
+    "sequence",  # a folder or list of files read as one series (tiff/sequence.py)
 ]
 
 # The largest ratio of a decoded series to its file's size we believe: past it, the size
@@ -86,7 +88,7 @@ class TiffPageSeries:
 
     def __init__(
         self,
-        parent: TiffFile | None,
+        parent: TiffFile | TiffSequence | None,
         pages: Sequence[TiffPage | None],
         shape: Sequence[int],
         axes: str,

@@ -1,0 +1,262 @@
+"""A folder or glob of TIFF files read as one series, its axes parsed from the file names.
+
+Acquisition software writes time-lapses and multi-channel stacks one file per plane:
+``t001_c02_z0005.tif``.  The numbers that vary between names become leading axes (t -> T,
+c -> C, z -> Z, s or p -> P, a plain number -> I); the first file's own series gives the
+rest.  Opening parses the first file only: every other file is assumed alike and opened
+when a chunk of it is read, through a pool of at most _openfiles open files.  A file that
+turns out unlike the first raises TiffFileError naming it, never misreads.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import re
+from collections.abc import Sequence
+from functools import cached_property
+from types import TracebackType
+from typing import Any
+
+from ..errors import TiffFileError
+from ..sources import ByteSource
+from .file import PageSequence, TiffFile
+from .files import DEFAULT_OPENFILES, FilePool
+from .page import TiffPage
+from .series.base import TiffPageSeries, coding_key
+from .series.frames import VirtualPage
+
+__all__ = ["TIFF_SUFFIXES", "TiffSequence", "open_tiff", "parse_names", "tiff_files"]
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
+# a label (letters, maybe followed by _ or -) and the number it names
+_TOKEN = re.compile(r"([A-Za-z]*)[_\-]?(\d+)")
+# what a label in a file name says about its axis
+_LABELS = {
+    **dict.fromkeys(("t", "tp", "time", "timepoint", "frame", "f"), "T"),
+    **dict.fromkeys(("c", "ch", "channel", "w", "wavelength"), "C"),
+    **dict.fromkeys(("z", "slice", "plane", "focus"), "Z"),
+    **dict.fromkeys(("s", "p", "pos", "position", "series", "site", "field", "xy"), "P"),
+    "": "I",
+}
+# letters for further axes, so that axes stay unique
+_SPARE = "QRUVW"
+# a grid of names with holes is read with its holes as fill, up to this much fill
+_MAX_HOLES = 2
+
+
+def _natural(name: str) -> list[Any]:
+    """Sort key: numbers by value, so frame_2 comes before frame_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _stem(path: str) -> str:
+    name = os.path.basename(path)
+    for suffix in (".ome.tiff", ".ome.tif", *TIFF_SUFFIXES):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return os.path.splitext(name)[0]
+
+
+def parse_names(files: Sequence[str]) -> tuple[tuple[int, ...], str, list[int]]:
+    """(shape, axes, flat index of each file) from the numbers that vary in the names.
+
+    Names that do not share one pattern of labelled numbers, or whose numbers leave more
+    holes than files, are one axis I in the order given.
+    """
+    count = len(files)
+    fallback = ((count,), "I", list(range(count)))
+    if count < 2:
+        return fallback
+    tokens = [_TOKEN.findall(_stem(path)) for path in files]
+    labels = [label.lower() for label, _ in tokens[0]]
+    if any([label.lower() for label, _ in found] != labels for found in tokens):
+        return fallback
+    values = [[int(number) for _, number in found] for found in tokens]
+    varying = [i for i in range(len(labels)) if len({v[i] for v in values}) > 1]
+    if not varying:
+        return fallback
+    positions = []
+    shape = []
+    for i in varying:
+        unique = sorted({v[i] for v in values})
+        shape.append(len(unique))
+        positions.append({value: n for n, value in enumerate(unique)})
+    if math.prod(shape) > count * _MAX_HOLES:
+        return fallback
+    indices = []
+    for v in values:
+        flat = 0
+        for i, size, where in zip(varying, shape, positions, strict=True):
+            flat = flat * size + where[v[i]]
+        indices.append(flat)
+    if len(set(indices)) != count:
+        return fallback  # two files at one place: the numbers do not say where
+    axes = ""
+    spare = iter(_SPARE)
+    for i in varying:
+        letter = _LABELS.get(labels[i], "")
+        if not letter or letter in axes:
+            letter = next(spare)
+        axes += letter
+    return tuple(shape), axes, indices
+
+
+def tiff_files(where: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    if not isinstance(where, str | os.PathLike):
+        return [os.fspath(path) for path in where]
+    text = os.fspath(where)
+    if os.path.isdir(text):
+        names = [
+            os.path.join(text, name)
+            for name in os.listdir(text)
+            if name.lower().endswith(TIFF_SUFFIXES) and not name.startswith(".")
+        ]
+    else:
+        names = glob.glob(text)
+    return sorted((path for path in names if os.path.isfile(path)), key=_natural)
+
+
+class _SequencePages(PageSequence):
+    """Page j of file k is the first file's page j found in file k, parsed when read."""
+
+    def __init__(self, sequence: TiffSequence, first: TiffPageSeries, slots: list[int | None]):
+        super().__init__()
+        self._sequence = sequence
+        self._first = first
+        self._slots = slots  # per place in the grid: the file there, or None
+        self._per_file = len(first.pages)
+        self._key = coding_key(first.keyframe)
+
+    def __len__(self) -> int:
+        return len(self._slots) * self._per_file
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            if index < 0:
+                index += len(self)
+            slot = self._slots[index // self._per_file] if 0 <= index < len(self) else -1
+            if slot is None:
+                return None  # a hole in the grid of names reads as the fill value
+        return super().__getitem__(index)
+
+    def _make(self, index: int) -> TiffPage:
+        if not 0 <= index < len(self):
+            raise IndexError(f"page {index} out of range")
+        slot, j = divmod(index, self._per_file)
+        file = self._slots[slot]
+        assert file is not None  # holes are answered by __getitem__
+        model = self._first.pages[j]
+        assert model is not None  # the first file's own series has every page
+        if file == 0:
+            return model
+        path = self._sequence.files[file]
+        try:
+            tif = self._sequence.pool.file(path)
+            page = _same_page(tif, model)
+        except (OSError, IndexError) as exc:
+            raise TiffFileError(f"{path}: cannot be read as the sequence's {j}: {exc}") from exc
+        if coding_key(page) != self._key:
+            first = os.path.basename(self._sequence.files[0])
+            raise TiffFileError(
+                f"{path}: {page.shape} {page.dtype} "
+                f"(compression {int(page.compression)}) differs from {first}'s "
+                f"{model.shape} {model.dtype} (compression {int(model.compression)}): "
+                "the files of a sequence must be alike"
+            )
+        return page
+
+
+def _same_page(tif: TiffFile, model: TiffPage) -> TiffPage:
+    """In tif, the page at the place of model in the first file."""
+    if isinstance(model, VirtualPage):
+        keyframe = model.keyframe
+        if not isinstance(keyframe.index, int):
+            raise TiffFileError(f"{model.name}: frames of a SubIFD cannot be sequenced")
+        return VirtualPage(tif.pages[keyframe.index], model.frame)
+    if not isinstance(model.index, int):
+        raise TiffFileError(f"{model.name}: SubIFD pages cannot be sequenced")
+    return tif.pages[model.index]
+
+
+class TiffSequence:
+    """TIFF files of a folder, a glob pattern or a list, read as one series (series[0])."""
+
+    def __init__(
+        self,
+        files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        _openfiles: int = DEFAULT_OPENFILES,
+    ) -> None:
+        where = files if isinstance(files, str | os.PathLike) else None
+        self.files = tiff_files(files)
+        label = os.fspath(where) if where is not None else None
+        if not self.files:
+            raise TiffFileError(f"{label or 'the list'}: no TIFF files")
+        self.pool = FilePool(_openfiles)
+        # what a pickled store reopens: the folder or pattern, else the list of files
+        self.origin: str | tuple[str, ...] = label if label is not None else tuple(self.files)
+        self.filename = os.path.basename(os.path.normpath(label)) if label else self.files[0]
+        self.shape, self.axes, self._indices = parse_names(self.files)
+
+    @property
+    def source(self) -> ByteSource:
+        """The first file's source: where the sequence's name and location come from."""
+        return self.first.source
+
+    @cached_property
+    def first(self) -> TiffFile:
+        return self.pool.file(self.files[0])
+
+    @cached_property
+    def series(self) -> list[TiffPageSeries]:
+        found = self.first.series
+        if not found:
+            raise TiffFileError(f"{self.files[0]}: no image series")
+        first = found[0]
+        slots: list[int | None] = [None] * math.prod(self.shape)
+        for file, flat in enumerate(self._indices):
+            slots[flat] = file
+        pages = _SequencePages(self, first, slots)
+        item = TiffPageSeries(
+            self,
+            pages,
+            (*self.shape, *first.get_shape(False)),
+            self.axes + first.get_axes(False),
+            kind="sequence",
+            name=self.filename,
+            keyframe=first.keyframe,
+        )
+        item.physical_sizes = dict(first.physical_sizes)
+        item.channel_names = list(first.channel_names)
+        return [item]
+
+    def close(self) -> None:
+        self.pool.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.pool.closed
+
+    def __enter__(self) -> TiffSequence:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<TiffSequence {self.filename!r} {len(self.files)} files {self.axes}>"
+
+
+def open_tiff(path: str | os.PathLike[str], **kwargs: Any) -> TiffFile | TiffSequence:
+    """A TIFF file, or the sequence of TIFF files in a folder or matching a glob pattern."""
+    text = os.fspath(path)
+    if os.path.isdir(text) or (glob.has_magic(text) and not os.path.exists(text)):
+        return TiffSequence(text, **kwargs)
+    return TiffFile(path, **kwargs)

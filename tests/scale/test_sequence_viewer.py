@@ -1,0 +1,68 @@
+"""A folder of TIFF frames dragged into napari: one lazy stack, exported as one JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_tiffzarr.plugin._reader import get_reader
+from napari_tiffzarr.plugin._widget import TiffZarrWidget
+from napari_tiffzarr.store import ZarrTiffStore
+
+pytestmark = pytest.mark.viewer
+
+
+@pytest.fixture
+def frames(tmp_path: Path) -> Path:
+    folder = tmp_path / "timelapse"
+    folder.mkdir()
+    rng = np.random.default_rng(24)
+    for t in range(24):
+        frame = rng.integers(0, 4000, (40, 48), np.uint16)
+        tifffile.imwrite(folder / f"cells_t{t + 1:03d}.tif", frame, metadata=None)
+    return folder
+
+
+def test_folder_opens_as_one_lazy_stack(make_napari_viewer, frames: Path) -> None:  # type: ignore[no-untyped-def]
+    assert get_reader(str(frames)) is not None
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(frames), plugin="napari-tiffzarr")
+    assert len(layers) == 1
+    data = layers[0].data
+    assert isinstance(data, zarr.Array) and isinstance(data.store, ZarrTiffStore)
+    want = tifffile.imread(sorted(frames.glob("*.tif")))
+    assert data.shape == want.shape
+    assert viewer.dims.axis_labels[0] == "t"  # time, from the names t001...
+    np.testing.assert_array_equal(data[:], want)
+
+
+def test_widget_exports_the_sequence_as_one_json(
+    make_napari_viewer, qtbot, frames: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import fsspec
+
+    from napari_tiffzarr.references import register_codecs
+
+    viewer = make_napari_viewer()
+    viewer.open(str(frames), plugin="napari-tiffzarr")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", "TIFF as Zarr")
+    assert isinstance(widget, TiffZarrWidget)
+    assert "24 files" in widget.info.value
+    widget.zarr_format.value = "3"
+    target = tmp_path / "timelapse.json"
+    widget.export_references(str(target))
+    qtbot.waitUntil(lambda: widget.status.value == f"wrote {target}", timeout=20000)
+    document = json.loads(target.read_text())
+    refs = document.get("refs", document)
+    files = {value[0].rsplit("/", 1)[-1] for value in refs.values() if isinstance(value, list)}
+    assert len(files) == 24
+    register_codecs()
+    fs = fsspec.filesystem("reference", fo=str(target), remote_protocol="file")
+    group = zarr.open(fs.get_mapper(""), mode="r", zarr_format=3)
+    want = tifffile.imread(sorted(frames.glob("*.tif")))
+    np.testing.assert_array_equal(group["0"][:], want)
