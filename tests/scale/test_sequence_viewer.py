@@ -34,7 +34,8 @@ def test_folder_opens_as_one_lazy_stack(make_napari_viewer, frames: Path) -> Non
     layers = viewer.open(str(frames), plugin="napari-tiffzarr")
     assert len(layers) == 1
     data = layers[0].data
-    assert isinstance(data, zarr.Array) and isinstance(data.store, ZarrTiffStore)
+    assert isinstance(data, zarr.Array)
+    assert isinstance(data.store, ZarrTiffStore)
     want = tifffile.imread(sorted(frames.glob("*.tif")))
     assert data.shape == want.shape
     assert viewer.dims.axis_labels[0] == "t"  # time, from the names t001...
