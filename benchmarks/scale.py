@@ -90,6 +90,42 @@ def bench_series(repeat: int) -> dict[str, float]:
     return time_alternating({"ours": ours, "tifffile": theirs}, repeat)
 
 
+def bench_folder(repeat: int) -> dict[str, dict[str, float]]:
+    """Open a 2,000-file folder as one zarr array; then open it and read one frame."""
+    import tifffile
+    import zarr
+
+    from napari_tiffzarr.store import ZarrTiffStore
+    from napari_tiffzarr.tiff.sequence import TiffSequence
+
+    folder = frame_folder(2_000)
+    pattern = str(folder / "*.tif")
+
+    def ours(read: bool) -> object:
+        with TiffSequence(folder) as seq:
+            array = zarr.open_array(ZarrTiffStore(seq.series[0]), mode="r")
+            return array[1000] if read else array.shape
+
+    def theirs(read: bool) -> object:
+        files = tifffile.TiffSequence(pattern)
+        with files.aszarr() as store:
+            array = zarr.open_array(store, mode="r")
+            result = array[1000] if read else array.shape
+        files.close()
+        return result
+
+    assert ours(False) == theirs(False) == (2_000, 64, 64)
+    assert np.array_equal(ours(True), theirs(True))  # type: ignore[arg-type]
+    return {
+        "open": time_alternating(
+            {"ours": lambda: ours(False), "tifffile": lambda: theirs(False)}, repeat
+        ),
+        "read": time_alternating(
+            {"ours": lambda: ours(True), "tifffile": lambda: theirs(True)}, repeat
+        ),
+    }
+
+
 def report(name: str, result: dict[str, float], target: float | None) -> str:
     ours, theirs = result["ours"], result["tifffile"]
     ratio = ours / theirs
@@ -110,6 +146,9 @@ def main() -> None:
             0.2,
         )
     )
+    folder = bench_folder(args.repeat)
+    lines.append(report("open a 2,000-file folder as one zarr array", folder["open"], None))
+    lines.append(report("open it and read one frame", folder["read"], None))
     print("\n".join(lines))
 
 

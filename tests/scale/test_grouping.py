@@ -48,3 +48,20 @@ def test_grouping_parses_one_page_per_kind(tmp_path: Path) -> None:
         got = {p.offset: p.asarray() for s in series for p in s.pages}
         assert got.keys() == want.keys()
         assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
+@pytest.mark.parametrize("writer", ["shaped", "imagej-compressed"])
+def test_formats_parse_one_page_per_series(tmp_path: Path, writer: str) -> None:
+    """tifffile's shaped stacks and compressed ImageJ stacks: series found from the first
+    page, the other pages parsed only when read."""
+    path = tmp_path / f"{writer}.tif"
+    data = np.random.default_rng(5).integers(0, 255, (500, 8, 8), np.uint8)
+    if writer == "shaped":
+        tifffile.imwrite(path, data, contiguous=False)
+    else:
+        tifffile.imwrite(path, data, imagej=True, compression="zlib")
+    with TiffFile(path) as tif:
+        series = tif.series[0]
+        assert series.shape == (500, 8, 8)
+        assert len(tif.pages._pages) <= 8
+        np.testing.assert_array_equal(series.asarray(), tifffile.imread(path))

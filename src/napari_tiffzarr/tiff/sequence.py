@@ -46,9 +46,13 @@ _SPARE = "QRUVW"
 _MAX_HOLES = 2
 
 
-def _natural(name: str) -> list[Any]:
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural(path: str) -> tuple[Any, ...]:
     """Sort key: numbers by value, so frame_2 comes before frame_10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+    parts = _DIGITS.split(path)  # text, number, text, ...: odd places hold numbers
+    return tuple(int(part) if i % 2 else part.lower() for i, part in enumerate(parts))
 
 
 def _stem(path: str) -> str:
@@ -108,14 +112,17 @@ def tiff_files(where: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
         return [os.fspath(path) for path in where]
     text = os.fspath(where)
     if os.path.isdir(text):
-        names = [
-            os.path.join(text, name)
-            for name in os.listdir(text)
-            if name.lower().endswith(TIFF_SUFFIXES) and not name.startswith(".")
-        ]
+        with os.scandir(text) as entries:  # file types from the listing, no stat per file
+            names = [
+                entry.path
+                for entry in entries
+                if entry.name.lower().endswith(TIFF_SUFFIXES)
+                and not entry.name.startswith(".")
+                and entry.is_file()
+            ]
     else:
-        names = glob.glob(text)
-    return sorted((path for path in names if os.path.isfile(path)), key=_natural)
+        names = [path for path in glob.glob(text) if os.path.isfile(path)]
+    return sorted(names, key=_natural)
 
 
 class _SequencePages(PageSequence):

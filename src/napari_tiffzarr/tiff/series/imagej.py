@@ -96,9 +96,9 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
             # all images follow the first page's data: read no other IFD
             pages = virtual_frames(page, images)
         else:
-            pages = list(tif.pages)
+            pages = LazyPages(len(tif.pages), tif.pages.__getitem__)
     else:
-        pages = list(tif.pages)
+        pages = LazyPages(len(tif.pages), tif.pages.__getitem__)  # parsed when read
     order = str(meta.get("order", "czt")).lower()
     axes = _ORDERS.get(order, "TZC")
     sizes = {"T": frames, "Z": slices, "C": channels}
@@ -119,8 +119,8 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
         axes += "S"
     needed = max(1, math.prod(shape) // page.size)
     listed: Sequence[TiffPage | None]
-    if isinstance(pages, LazyPages) and len(pages) == needed:
-        listed = pages
+    if isinstance(pages, LazyPages) and len(pages) >= needed:
+        listed = pages if len(pages) == needed else LazyPages(needed, pages.__getitem__)
     else:
         listed = list(pages[:needed])
         if len(listed) < needed:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import TiffFileError
 from .base import TiffPageSeries, pyramidize, subifd_index
+from .lazy import LazyPages
 
 if TYPE_CHECKING:
     from ..file import TiffFile
@@ -62,17 +63,28 @@ def _reshape_axes(axes: str, shape: tuple[int, ...], newshape: tuple[int, ...]) 
     return "".join(reversed(result))
 
 
+def _run(pages: Sequence[TiffPage], start: int, count: int) -> LazyPages:
+    """count pages from start, parsed when read."""
+    return LazyPages(count, lambda i: pages[start + i])
+
+
 def _detect_in(
-    tif: TiffFile, pages: Sequence[TiffPage], out: list[TiffPageSeries], seen: set[int]
+    tif: TiffFile,
+    pages: Sequence[TiffPage],
+    offsets: Sequence[int],
+    out: list[TiffPageSeries],
+    seen: set[int],
 ) -> bool:
     """Append the shaped series of a run of pages (main chain or SubIFDs); False if invalid.
 
-    seen holds the IFDs already visited: SubIFDs that point back up make no endless tree.
+    Only the page starting each series is parsed: the others are trusted to be alike, as
+    tifffile trusts them, and parsed when read.  seen holds the IFD offsets already
+    visited: SubIFDs that point back up make no endless tree.
     """
-    if any(page.offset in seen for page in pages):
+    if not seen.isdisjoint(offsets):
         log.warning("%s: SubIFDs loop back to an IFD already read", tif.filename)
         return False
-    seen.update(page.offset for page in pages)
+    seen.update(offsets)
     index = 0
     count = len(pages)
     while index < count:
@@ -89,7 +101,7 @@ def _detect_in(
                 "%s: shape %s does not fit pages of %s", keyframe.name, reshape, keyframe.shape
             )
             return False
-        group = [pages[i] for i in range(index, min(index + npages, count))]
+        group = _run(pages, index, min(npages, count - index))
         if len(group) < npages:
             log.warning("%s: series is truncated to %d pages", keyframe.name, len(group))
         shape = (len(group), *keyframe.shape) if len(group) > 1 else keyframe.shape
@@ -127,7 +139,7 @@ def _detect_in(
                     log.warning("%s: SubIFDs differ between pages of a series", page.name)
                     return False
                 subpages.append(tif.subifd_page(page.subifds[level], subifd_index(page, level)))
-            if not _detect_in(tif, subpages, out, seen):
+            if not _detect_in(tif, subpages, [p.offset for p in subpages], out, seen):
                 return False
     return True
 
@@ -138,7 +150,7 @@ def detect_shaped(tif: TiffFile) -> list[TiffPageSeries] | None:
     if shaped_metadata(pages.first()) is None:
         return None
     series: list[TiffPageSeries] = []
-    if not _detect_in(tif, list(pages), series, set()):
+    if not _detect_in(tif, pages, pages.offsets, series, set()):
         return []
     pyramidize(series, reduced_only=True)
     return series
