@@ -102,8 +102,8 @@ def bench_folder(repeat: int) -> dict[str, dict[str, float]]:
     pattern = str(folder / "*.tif")
 
     def ours(read: bool) -> object:
-        with TiffSequence(folder) as seq:
-            array = zarr.open_array(ZarrTiffStore(seq.series[0]), mode="r")
+        with ZarrTiffStore(TiffSequence(folder).series[0]) as store:  # closes the files
+            array = zarr.open_array(store, mode="r")
             return array[1000] if read else array.shape
 
     def theirs(read: bool) -> object:

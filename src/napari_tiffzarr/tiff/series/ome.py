@@ -113,11 +113,13 @@ class PlanePages(Sequence["TiffPage | None"]):
         page: TiffPage | None = None
         if ref is not None:
             path, ifd = ref
-            tif = self._tif if path is None else self._tif.files.file(path)
             try:
+                tif = self._tif if path is None else self._tif.files.file(path)
                 page = tif.pages[ifd]
             except IndexError:
-                log.warning("%s: OME TiffData IFD %d is past the last page", tif.filename, ifd)
+                log.warning("%s: OME TiffData IFD %d is past the last page", path, ifd)
+            except OSError as exc:  # unreadable since it was found: report as bad content
+                raise TiffFileError(f"{path}: cannot be read: {exc}") from exc
         self._pages[index] = page
         return page
 
