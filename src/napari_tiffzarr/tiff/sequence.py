@@ -49,18 +49,18 @@ _MAX_HOLES = 2
 _DIGITS = re.compile(r"(\d+)")
 
 
-def _natural(path: str) -> tuple[Any, ...]:
+def _natural(name: str) -> list[Any]:
     """Sort key: numbers by value, so frame_2 comes before frame_10."""
-    parts = _DIGITS.split(path)  # text, number, text, ...: odd places hold numbers
-    return tuple(int(part) if i % 2 else part.lower() for i, part in enumerate(parts))
+    parts: list[Any] = _DIGITS.split(name.lower())  # text, number, text...: odd ones numbers
+    parts[1::2] = map(int, parts[1::2])
+    return parts
+
+
+_SUFFIX = re.compile(r"(\.ome)?\.(tiff?|btf|tf8)$", re.IGNORECASE)
 
 
 def _stem(path: str) -> str:
-    name = os.path.basename(path)
-    for suffix in (".ome.tiff", ".ome.tif", *TIFF_SUFFIXES):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return os.path.splitext(name)[0]
+    return _SUFFIX.sub("", os.path.basename(path), count=1)
 
 
 def parse_names(files: Sequence[str]) -> tuple[tuple[int, ...], str, list[int]]:
@@ -114,15 +114,14 @@ def tiff_files(where: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
     if os.path.isdir(text):
         with os.scandir(text) as entries:  # file types from the listing, no stat per file
             names = [
-                entry.path
+                entry.name
                 for entry in entries
                 if entry.name.lower().endswith(TIFF_SUFFIXES)
                 and not entry.name.startswith(".")
                 and entry.is_file()
             ]
-    else:
-        names = [path for path in glob.glob(text) if os.path.isfile(path)]
-    return sorted(names, key=_natural)
+        return [os.path.join(text, name) for name in sorted(names, key=_natural)]
+    return sorted((path for path in glob.glob(text) if os.path.isfile(path)), key=_natural)
 
 
 class _SequencePages(PageSequence):
