@@ -30,8 +30,8 @@ from .series.frames import VirtualPage
 __all__ = ["TIFF_SUFFIXES", "TiffSequence", "open_tiff", "parse_names", "tiff_files"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
-# a label (letters, maybe followed by _ or -) and the number it names
-_TOKEN = re.compile(r"([A-Za-z]*)[_\-]?(\d+)")
+# the label of the number after a text: its last letters, maybe followed by _ or -
+_LABEL = re.compile(r"([a-z]*)[_\-]?$")
 # what a label in a file name says about its axis
 _LABELS = {
     **dict.fromkeys(("t", "tp", "time", "timepoint", "frame", "f"), "T"),
@@ -66,41 +66,42 @@ def _stem(path: str) -> str:
 def parse_names(files: Sequence[str]) -> tuple[tuple[int, ...], str, list[int]]:
     """(shape, axes, flat index of each file) from the numbers that vary in the names.
 
-    Names that do not share one pattern of labelled numbers, or whose numbers leave more
-    holes than files, are one axis I in the order given.
+    Names that do not share one pattern of text between their numbers, or whose numbers
+    leave more holes than files, are one axis I in the order given.
     """
     count = len(files)
     fallback = ((count,), "I", list(range(count)))
     if count < 2:
         return fallback
-    tokens = [_TOKEN.findall(_stem(path)) for path in files]
-    labels = [label.lower() for label, _ in tokens[0]]
-    if any([label.lower() for label, _ in found] != labels for found in tokens):
+    # text, number, text, ...: the text must be the same in every name, the numbers vary
+    split = [_DIGITS.split(_stem(path)) for path in files]
+    texts = [part.lower() for part in split[0][0::2]]
+    if any([part.lower() for part in parts[0::2]] != texts for parts in split):
         return fallback
-    values = [[int(number) for _, number in found] for found in tokens]
-    varying = [i for i in range(len(labels)) if len({v[i] for v in values}) > 1]
-    if not varying:
+    columns = list(zip(*(parts[1::2] for parts in split), strict=True))
+    shape: list[int] = []
+    places: list[dict[int, int]] = []
+    varying: list[int] = []
+    for column, numbers in enumerate(columns):
+        unique = sorted(set(map(int, numbers)))
+        if len(unique) > 1:
+            varying.append(column)
+            shape.append(len(unique))
+            places.append({value: n for n, value in enumerate(unique)})
+    if not varying or math.prod(shape) > count * _MAX_HOLES:
         return fallback
-    positions = []
-    shape = []
-    for i in varying:
-        unique = sorted({v[i] for v in values})
-        shape.append(len(unique))
-        positions.append({value: n for n, value in enumerate(unique)})
-    if math.prod(shape) > count * _MAX_HOLES:
-        return fallback
-    indices = []
-    for v in values:
-        flat = 0
-        for i, size, where in zip(varying, shape, positions, strict=True):
-            flat = flat * size + where[v[i]]
-        indices.append(flat)
+    indices = [0] * count
+    for column, size, place in zip(varying, shape, places, strict=True):
+        numbers = columns[column]
+        for file in range(count):
+            indices[file] = indices[file] * size + place[int(numbers[file])]
     if len(set(indices)) != count:
         return fallback  # two files at one place: the numbers do not say where
     axes = ""
     spare = iter(_SPARE)
-    for i in varying:
-        letter = _LABELS.get(labels[i], "")
+    for column in varying:
+        found = _LABEL.search(texts[column])
+        letter = _LABELS.get(found.group(1) if found else "", "")
         if not letter or letter in axes:
             letter = next(spare)
         axes += letter
