@@ -134,6 +134,7 @@ class _Planes:
         self.refs: list[PlaneRef | None] = []
         self.elsewhere: set[str] = set()  # other files named, read or not
         self.missing: set[str] = set()  # other files that cannot be read
+        self._paths: dict[str, str] = {}
         self.axes = axes
         # other files are found beside this one; a remote or in-memory file has no beside
         self.folder = os.path.dirname(tif.path) if tif.path is not None else None
@@ -158,14 +159,14 @@ class _Planes:
 
     def _other_file(self, filename: str) -> str | None:
         """The path of another file of the dataset, or None where it cannot be read."""
+        if filename in self.elsewhere:  # one look per file, not per TiffData element
+            return None if filename in self.missing else self._paths[filename]
         self.elsewhere.add(filename)
-        if self.folder is None:
+        path = os.path.join(self.folder, filename) if self.folder is not None else None
+        if path is None or not os.path.isfile(path):
             self.missing.add(filename)
             return None
-        path = os.path.join(self.folder, filename)
-        if not os.path.isfile(path):
-            self.missing.add(filename)
-            return None
+        self._paths[filename] = path
         return path
 
     def add(self, data: ET.Element) -> None:
