@@ -59,7 +59,7 @@ class TiffFile:
     def files(self) -> FilePool:
         """The other files of a multi-file dataset, opened on demand."""
         if self._files is None:
-            self._files = FilePool(self._openfiles)
+            self._files = FilePool(TiffFile, self._openfiles)
         return self._files
 
     @property

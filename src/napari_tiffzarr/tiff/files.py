@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import TiffClosedError
@@ -65,7 +66,10 @@ class FilePool:
     """Open descriptors of PooledSources, at most size of them (more only while all of
     them are being read), and the TiffFile of each path, parsed once."""
 
-    def __init__(self, size: int = DEFAULT_OPENFILES) -> None:
+    def __init__(
+        self, opener: Callable[[PooledSource], TiffFile], size: int = DEFAULT_OPENFILES
+    ) -> None:
+        """opener makes a TiffFile of a source (TiffFile itself: no import of it here)."""
         if size < 1:
             raise ValueError(f"_openfiles must be at least 1, not {size}")
         self.size = size
@@ -75,18 +79,17 @@ class FilePool:
         self._open: OrderedDict[PooledSource, PathSource] = OrderedDict()
         self._readers: dict[PooledSource, int] = {}
         self._files: dict[str, TiffFile] = {}
+        self._opener = opener
 
     def file(self, path: str) -> TiffFile:
         """The TiffFile at path, its header read through the pool on first use."""
-        from .file import TiffFile
-
         key = os.path.realpath(path)
         with self._lock:
             tif = self._files.get(key)
         if tif is None:
             if self.closed:
                 raise TiffClosedError(f"{os.path.basename(path)}: the files are closed")
-            tif = TiffFile(PooledSource(self, path))
+            tif = self._opener(PooledSource(self, path))
             with self._lock:
                 tif = self._files.setdefault(key, tif)
         return tif

@@ -21,7 +21,8 @@ from typing import Any
 
 from ..errors import TiffFileError
 from ..sources import ByteSource
-from .file import PageSequence, TiffFile
+from .file import TiffFile
+from .pages import PageSequence
 from .files import DEFAULT_OPENFILES, FilePool
 from .page import TiffPage
 from .series.base import TiffPageSeries, coding_key
@@ -201,7 +202,7 @@ class TiffSequence:
         label = os.fspath(where) if where is not None else None
         if not self.files:
             raise TiffFileError(f"{label or 'the list'}: no TIFF files")
-        self.pool = FilePool(_openfiles)
+        self.pool = FilePool(TiffFile, _openfiles)
         # what a pickled store reopens: the folder or pattern, else the list of files
         self.origin: str | tuple[str, ...] = label if label is not None else tuple(self.files)
         self.filename = os.path.basename(os.path.normpath(label)) if label else self.files[0]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import TiffFileError
 from .base import TiffPageSeries, pyramidize, subifd_index
-from .lazy import LazyPages
+from ..pages import LazyPages
 
 if TYPE_CHECKING:
     from ..file import TiffFile
