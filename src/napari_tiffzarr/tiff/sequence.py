@@ -22,9 +22,9 @@ from typing import Any
 from ..errors import TiffFileError
 from ..sources import ByteSource
 from .file import TiffFile
-from .pages import PageSequence
 from .files import DEFAULT_OPENFILES, FilePool
 from .page import TiffPage
+from .pages import PageSequence
 from .series.base import TiffPageSeries, coding_key
 from .series.frames import VirtualPage
 

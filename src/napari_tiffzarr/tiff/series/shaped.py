@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import TiffFileError
-from .base import TiffPageSeries, pyramidize, subifd_index
 from ..pages import LazyPages
+from .base import TiffPageSeries, pyramidize, subifd_index
 
 if TYPE_CHECKING:
     from ..file import TiffFile
