@@ -65,3 +65,17 @@ def test_formats_parse_one_page_per_series(tmp_path: Path, writer: str) -> None:
         assert series.shape == (500, 8, 8)
         assert len(tif.pages._pages) <= 8
         np.testing.assert_array_equal(series.asarray(), tifffile.imread(path))
+
+
+def test_far_apart_ifds_group_as_tifffile(tmp_path: Path) -> None:
+    """IFDs tens of KB apart: the read window stays small and still finds every page."""
+    path = tmp_path / "far.tif"
+    rng = np.random.default_rng(2)
+    with tifffile.TiffWriter(path) as writer:
+        for i in range(12):
+            shape = (160, 200) if i % 2 else (200, 160)
+            writer.write(rng.integers(0, 255, shape, np.uint8), metadata=None, contiguous=False)
+    with TiffFile(path) as ours, tifffile.TiffFile(path) as theirs:
+        assert [s.shape for s in ours.series] == [s.shape for s in theirs.series]
+        for mine, want in zip(ours.series, theirs.series, strict=True):
+            np.testing.assert_array_equal(mine.asarray(), want.asarray())

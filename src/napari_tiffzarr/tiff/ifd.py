@@ -27,7 +27,6 @@ __all__ = [
     "read_entries",
     "read_header",
     "read_ifd",
-    "read_next_offset",
 ]
 
 # One read of this size at an IFD's offset usually holds all of its entries.
@@ -218,25 +217,6 @@ def _entry_count(source: ByteSource, header: TiffHeader, offset: int, head: byte
     return int(count)
 
 
-def read_next_offset(source: ByteSource, header: TiffHeader, offset: int) -> int:
-    """The offset of the IFD after the one at offset, reading no entries.
-
-    One small read usually holds the entry count and the next offset both: walking the
-    chain of a 5,000-page file then costs 5,000 reads, not 10,000.
-    """
-    _check_ifd_offset(source, header, offset)
-    block = source.read(offset, min(CHAIN_READ_AHEAD, source.size - offset))
-    count = _entry_count(source, header, offset, block)
-    position = header.count_size + count * header.entry_size
-    if offset + position + header.offset_size > source.size:
-        raise TiffFileError(f"{source.name}: IFD at offset {offset} is truncated")
-    if position + header.offset_size > len(block):
-        block = source.read(offset + position, header.offset_size)
-        position = 0
-    (next_offset,) = struct.unpack_from(header.offset_format, block, position)
-    return int(next_offset)
-
-
 def read_ifd(source: ByteSource, header: TiffHeader, offset: int) -> Ifd:
     """Read all entries of the IFD at offset; values out of line are read later."""
     _check_ifd_offset(source, header, offset)
@@ -290,7 +270,7 @@ class ReadWindow:
     """Reads of a source served from the last block read, for walking many IFDs in order.
 
     Stacks of small images have their IFDs a few KB apart: one read of WINDOW_SIZE holds
-    dozens of them.  Where IFDs lie far apart each read stays small, as read_next_offset's.
+    dozens of them.  Where IFDs lie far apart each read stays small (CHAIN_READ_AHEAD).
     """
 
     __slots__ = ("_block", "_start", "_wide", "source")
