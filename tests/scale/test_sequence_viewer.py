@@ -67,3 +67,23 @@ def test_widget_exports_the_sequence_as_one_json(
     group = zarr.open(fs.get_mapper(""), mode="r", zarr_format=3)
     want = tifffile.imread(sorted(frames.glob("*.tif")))
     np.testing.assert_array_equal(group["0"][:], want)
+
+
+def test_two_thousand_files_open_reading_the_one_in_view(
+    make_napari_viewer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for t in range(2000):
+        tifffile.imwrite(folder / f"t{t:04d}.tif", np.full((6, 7), t % 251, np.uint8))
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(folder), plugin="napari-tiffzarr")
+    assert layer.data.shape == (2000, 6, 7)
+    shown = viewer.dims.current_step[0]
+    # the first file's IFDs for the whole stack, and the frame napari shows
+    assert layer.data.store.series.parent.pool.opened == 2
+    np.testing.assert_array_equal(
+        np.asarray(layer._slice.image.raw), tifffile.imread(folder / f"t{shown:04d}.tif")
+    )
+    viewer.dims.set_current_step(0, 1500)
+    assert layer.data.store.series.parent.pool.opened == 3

@@ -1,11 +1,12 @@
 """How a series appears in napari: one place mapping image metadata to layer options.
 
 Pure: takes the series' description and its zarr arrays, returns napari LayerData.  It
-reads pixels only of the coarsest level, for contrast limits.
+reads pixels only of the coarsest level's middle plane, for contrast limits.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,22 +57,29 @@ def _channel_axis(axes: str, shape: Sequence[int], rgb: bool) -> int | None:
     return None
 
 
-def contrast_limits(array: Any, channel_axis: int | None) -> Any:
-    """(min, max) of the coarsest level, per channel where there are channels."""
-    data = np.asarray(array[...] if array.size <= MAX_CONTRAST_SAMPLES else _sample(array))
+def contrast_limits(array: Any, channel_axis: int | None, leading: Sequence[int] = ()) -> Any:
+    """(min, max) of the coarsest level, per channel where there are channels.
+
+    Along the leading axes (time, z, a stack of files...) only the middle plane is read,
+    the one napari shows first: a stack of 2,000 files opens reading one of them.
+    """
+    plane = math.prod(size for i, size in enumerate(array.shape) if i not in leading)
+    selection: list[Any] = []
+    for i, size in enumerate(array.shape):
+        if i in leading:
+            selection.append((size - 1) // 2)
+        elif plane > MAX_CONTRAST_SAMPLES and i >= array.ndim - 2:
+            selection.append(slice(None, None, max(1, int(np.ceil(size / 1024)))))
+        else:
+            selection.append(slice(None))
+    data = np.asarray(array[tuple(selection)])
+    if channel_axis is not None:
+        channel_axis -= sum(1 for i in leading if i < channel_axis)
     if data.dtype.kind == "b":
         return [0, 1] if channel_axis is None else [[0, 1]] * data.shape[channel_axis]
     if channel_axis is None:
         return _limits(data)
     return [_limits(np.take(data, i, axis=channel_axis)) for i in range(data.shape[channel_axis])]
-
-
-def _sample(array: Any) -> Any:
-    steps = tuple(
-        max(1, int(np.ceil(s / 1024))) if i >= array.ndim - 2 else 1
-        for i, s in enumerate(array.shape)
-    )
-    return array[tuple(slice(None, None, step) for step in steps)]
 
 
 def _limits(data: np.ndarray) -> list[float]:
@@ -119,7 +127,8 @@ def layer_data(
         "metadata": {"tiffzarr": source.as_metadata()},
     }
     if not rgb:
-        kwargs["contrast_limits"] = contrast_limits(arrays[-1], channel_axis)
+        leading = [i for i, _ in shown[:-2]]  # what the sliders step through
+        kwargs["contrast_limits"] = contrast_limits(arrays[-1], channel_axis, leading)
     data: Any = list(arrays) if len(arrays) > 1 else arrays[0]
     if channel_axis is not None:
         count = shape[channel_axis]
