@@ -130,3 +130,16 @@ def test_sequence_store_pickles_and_references_every_file(tmp_path: Path) -> Non
     fs = fsspec.filesystem("reference", fo=str(out), remote_protocol="file", asynchronous=True)
     group = zarr.open_group(zarr.storage.FsspecStore(fs, read_only=True, path=""), mode="r")
     np.testing.assert_array_equal(group["0"][:], want)
+
+
+@pytest.mark.parametrize("chunkmode", [0, 2])
+def test_tiled_files_chunk_by_tile_or_by_page(tmp_path: Path, chunkmode: int) -> None:
+    rng = np.random.default_rng(9)
+    data = rng.integers(0, 255, (7, 40, 56), np.uint8)
+    for i, frame in enumerate(data):
+        tifffile.imwrite(tmp_path / f"z{i:02d}.tif", frame, tile=(16, 16), compression="zlib")
+    with TiffSequence(tmp_path) as seq:
+        array = zarr.open_array(ZarrTiffStore(seq.series[0], chunkmode=chunkmode), mode="r")
+        assert array.chunks == ((1, 16, 16) if chunkmode == 0 else (1, 40, 56))
+        np.testing.assert_array_equal(array[:], tifffile.imread(sorted(tmp_path.glob("*.tif"))))
+        np.testing.assert_array_equal(array[3, 17:33, 5:50], data[3, 17:33, 5:50])
