@@ -83,15 +83,19 @@ class FilePool:
 
     def file(self, path: str) -> TiffFile:
         """The TiffFile at path, its header read through the pool on first use."""
-        key = os.path.realpath(path)
+        tif = self._files.get(path)  # as asked for: no system call per page
+        if tif is not None:
+            return tif
+        if self.closed:
+            raise TiffClosedError(f"{os.path.basename(path)}: the files are closed")
+        key = os.path.realpath(path)  # one TiffFile per file, however it is named
         with self._lock:
             tif = self._files.get(key)
         if tif is None:
-            if self.closed:
-                raise TiffClosedError(f"{os.path.basename(path)}: the files are closed")
             tif = self._opener(PooledSource(self, path))
-            with self._lock:
-                tif = self._files.setdefault(key, tif)
+        with self._lock:
+            tif = self._files.setdefault(key, tif)
+            self._files[path] = tif
         return tif
 
     @property
