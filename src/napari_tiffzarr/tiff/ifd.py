@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -304,12 +304,11 @@ class ReadWindow:
         return block[start : start + length]
 
 
-@dataclass(frozen=True, slots=True)
-class IfdEntries:
+class IfdEntries(NamedTuple):
     """An IFD's raw entries (count x 12 or 20 bytes) and the offset of the next IFD."""
 
     offset: int
-    count: int
+    entry_count: int
     entries: bytes
     next_offset: int
 
@@ -336,7 +335,10 @@ def read_entries(
     count_size = count_format.size
     if offset < 8 or offset + count_size > filesize:
         _check_ifd_offset(source, header, offset)
-    block, start = window.span(offset, count_size)
+    block = window._block
+    start = offset - window._start
+    if start < 0 or start + count_size > len(block):  # not in the window yet
+        block, start = window.span(offset, count_size)
     (count,) = count_format.unpack_from(block, start)
     if count == 0 or count > MAX_IFD_ENTRIES:
         raise TiffFileError(f"{source.name}: IFD at offset {offset} declares {count} entries")

@@ -116,7 +116,12 @@ class TiffPages(PageSequence):
                 self._complete = True
                 return
             if index == len(self._offsets) - 1 and not self._complete:
-                self._append_offset(entries.next_offset)
+                following = entries.next_offset
+                if 8 <= following < self._source.size and following not in self._seen:
+                    self._seen.add(following)  # the common case of _append_offset, inline
+                    self._offsets.append(following)
+                else:
+                    self._append_offset(following)
             yield index, entries
             index += 1
 

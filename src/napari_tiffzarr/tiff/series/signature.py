@@ -84,9 +84,11 @@ class Signatures:
         for position in layout.masked:
             values[position] = 0
         signature: list[object] = [shape, *values]
+        span = self._window.span
         for position, nbytes in layout.read:
             try:
-                signature[position + 1] = self._window.read(values[position], nbytes)
+                block, start = span(values[position], nbytes)
             except TiffFileError:
                 return None
+            signature[position + 1] = block[start : start + nbytes]
         return tuple(signature)
