@@ -20,6 +20,7 @@ from .tags import FIELD_TYPES, TAG_NAMES, FieldType
 
 __all__ = [
     "Ifd",
+    "EntryReader",
     "IfdEntries",
     "ReadWindow",
     "Tag",
@@ -323,6 +324,36 @@ _FORMATS = {
     for order in "<>"
     for big in (False, True)
 }
+
+
+class EntryReader:
+    """read_entries for many IFDs of one file: the formats and sizes looked up once."""
+
+    __slots__ = ("_count", "_entry_size", "_filesize", "_header", "_next", "_window")
+
+    def __init__(self, window: ReadWindow, header: TiffHeader) -> None:
+        self._window = window
+        self._header = header
+        self._count, self._entry_size, self._next = _FORMATS[header.byteorder, header.bigtiff]
+        self._filesize = window.source.size
+
+    def __call__(self, offset: int) -> IfdEntries:
+        window = self._window
+        count_format = self._count
+        count_size = count_format.size
+        if offset < 8 or offset + count_size > self._filesize:
+            _check_ifd_offset(window.source, self._header, offset)
+        block = window._block
+        start = offset - window._start
+        if start < 0 or start + count_size > len(block):
+            block, start = window.span(offset, count_size)
+        (count,) = count_format.unpack_from(block, start)
+        size = count_size + count * self._entry_size
+        end = start + size + self._next.size
+        if count == 0 or count > MAX_IFD_ENTRIES or end > len(block):
+            return read_entries(window, self._header, offset)  # the checks, another read
+        (next_offset,) = self._next.unpack_from(block, start + size)
+        return IfdEntries(offset, count, block[start + count_size : start + size], next_offset)
 
 
 def read_entries(

@@ -9,7 +9,7 @@ from typing import overload
 
 from ..errors import TiffFileError
 from ..sources import ByteSource
-from .ifd import IfdEntries, ReadWindow, TiffHeader, read_entries, read_ifd
+from .ifd import EntryReader, IfdEntries, ReadWindow, TiffHeader, read_entries, read_ifd
 from .ndpi import page_class
 from .page import TiffPage
 
@@ -100,14 +100,14 @@ class TiffPages(PageSequence):
     def scan(self) -> Iterator[tuple[int, IfdEntries]]:
         """(index, raw IFD entries) of every page, walking the chain in the same pass:
         what grouping thousands of pages needs, without parsing them."""
-        window = ReadWindow(self._source)
+        read = EntryReader(ReadWindow(self._source), self._header)
         index = 0
         while index < len(self._offsets) or not self._complete:
             if index >= len(self._offsets):
                 self._walk(index)
                 continue
             try:
-                entries = read_entries(window, self._header, self._offsets[index])
+                entries = read(self._offsets[index])
             except TiffFileError as exc:
                 if index < len(self._offsets) - 1 or self._complete or index == 0:
                     raise

@@ -63,6 +63,9 @@ def detect_uniform(tif: TiffFile) -> list[TiffPageSeries] | None:
     return [TiffPageSeries(tif, lazy, (count, *first.shape), "I" + first.axes, kind="uniform")]
 
 
+_UNSEEN: list[TiffPage | int] = []  # a signature not met before (identity, never filled)
+
+
 class _GroupPages(PageSequence):
     """A group's pages: those of the main chain by index, parsed when first read."""
 
@@ -83,50 +86,52 @@ def detect_generic(tif: TiffFile) -> list[TiffPageSeries] | None:
     """Group all pages and SubIFDs by coding key; smaller groups become pyramid levels.
 
     Linear in the pages: a page whose raw IFD entries match an earlier page's but for
-    where its data lie joins that page's group unparsed, and membership is a set lookup.
+    where its data lie joins that page's group unparsed, by one dictionary lookup.
     """
     groups: dict[tuple[object, ...], list[TiffPage | int]] = {}
-    seen: dict[tuple[object, ...], set[int]] = {}
     subifd_groups: set[tuple[object, ...]] = set()
+    placed: set[int] = set()  # SubIFD offsets grouped; the chain's own never repeat
 
-    def join(key: tuple[object, ...], member: TiffPage | int, offset: int, subifd: bool) -> None:
-        group = groups.setdefault(key, [])
-        offsets = seen.setdefault(key, set())
-        if not group and subifd:
-            subifd_groups.add(key)
-        if offset not in offsets:
-            offsets.add(offset)
-            group.append(member)
-
-    def add(page: TiffPage, *, subifd: bool) -> tuple[object, ...] | None:
+    def add(page: TiffPage, *, subifd: bool) -> list[TiffPage | int] | None:
         if not _usable(page):
             return None
         key = coding_key(page)
-        join(key, page, page.offset, subifd)
-        return key
+        group = groups.setdefault(key, [])
+        if not group and subifd:
+            subifd_groups.add(key)
+        group.append(page)
+        return group
 
     pages = tif.pages
     signatures = Signatures(tif.header, ReadWindow(tif.source))
-    keys: dict[tuple[object, ...], tuple[object, ...] | None] = {}
+    # signature -> the group its pages join (None: pages not usable): one lookup a page
+    known: dict[tuple[object, ...], list[TiffPage | int] | None] = {}
+    chain: set[int] | None = None
     for index, entries in pages.scan():
         signature = signatures.of(entries)
-        if signature is not None and signature in keys:
-            known = keys[signature]
-            if known is not None:
-                join(known, index, entries.offset, False)
-            continue
-        page = pages[index]
-        key = add(page, subifd=False)
         if signature is not None:
-            keys[signature] = key
+            group = known.get(signature, _UNSEEN)
+            if group is not _UNSEEN:
+                if group is not None:
+                    group.append(index)
+                continue
+        page = pages[index]
+        group = add(page, subifd=False)
+        if signature is not None:
+            known[signature] = group
         for i, sub_offset in enumerate(page.subifds):
             if sub_offset < 8 or sub_offset >= tif.filesize:
                 continue
+            if chain is None:
+                chain = set(pages.offsets)
+            if sub_offset in chain or sub_offset in placed:
+                continue  # an IFD already grouped, as a page of the chain or a SubIFD
             try:
                 sub = tif.subifd_page(sub_offset, subifd_index(page, i))
             except TiffFileError as exc:
                 log.warning("%s: SubIFD %d skipped: %s", page.name, i, exc)
                 continue
+            placed.add(sub_offset)
             add(sub, subifd=True)
 
     series: list[TiffPageSeries] = []
