@@ -201,7 +201,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     lines = [
-        "| case | ours (ms) | tifffile (ms) | ratio | ours CPU (ms) | tifffile CPU (ms) | CPU ratio |",
+        "| case | ours (ms) | tifffile (ms) | ratio | ours CPU (ms) | tifffile CPU (ms) "
+        "| CPU ratio |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines.append(

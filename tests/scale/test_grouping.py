@@ -79,3 +79,21 @@ def test_far_apart_ifds_group_as_tifffile(tmp_path: Path) -> None:
         assert [s.shape for s in ours.series] == [s.shape for s in theirs.series]
         for mine, want in zip(ours.series, theirs.series, strict=True):
             np.testing.assert_array_equal(mine.asarray(), want.asarray())
+
+
+def test_pages_asked_for_by_many_threads_walk_the_chain_once(tmp_path: Path) -> None:
+    """Decoding threads ask for pages of a file not yet walked (another file of a
+    dataset): the chain must come out whole, not cut short by a loop it does not have."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "chain.tif"
+    tifffile.imwrite(path, np.zeros((300, 8, 8), np.uint8), metadata=None)
+    order = list(range(300))
+    np.random.default_rng(0).shuffle(order)
+    with tifffile.TiffFile(path) as theirs:
+        want = [page.offset for page in theirs.pages]
+    for _ in range(5):
+        with TiffFile(path) as tif, ThreadPoolExecutor(8) as pool:
+            got = dict(zip(order, pool.map(lambda i: tif.pages[i].offset, order), strict=True))
+            assert len(tif.pages) == 300
+            assert [got[i] for i in range(300)] == want

@@ -4,6 +4,7 @@ chain only as far as asked for; LazyPages is a series' list of pages made on dem
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import overload
 
@@ -56,6 +57,9 @@ class TiffPages(PageSequence):
         self._offsets: list[int] = []
         self._seen: set[int] = set()
         self._complete = False
+        # decoding threads ask for pages of files still being walked (the other files of
+        # a dataset): the chain grows under this lock, or two threads append one offset
+        self._lock = threading.RLock()
         self._append_offset(header.first_offset, first=True)
 
     def _append_offset(self, offset: int, *, first: bool = False) -> None:
@@ -83,6 +87,10 @@ class TiffPages(PageSequence):
         """Follow the chain until page index (or the end) is known."""
         if self._complete or (index is not None and index < len(self._offsets)):
             return
+        with self._lock:
+            self._walk_locked(index)
+
+    def _walk_locked(self, index: int | None) -> None:
         window = ReadWindow(self._source)  # IFDs of small pages share reads
         while not self._complete and (index is None or index >= len(self._offsets)):
             last = self._offsets[-1]
@@ -111,17 +119,22 @@ class TiffPages(PageSequence):
             except TiffFileError as exc:
                 if index < len(self._offsets) - 1 or self._complete or index == 0:
                     raise
-                log.warning("%s; the pages end before it", exc)  # as _walk would
-                self._offsets.pop()
-                self._complete = True
+                with self._lock:
+                    if index == len(self._offsets) - 1 and not self._complete:
+                        log.warning("%s; the pages end before it", exc)  # as _walk would
+                        self._offsets.pop()
+                        self._complete = True
                 return
             if index == len(self._offsets) - 1 and not self._complete:
-                following = entries.next_offset
-                if 8 <= following < self._source.size and following not in self._seen:
-                    self._seen.add(following)  # the common case of _append_offset, inline
-                    self._offsets.append(following)
-                else:
-                    self._append_offset(following)
+                with self._lock:
+                    following = entries.next_offset
+                    if index != len(self._offsets) - 1 or self._complete:
+                        pass  # another thread walked on meanwhile
+                    elif 8 <= following < self._source.size and following not in self._seen:
+                        self._seen.add(following)  # the common case of _append_offset
+                        self._offsets.append(following)
+                    else:
+                        self._append_offset(following)
             yield index, entries
             index += 1
 
@@ -139,9 +152,10 @@ class TiffPages(PageSequence):
         if not 0 <= index < len(self._offsets):
             raise IndexError(f"page index {index} out of range")
         ifd = read_ifd(self._source, self._header, self._offsets[index])
-        if index == len(self._offsets) - 1 and not self._complete:
-            # the IFD just read holds the next offset: walking on needs no second read
-            self._append_offset(ifd.next_offset)
+        with self._lock:
+            if index == len(self._offsets) - 1 and not self._complete:
+                # the IFD just read holds the next offset: walking on needs no second read
+                self._append_offset(ifd.next_offset)
         return page_class(ifd)(self._source, self._header, ifd, index)
 
     def __iter__(self) -> Iterator[TiffPage]:
