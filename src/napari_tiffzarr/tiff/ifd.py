@@ -274,21 +274,22 @@ class ReadWindow:
     dozens of them.  Where IFDs lie far apart each read stays small (CHAIN_READ_AHEAD).
     """
 
-    __slots__ = ("_block", "_start", "_wide", "source")
+    __slots__ = ("_wide", "block", "source", "start")
 
     def __init__(self, source: ByteSource) -> None:
         self.source = source
-        self._start = 0
-        self._block = b""
+        # the block last read and its offset: readers of many small values look in it first
+        self.start = 0
+        self.block = b""
         self._wide = True
 
     def span(self, offset: int, length: int) -> tuple[bytes, int]:
         """A block holding length bytes at offset, and where in it they start."""
-        start = offset - self._start
-        if start >= 0 and start + length <= len(self._block):
-            return self._block, start
-        if self._block:
-            self._wide = 0 <= start < len(self._block) + CLOSE_IFDS
+        start = offset - self.start
+        if start >= 0 and start + length <= len(self.block):
+            return self.block, start
+        if self.block:
+            self._wide = 0 <= start < len(self.block) + CLOSE_IFDS
         ahead = WINDOW_SIZE if self._wide else CHAIN_READ_AHEAD
         size = self.source.size
         if offset < 0 or offset + length > size:
@@ -296,9 +297,9 @@ class ReadWindow:
                 f"{self.source.name}: cannot read {length} bytes at offset {offset}: "
                 f"the file has {size} bytes"
             )
-        self._start = offset
-        self._block = self.source.read(offset, min(max(length, ahead), size - offset))
-        return self._block, 0
+        self.start = offset
+        self.block = self.source.read(offset, min(max(length, ahead), size - offset))
+        return self.block, 0
 
     def read(self, offset: int, length: int) -> bytes:
         block, start = self.span(offset, length)
@@ -343,8 +344,8 @@ class EntryReader:
         count_size = count_format.size
         if offset < 8 or offset + count_size > self._filesize:
             _check_ifd_offset(window.source, self._header, offset)
-        block = window._block
-        start = offset - window._start
+        block = window.block
+        start = offset - window.start
         if start < 0 or start + count_size > len(block):
             block, start = window.span(offset, count_size)
         (count,) = count_format.unpack_from(block, start)
@@ -366,8 +367,8 @@ def read_entries(
     count_size = count_format.size
     if offset < 8 or offset + count_size > filesize:
         _check_ifd_offset(source, header, offset)
-    block = window._block
-    start = offset - window._start
+    block = window.block
+    start = offset - window.start
     if start < 0 or start + count_size > len(block):  # not in the window yet
         block, start = window.span(offset, count_size)
     (count,) = count_format.unpack_from(block, start)
