@@ -24,7 +24,7 @@ import pytest
 import tifffile
 import zarr
 
-from napari_tiffzarr import TiffFile
+from napari_tiffzarr import TiffFile, TiffFileError
 from napari_tiffzarr.cli import main
 from napari_tiffzarr.plugin._writer import write_layer_references
 from napari_tiffzarr.references import register_codecs, write_sequence
@@ -400,11 +400,51 @@ def test_refused_with_the_feature_named(tmp_path: Path, feature: str, message: s
     out.write_text("previous")
     before = path.read_bytes()
     with pytest.raises(ValueError, match=message):
-        export(path, out, **store_args)
+        export(path, out, portable=True, **store_args)
     # nothing half-written: the previous file stands, no temporary file is left behind
     assert out.read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "refs.json"])
     assert path.read_bytes() == before
+
+
+# what our TIFF segment codec decodes where imagecodecs' codecs cannot: not whole pages
+# (chunkmode 2), nor pages whose tables differ (tifffile writes JPEGTables on the first
+# only), nor the made-up CCITT stream
+OURS = [
+    "FillOrder 2",
+    "packed 12-bit integers",
+    "packed 1-bit integers",
+    "float24",
+    "complex integer",
+    "incomplete chunk",
+]
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("feature", OURS)
+def test_not_portable_decodes_what_portable_refuses(
+    tmp_path: Path, feature: str, zarr_format: int
+) -> None:
+    path, store_args = write_refused(tmp_path, feature)
+    out = export(path, tmp_path / "refs.json", zarr_format=zarr_format, version=1)
+    assert "napari_tiffzarr_segment" in json.dumps(json.loads(out.read_text())["codecs"])
+    array = open_refs(out)
+    with TiffFile(path) as tif:
+        ours = zarr.open_array(ZarrTiffStore(tif.series[0], **store_args), mode="r")
+        try:
+            expected = ours[:]
+        except TiffFileError:
+            # the store cannot decode it (made-up tables): neither can the references
+            with pytest.raises(TiffFileError):
+                array[:]
+            return
+    np.testing.assert_array_equal(array[:], expected)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            reference = tif.series[0].asarray()
+    except Exception:  # tifffile cannot decode it: our store is the reference
+        return
+    np.testing.assert_array_equal(array[:], reference)
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])
@@ -648,7 +688,7 @@ def test_cli_refs_one_file_and_a_sequence(
 def test_cli_refs_reports_a_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path, _ = write_refused(tmp_path, "incomplete chunk")
     out = tmp_path / "refs.json"
-    assert main(["refs", str(path), "-o", str(out), "--url", "file:///x/"]) == 1
+    assert main(["refs", str(path), "-o", str(out), "--url", "file:///x/", "--portable"]) == 1
     assert "incomplete chunk" in capsys.readouterr().err
     assert not out.exists()
     assert main(["refs", str(path), "-o", str(out), "--url", "/x", "--series", "5"]) == 1
@@ -693,11 +733,21 @@ def test_sequence_of_pyramids_keeps_every_level(tmp_path: Path, zarr_format: int
 
 def test_a_truncated_segment_is_refused_before_any_output(tmp_path: Path) -> None:
     path = tmp_path / "truncated.tif"
-    tifffile.imwrite(path, gradient((64, 64), "u2"), rowsperstrip=16)  # pixels last
+    data = gradient((64, 64), "u2")
+    tifffile.imwrite(path, data, rowsperstrip=16)  # pixels last
     path.write_bytes(path.read_bytes()[:-100])
     buffer = io.StringIO()
     with TiffFile(path) as tif:
         store = ZarrTiffStore(tif.series[0])
         with pytest.raises(ValueError, match=r"incomplete chunk \(segment 3 truncated\)"):
-            store.write_fsspec(buffer, tmp_path.as_uri())
-    assert buffer.getvalue() == ""
+            store.write_fsspec(buffer, tmp_path.as_uri(), portable=True)
+        assert buffer.getvalue() == ""
+        # our codec decodes it as the store does: the whole strips, and the cut one fails
+        store.write_fsspec(buffer, tmp_path.as_uri())
+        ours = zarr.open_array(store, mode="r")
+        array = open_refs(json.loads(buffer.getvalue()))
+        np.testing.assert_array_equal(array[:48], ours[:48])
+        np.testing.assert_array_equal(array[:48], data[:48])
+        for reader in (ours, array):
+            with pytest.raises(TiffFileError, match="corrupted strip"):
+                reader[48:]

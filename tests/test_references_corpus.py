@@ -1,12 +1,17 @@
 """Every series of the real files in ../shared/corpus exported as fsspec references.
 
-Each series either opens through fsspec with zarr 3, every level identical to tifffile's
-pixels (or, where our series differs from tifffile's or tifffile cannot decode it, to our
-own store, itself compared with tifffile by the store tests), or is refused with a
-ValueError that names the feature.  A series refused for a short last strip is tried again
-with chunkmode 2, which references raw contiguous pages whole.  Of levels larger than
-READ_LIMIT only a corner window is read back, to keep the run short.  The counts are
-printed at the end of the module.
+Each series is exported three ways: portable (imagecodecs' codecs only), and with our
+TIFF segment codec where those cannot decode, in zarr format 2 and in format 3.  Each export
+either opens through fsspec with zarr 3, every level identical to tifffile's pixels (or,
+where our series differs from tifffile's or tifffile cannot decode it, to our own store,
+itself compared with tifffile by the store tests), or is refused with a ValueError that
+names the feature.  A portable export refused for a short last strip is tried again with
+chunkmode 2, which references raw contiguous pages whole.  Portable exports must refuse
+exactly the series whose other exports need our codec.  The codecs are found through the
+package's entry points, with no registration call, as any reader's would be (a stale
+editable install without them falls back to register_codecs, and says so).  Of levels
+larger than READ_LIMIT only a corner window is read back, to keep the run short.  The
+counts are printed at the end of the module, per export.
 """
 
 from __future__ import annotations
@@ -30,14 +35,27 @@ import zarr
 
 from napari_tiffzarr import TiffFile, TiffFileError
 from napari_tiffzarr.references import register_codecs
+from napari_tiffzarr.segment_codec import SEGMENT_CODEC_ID
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 READ_LIMIT = 32 * 2**20  # bytes of one level read back; larger ones are only exported
 
 pytestmark = pytest.mark.filterwarnings("ignore::zarr.errors.ZarrUserWarning")
 
-# outcome -> file::series names, filled in by the tests and summarised at the end
-OUTCOMES: dict[str, list[str]] = collections.defaultdict(list)
+# export -> outcome -> file::series names, filled in by the tests and summarised at the end
+EXPORTS = ("portable", "format 2", "format 3")
+OUTCOMES: dict[str, dict[str, list[str]]] = {
+    export: collections.defaultdict(list) for export in EXPORTS
+}
+
+
+def _entry_points_installed() -> bool:
+    """Whether the installed metadata declares our codecs (CI installs it from pyproject)."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="numcodecs.codecs", name=SEGMENT_CODEC_ID)
+    found3 = entry_points(group="zarr.codecs", name="numcodecs." + SEGMENT_CODEC_ID)
+    return bool(found) and bool(found3)
 
 
 def _files() -> list[str]:
@@ -57,18 +75,25 @@ def _reason(message: str) -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    register_codecs()
+    lines = []
+    if not _entry_points_installed():
+        lines.append("the installed metadata lacks our codec entry points: registering them")
+        register_codecs()
     logging.disable(logging.WARNING)
     yield
     logging.disable(logging.NOTSET)
-    if not OUTCOMES:
+    for export, outcomes in OUTCOMES.items():
+        if not outcomes:
+            continue
+        exported = sum(len(v) for k, v in outcomes.items() if k.startswith("exported"))
+        refused = sum(len(v) for k, v in outcomes.items() if k.startswith("refused"))
+        title = f"fsspec references, {export}: {exported} series exported, {refused} refused"
+        lines += ["", title]
+        for outcome, names in sorted(outcomes.items(), key=lambda item: -len(item[1])):
+            examples = ", ".join(names[:3])
+            lines.append(f"  {len(names):4d}  {outcome}  (e.g. {examples})")
+    if len(lines) <= 1:
         return
-    exported = sum(len(v) for k, v in OUTCOMES.items() if k.startswith("exported"))
-    refused = sum(len(v) for k, v in OUTCOMES.items() if k.startswith("refused"))
-    lines = ["", f"fsspec references of the corpus: {exported} series exported, {refused} refused"]
-    for outcome, names in sorted(OUTCOMES.items(), key=lambda item: -len(item[1])):
-        examples = ", ".join(names[:3])
-        lines.append(f"  {len(names):4d}  {outcome}  (e.g. {examples})")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         print("\n".join(lines))
@@ -99,30 +124,57 @@ def _tifffile_levels(path: Path, index: int) -> list[Any] | None:
         return None
 
 
-def _export(store: Any, path: Path) -> dict[str, Any]:
+def _export(store: Any, path: Path, export: str) -> dict[str, Any]:
     buffer = io.StringIO()
-    store.write_fsspec(buffer, path.parent.as_uri(), version=1)
+    portable = export == "portable"
+    zarr_format = 2 if export == "format 2" else 3
+    url = path.parent.resolve().as_uri()
+    store.write_fsspec(buffer, url, version=1, portable=portable, zarr_format=zarr_format)
     result: dict[str, Any] = json.loads(buffer.getvalue())
     return result
 
 
-def _check_series(path: Path, tif: TiffFile, index: int) -> str:
+def _store_reads(store: Any) -> str:
+    """Whether our store reads what the references refuse: refusing that is a failure
+    unless the file is corrupt, which the summary shows."""
+    try:
+        group = zarr.open_group(store, mode="r")
+        for _, array in group.arrays():
+            if int(np.prod(array.shape)) * array.dtype.itemsize <= READ_LIMIT:
+                array[:]
+            else:  # too large to read whole: its first and last corners
+                array[tuple(slice(0, min(n, 512)) for n in array.shape)]
+                array[tuple(slice(max(0, n - 512), n) for n in array.shape)]
+    except (TiffFileError, ValueError) as exc:
+        return f"our store cannot read it either: {_reason(str(exc))}"
+    return "OUR STORE READS IT"
+
+
+def _check_series(path: Path, tif: TiffFile, index: int, export: str) -> tuple[str, bool]:
+    """The outcome, and whether the first export tried was refused or needs our codec."""
     series = tif.series[index]
     store = series.aszarr(multiscales=True)
     how = ""
     try:
-        refs = _export(store, path)
+        refs = _export(store, path, export)
     except ValueError as exc:  # TiffFileError is one too
         refused = f"refused: {_reason(str(exc))}"
+        if export != "portable":
+            return f"{refused} ({_store_reads(store)})", True
         if "incomplete chunk" not in refused:
-            return refused
+            return refused, True
         # whole pages need no padding: raw, contiguous pages can still be referenced
         store = series.aszarr(multiscales=True, chunkmode=2)
         try:
-            refs = _export(store, path)
+            refs = _export(store, path, export)
         except ValueError as again:
-            return f"{refused}; with chunkmode 2: {_reason(str(again))}"
-        how = " with chunkmode 2"
+            return f"{refused}; with chunkmode 2: {_reason(str(again))}", True
+        how = " with chunkmode 2 (portable refuses the default chunks)"
+    needs_ours = SEGMENT_CODEC_ID in json.dumps(refs["codecs"])
+    if export == "portable":
+        assert not needs_ours, refs["codecs"]
+    else:
+        how += " with our codec" if needs_ours else ""
     group = _open(refs)
     ours = zarr.open_group(store, mode="r")
     reference = _tifffile_levels(path, index)
@@ -148,12 +200,15 @@ def _check_series(path: Path, tif: TiffFile, index: int) -> str:
                 # a corrupt segment: the references must fail too, not invent data
                 with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the codec raises
                     array[:]
-                return f"exported{how}; corrupt data fails in both: {_reason(str(exc))}"
+                return (
+                    f"exported{how}; corrupt data fails in both: {_reason(str(exc))}",
+                    bool(how) or needs_ours,
+                )
         else:
             compared.add("tifffile")
         result = array[:]
         np.testing.assert_array_equal(result, expected.reshape(result.shape))
-    return f"exported{how}, identical to {' and '.join(sorted(compared))}"
+    return f"exported{how}, identical to {' and '.join(sorted(compared))}", bool(how) or needs_ours
 
 
 @pytest.mark.corpus
@@ -163,20 +218,29 @@ def test_series_round_trip_or_refused(name: str) -> None:
     try:
         tif = TiffFile(path)
     except TiffFileError:
-        OUTCOMES["not a TIFF we read"].append(name)
+        OUTCOMES["portable"]["not a TIFF we read"].append(name)
         return
     with tif:
         try:
             count = len(tif.series)
         except TiffFileError:
-            OUTCOMES["not a TIFF we read"].append(name)
+            OUTCOMES["portable"]["not a TIFF we read"].append(name)
             return
         for index in range(count):
-            try:
-                outcome = _check_series(path, tif, index)
-            except TiffFileError as exc:
-                outcome = f"store refuses the series: {_reason(str(exc))}"
-            OUTCOMES[outcome].append(f"{name}::{index}")
+            # whether imagecodecs' codecs fall short, by each export
+            short: dict[str, bool] = {}
+            for export in EXPORTS:
+                try:
+                    outcome, short[export] = _check_series(path, tif, index, export)
+                except TiffFileError as exc:
+                    outcome = f"store refuses the series: {_reason(str(exc))}"
+                OUTCOMES[export][outcome].append(f"{name}::{index}")
+                if export != "portable" and outcome.startswith("refused"):
+                    # our codec decodes whatever our store reads
+                    assert "our store cannot read it either" in outcome, outcome
+            # portable refuses exactly what needs our codec (or what nothing decodes)
+            if len(short) == len(EXPORTS):
+                assert short["portable"] == short["format 2"] == short["format 3"], short
 
 
 def test_corpus_is_present() -> None:

@@ -1,4 +1,4 @@
-"""The command line: ``napari-tiffzarr info FILE``, ``refs FILE ... -o OUT.json --url URL``
+"""The command line: ``napari-tiffzarr info FILE``, ``refs FILE ... -o OUT.json [--url URL]``
 and ``demo``."""
 
 from __future__ import annotations
@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from .errors import TiffFileError
@@ -119,12 +121,32 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _files_url(files: Sequence[str], output: str, relative: bool) -> str:
+    """Where local files live, for references without --url: their folder as an absolute
+    file:// URL, or as a path relative to the output's folder."""
+    if any("://" in f for f in files):
+        raise ValueError("--url is required for files given by URL")
+    folders = {os.path.dirname(os.path.abspath(f)) for f in files}
+    if len(folders) > 1:
+        raise ValueError("files in several folders: give --url, the folder readers find them in")
+    folder = folders.pop()
+    if not relative:
+        return Path(folder).as_uri()
+    path = os.path.relpath(folder, os.path.dirname(os.path.abspath(output)))
+    return "" if path == "." else Path(path).as_posix()
+
+
 def _refs(args: argparse.Namespace) -> int:
     """Write the references of one file, or of several joined along a new leading axis."""
     from .references import write_sequence
     from .store import ZarrTiffStore
 
     try:
+        url = args.url
+        if url is None:
+            url = _files_url(args.files, args.output, args.relative)
+        elif args.relative:
+            raise ValueError("--relative applies only without --url")
         with ExitStack() as stack:
             stores = []
             for path in args.files:
@@ -133,13 +155,20 @@ def _refs(args: argparse.Namespace) -> int:
                     raise ValueError(f"{path}: no series {args.series}")
                 store = ZarrTiffStore(tif.series[args.series], zarr_format=args.zarr_format)
                 stores.append(store)
-            options = {"version": args.version, "zarr_format": args.zarr_format}
+            options = {
+                "version": args.version,
+                "zarr_format": args.zarr_format,
+                "portable": args.portable,
+            }
             if len(stores) == 1:
-                stores[0].write_fsspec(args.output, args.url, **options)
+                stores[0].write_fsspec(args.output, url, **options)
             else:
-                write_sequence(args.output, stores, args.url, **options)
+                write_sequence(args.output, stores, url, **options)
     except (ValueError, OSError) as exc:  # TiffFileError is a ValueError
-        print(f"napari-tiffzarr: {exc}", file=sys.stderr)
+        hint = ""
+        if args.portable and "cannot be represented" in str(exc):
+            hint = " (without --portable, napari-tiffzarr's TIFF segment codec decodes it)"
+        print(f"napari-tiffzarr: {exc}{hint}", file=sys.stderr)
         return 1
     print(f"{args.output}: references to {len(args.files)} file(s)")
     return 0
@@ -190,12 +219,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     refs.add_argument("files", nargs="+", metavar="FILE")
     refs.add_argument("-o", "--output", required=True, help="the JSON file to write")
-    refs.add_argument("--url", required=True, help="where the files live, without file names")
+    refs.add_argument(
+        "--url",
+        help="where the files live, without file names (default: local files' folder, "
+        "as an absolute file:// URL)",
+    )
+    refs.add_argument(
+        "--relative",
+        action="store_true",
+        help="without --url: the files' folder relative to the output's; readers resolve "
+        "it against their working directory",
+    )
+    refs.add_argument(
+        "--portable",
+        action="store_true",
+        help="only imagecodecs' codecs: refuse what needs napari-tiffzarr's TIFF segment codec",
+    )
     refs.add_argument(
         "--version", type=int, choices=(0, 1), default=1, help="1 (templates, default) or 0"
     )
-    # format 2 by default: kerchunk's own, and it opens wherever imagecodecs' numcodecs are
-    # registered, while format 3 needs napari_tiffzarr.references.register_codecs()
+    # format 2 by default: kerchunk's own; with --portable it opens wherever imagecodecs'
+    # numcodecs are registered, while format 3 needs napari-tiffzarr's zarr 3 wrappers
     refs.add_argument(
         "--zarr-format", type=int, choices=(2, 3), default=2, help="2 (default) or 3"
     )

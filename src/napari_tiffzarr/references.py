@@ -3,9 +3,11 @@
 Every chunk of the store is one strip or tile of the TIFF (or one raw, contiguous page),
 so a chunk key maps to ``[url, offset, length]`` and zarr decodes it with a numcodecs codec
 chosen from the page's coding: compression, predictor, byte order and sample type, by
-table.  What zarr cannot decode from the stored bytes alone is refused with a ValueError
-that names the feature.  The metadata documents are the store's own, with the codecs put
-in, so the references open exactly as the store does.  The TIFF is only read.
+table.  What imagecodecs' codecs cannot decode is, with ``portable=True``, refused with a
+ValueError that names the feature; otherwise those levels use our segment codec
+(:mod:`napari_tiffzarr.segment_codec`), which decodes a segment as the reader does.  The
+metadata documents are the store's own, with the codecs put in, so the references open
+exactly as the store does.  The TIFF is only read.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -21,9 +24,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from .segment_codec import SEGMENT_CODEC_ID, TiffSegmentCodec, segment_config
 from .sources import ByteSource
 from .store.metadata import NGFF_AXES
-from .store.refcodecs import V3_PREFIX
+from .store.refcodecs import V3_CODECS, V3_PREFIX
 from .tiff.codecs import (
     CODECS,
     PREDICTORS,
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_COMPRESSORS",
     "ChunkCoding",
+    "required_codecs",
     "chunk_coding",
     "register_codecs",
     "write_fsspec",
@@ -59,8 +64,11 @@ DEFAULT_COMPRESSORS: dict[int, str] = {
 def register_codecs(extra: dict[str, str] | None = None) -> None:
     """Make written references open in zarr 3: imagecodecs' codecs for numcodecs (zarr
     format 2), and wrappers named ``numcodecs.<id>`` for zarr format 3."""
+    import numcodecs
+
     from .store.refcodecs import register_codecs as register
 
+    numcodecs.register_codec(TiffSegmentCodec)
     register(extra)
 
 
@@ -330,37 +338,106 @@ def _metadata(
     return documents
 
 
+def _segment_coding(
+    level_pages: Sequence[TiffPage | None], keyframe: TiffPage, whole_pages: bool, fill: Any
+) -> ChunkCoding:
+    """Our segment codec for a level imagecodecs' codecs cannot decode, or ValueError."""
+    if whole_pages:
+        raise _refuse(keyframe, "chunkmode 2 (whole pages) with the TIFF segment codec")
+    unsupported = keyframe.decoder.unsupported
+    if unsupported is not None:
+        raise _refuse(keyframe, unsupported)
+    # one configuration serves every page: all must decode alike
+    key = (coding_key(keyframe), keyframe.jpegtables, keyframe.coding().jpegheader)
+    for page in level_pages:
+        if page is None or page is keyframe:
+            continue
+        if (coding_key(page), page.jpegtables, page.coding().jpegheader) != key:
+            raise _refuse(page, "pages of differing shape or coding in one series")
+    config = segment_config(keyframe, fill)
+    return ChunkCoding((), config, image=True, dtype=keyframe.dtype.newbyteorder("="))
+
+
 def _codings(
-    store: ZarrTiffStore, compressors: Mapping[int, str | None] | None
+    store: ZarrTiffStore,
+    compressors: Mapping[int, str | None] | None,
+    portable: bool = True,
 ) -> list[ChunkCoding]:
-    """The codecs of every level, after checking that its pages can share them."""
+    """The codecs of every level, after checking that its pages can share them; where
+    imagecodecs' codecs cannot decode a level, ours unless portable."""
     codings = []
     for level in store.index.levels:
         whole_pages = level.grid.whole_pages
-        _check_level(level.series.pages, level.keyframe, whole_pages)
-        codings.append(
-            chunk_coding(level.keyframe, whole_page=whole_pages, compressors=compressors)
-        )
+        keyframe = level.keyframe
+        try:
+            _check_level(level.series.pages, keyframe, whole_pages)
+            coding = chunk_coding(keyframe, whole_page=whole_pages, compressors=compressors)
+        except ValueError:
+            if portable:
+                raise
+            coding = _segment_coding(level.series.pages, keyframe, whole_pages, store.fillvalue)
+        codings.append(coding)
     return codings
 
 
+def _ours(coding: ChunkCoding) -> bool:
+    return coding.compressor is not None and coding.compressor["id"] == SEGMENT_CODEC_ID
+
+
+# who provides a codec, by numcodecs id (format 2); zarr 3 knows the built-in ones itself
+_PROVIDERS = {SEGMENT_CODEC_ID: "napari-tiffzarr", "zlib": "numcodecs", "lzma": "numcodecs"}
+
+
+def required_codecs(codings: Sequence[ChunkCoding], zarr_format: int) -> dict[str, str]:
+    """The codecs a reader needs, by the name the metadata gives them, and the package that
+    provides each: what the JSON's top-level ``codecs`` attribute says."""
+    needed: dict[str, str] = {}
+    for coding in codings:
+        configs = [*coding.filters, *([coding.compressor] if coding.compressor else [])]
+        for config in configs:
+            codec_id = config["id"]
+            provider = _PROVIDERS.get(codec_id) or (
+                "imagecodecs" if codec_id.startswith("imagecodecs_") else "numcodecs"
+            )
+            if zarr_format == 2:
+                needed[codec_id] = provider
+            elif codec_id in V3_CODECS:
+                # zarr 3 wraps numcodecs' own codecs; these through our entry points
+                needed[V3_PREFIX + codec_id] = "napari-tiffzarr"
+    return dict(sorted(needed.items()))
+
+
 def _chunk_refs(
-    store: ZarrTiffStore, seq: _Sequence, target: Callable[[TiffPage], str]
+    store: ZarrTiffStore,
+    seq: _Sequence,
+    target: Callable[[TiffPage], str],
+    codings: list[ChunkCoding],
+    portable: bool = True,
 ) -> Iterator[tuple[str, list[Any]]]:
     """(key, [target, offset, length]) of every stored chunk; sparse ones read as fill.
 
-    The keys are the store's own, with the sequence's index leading."""
+    The keys are the store's own, with the sequence's index leading.  Unless portable, a
+    level with a truncated raw segment switches to our codec in codings, which decodes it
+    as the reader does: what it holds, then the fill value."""
     index = store.index
     for location in index.chunks(lead=seq.index):
         ref, page = location.ref, location.page
-        keyframe = index.levels[ref.level].keyframe
+        level = index.levels[ref.level]
+        keyframe = level.keyframe
         found = location.byte_range
         offset, length = _page_range(page) if found is None else found
-        if keyframe.codec is not None and keyframe.codec.role is Role.RAW:
+        raw = keyframe.codec is not None and keyframe.codec.role is Role.RAW
+        # our codec reads the stored bytes as they are; imagecodecs' a whole raw chunk
+        if raw and not _ours(codings[ref.level]):
             expected = index.chunk_nbytes(ref.level)
-            if length < expected:
+            if length >= expected:
+                length = expected
+            elif portable:
                 raise _refuse(page, f"an incomplete chunk (segment {ref.segment} truncated)")
-            length = expected
+            else:
+                codings[ref.level] = _segment_coding(  # earlier chunks decode alike through it
+                    level.series.pages, keyframe, level.grid.whole_pages, store.fillvalue
+                )
         yield location.key, [target(page), offset, length]
 
 
@@ -416,8 +493,10 @@ def _reference_entries(
     zarr_format: ZarrFormat | None = None,
     sequence: _Sequence | None = None,
     metadata: bool = True,
-) -> tuple[dict[str, str], Iterator[str]]:
-    """(templates, entries) of the references: metadata (if asked for), then chunks."""
+    portable: bool = False,
+) -> tuple[dict[str, str], dict[str, str], Iterator[str]]:
+    """(templates, codecs needed, entries) of the references: metadata (if asked for),
+    then chunks."""
     store = _format_store(store, zarr_format)
     seq = sequence or _Sequence((), (), ())
     base, name = _target(store, url)
@@ -438,7 +517,9 @@ def _reference_entries(
             found = targets[id(page.source)] = home + _file_name(page.source)
         return found
 
-    codings = _codings(store, compressors)
+    codings = _codings(store, compressors, portable)
+    # chunks first: a truncated segment may change a level's codecs in the metadata
+    chunks = list(_chunk_refs(store, seq, where, codings, portable))
     prefix = groupname.strip("/") + "/" if groupname and groupname.strip("/") else ""
     documents: dict[str, str] = {}
     if metadata:
@@ -450,10 +531,31 @@ def _reference_entries(
     def entries() -> Iterator[str]:
         for key, value in documents.items():
             yield _entry(key, value)
-        for key, ref in _chunk_refs(store, seq, where):
+        for key, ref in chunks:
             yield _entry(prefix + key, ref)
 
-    return templates, entries()
+    return templates, required_codecs(codings, store.zarr_format), entries()
+
+
+def _create_temporary(path: str) -> tuple[int, str]:
+    """A new file beside path, with the mode ``open(path, "w")`` would give it: an existing
+    file's own, else 0666 less the umask, which the kernel applies (mkstemp's is 0600)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temporary = os.path.join(folder, f".refs-{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(temporary, flags, 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            os.chmod(temporary, mode)  # os.fchmod is POSIX only
+        return fd, temporary
+    raise FileExistsError(f"{folder}: no free temporary name for {os.path.basename(path)}")
 
 
 @contextmanager
@@ -473,9 +575,7 @@ def _output(
         handle = open(partial, "a", encoding="utf-8")  # noqa: SIM115
         temporary = partial
     elif close:
-        fd, temporary = tempfile.mkstemp(
-            suffix=".tmp", prefix=".refs-", dir=os.path.dirname(os.path.abspath(path))
-        )
+        fd, temporary = _create_temporary(path)
         handle = os.fdopen(fd, "w", encoding="utf-8")
     else:
         handle = open(partial, "w", encoding="utf-8")  # noqa: SIM115
@@ -501,6 +601,7 @@ def write_fsspec(
     compressors: Mapping[int, str | None] | None = None,
     version: int | None = None,
     zarr_format: ZarrFormat | None = None,
+    portable: bool = False,
     _shape: Sequence[int] | None = None,
     _axes: Sequence[str] | None = None,
     _index: Sequence[int] | None = None,
@@ -519,7 +620,7 @@ def write_fsspec(
         raise ValueError(f"version must be 0 or 1, not {version}")
     seq = _Sequence.parse(_shape, _axes, _index)
     # everything that may be refused is refused before the first byte is written
-    templates, entries = _reference_entries(
+    templates, codecs, entries = _reference_entries(
         store,
         url,
         groupname=groupname,
@@ -529,6 +630,7 @@ def write_fsspec(
         zarr_format=zarr_format,
         sequence=seq,
         metadata=not _append,
+        portable=portable,
     )
     lines = list(entries)  # a truncated segment is refused here, before any output
     with _output(jsonfile, _append, _close) as out:
@@ -536,6 +638,9 @@ def write_fsspec(
             if version == 1:
                 out.write('{\n "version": 1,\n "templates": ')
                 out.write(json.dumps(templates))
+                # which codecs a reader needs; fsspec reads only version, templates, gen, refs
+                out.write(',\n "codecs": ')
+                out.write(json.dumps(codecs))
                 out.write(',\n "gen": [],\n "refs": {\n')
             else:
                 out.write("{\n")
@@ -563,10 +668,12 @@ def write_sequence(
         raise ValueError("no files to join")
     zarr_format = kwargs.get("zarr_format")
     compressors = kwargs.get("compressors")
+    portable = bool(kwargs.get("portable", False))
     first: dict[str, str] | None = None
     for store in stores:
         twin = _format_store(store, zarr_format)
-        metadata = _metadata(twin, _Sequence((), (), ()), _codings(twin, compressors))
+        codings = _codings(twin, compressors, portable)
+        metadata = _metadata(twin, _Sequence((), (), ()), codings)
         arrays = {k: _array_signature(v) for k, v in metadata.items() if _is_array(k, v)}
         if first is None:
             first = arrays

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     Label,
@@ -56,6 +57,8 @@ class TiffZarrWidget(Container):
         self.version = ComboBox(label="references", choices=["1", "0"])
         # format 2 first: it opens with imagecodecs alone, format 3 needs our codecs
         self.zarr_format = ComboBox(label="zarr format", choices=["2", "3"])
+        # portable: imagecodecs' codecs only, refusing what needs our TIFF segment codec
+        self.portable = CheckBox(text="portable (imagecodecs only)", value=False)
         self.export = PushButton(text="Export references…")
         self.status = Label(value="")
         self.extend(
@@ -70,6 +73,7 @@ class TiffZarrWidget(Container):
                 self.url,
                 self.version,
                 self.zarr_format,
+                self.portable,
                 self.export,
                 self.status,
             ]
@@ -245,6 +249,7 @@ class TiffZarrWidget(Container):
             "url": self.url.value.strip() or None,  # None: where the TIFF is
             "version": int(self.version.value),
             "zarr_format": int(self.zarr_format.value),
+            "portable": bool(self.portable.value),
         }
         worker = create_worker(
             write_layer_references,

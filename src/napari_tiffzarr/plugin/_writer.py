@@ -26,12 +26,14 @@ def write_layer_references(
     url: str | None = None,
     version: int = 1,
     zarr_format: ZarrFormat = 2,
+    portable: bool = False,
 ) -> str:
     """Write the references of the series a layer was opened from; return the path.
 
     Without a url the references point at the TIFF where it is: its own URL's directory
     for a remote file, a file:// URL for a local one.  Zarr format 2 by default, as kerchunk
-    writes it: it opens wherever imagecodecs' numcodecs are registered.
+    writes it.  portable refuses what imagecodecs' numcodecs cannot decode; otherwise
+    napari-tiffzarr's TIFF segment codec decodes it (readers need napari-tiffzarr).
     """
     path = source["path"]
     if url is None and is_url(path):
@@ -51,7 +53,7 @@ def write_layer_references(
             fillvalue=source.get("fillvalue"),
             zarr_format=zarr_format,
         )
-        store.write_fsspec(jsonfile, url=url, version=version)
+        store.write_fsspec(jsonfile, url=url, version=version, portable=portable)
     return jsonfile
 
 

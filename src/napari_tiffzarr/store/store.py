@@ -303,6 +303,7 @@ class ZarrTiffStore(Store):
         compressors: Mapping[int, str | None] | None = None,
         version: int | None = None,
         zarr_format: ZarrFormat | None = None,
+        portable: bool = False,
         _shape: Sequence[int] | None = None,
         _axes: Sequence[str] | None = None,
         _index: Sequence[int] | None = None,
@@ -310,7 +311,9 @@ class ZarrTiffStore(Store):
         _close: bool = True,
     ) -> None:
         """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does;
-        url is the TIFF's directory.  See :func:`napari_tiffzarr.references.write_fsspec`."""
+        url is the TIFF's directory.  portable uses imagecodecs' codecs only, refusing what
+        they cannot decode; otherwise our TIFF segment codec decodes those levels.  See
+        :func:`napari_tiffzarr.references.write_fsspec`."""
         from ..references import write_fsspec
 
         write_fsspec(
@@ -322,6 +325,7 @@ class ZarrTiffStore(Store):
             compressors=compressors,
             version=version,
             zarr_format=zarr_format,
+            portable=portable,
             _shape=_shape,
             _axes=_axes,
             _index=_index,

@@ -348,6 +348,11 @@ class SegmentDecoder:
         return None
 
     @property
+    def unsupported(self) -> str | None:
+        """Why no segment of these pages can be decoded, or None."""
+        return self._unsupported
+
+    @property
     def unpacks(self) -> bool:
         """Whether segments decompress to bytes that we unpack, rather than to an image."""
         return self._codec is not None and self._codec.role in (Role.RAW, Role.BYTES)
