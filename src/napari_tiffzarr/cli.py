@@ -25,6 +25,11 @@ __all__ = ["file_info", "main"]
 MAX_LISTED_PAGES = 20
 
 
+def _plural(count: int, noun: str) -> str:
+    """'1 page', '2 pages'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _name(kind: Any, value: int) -> str:
     member = enum_or_int(kind, int(value))
     return member.name if isinstance(member, enum.Enum) else str(member)
@@ -83,7 +88,7 @@ def _print_info(info: dict[str, Any]) -> None:
     kind = "BigTIFF" if info["bigtiff"] else "classic TIFF"
     print(
         f"{info['file']}: {kind}, {info['byteorder']}-endian, {info['size']:,} bytes, "
-        f"{info['pages']} pages"
+        f"{_plural(info['pages'], 'page')}"
     )
     for page in info["listed_pages"]:
         if "error" in page:
@@ -96,7 +101,8 @@ def _print_info(info: dict[str, Any]) -> None:
             + (", reduced" if page["reduced"] else "")
         )
     if info["pages"] > len(info["listed_pages"]):
-        print(f"  ... {info['pages'] - len(info['listed_pages'])} more pages")
+        more = info["pages"] - len(info["listed_pages"])
+        print(f"  ... {_plural(more, 'more page')}")
     for series in info["series"]:
         name = f" {series['name']!r}" if series["name"] else ""
         print(
@@ -170,38 +176,54 @@ def _refs(args: argparse.Namespace) -> int:
             hint = " (without --portable, napari-tiffzarr's TIFF segment codec decodes it)"
         print(f"napari-tiffzarr: {exc}{hint}", file=sys.stderr)
         return 1
-    print(f"{args.output}: references to {len(args.files)} file(s)")
+    print(f"{args.output}: references to {_plural(len(args.files), 'file')}")
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """Open napari with the sample slide (or FILE) and the widget docked.
+    """Open napari with the sample slide (or FILE) and the widget docked; return when the
+    window closes, or at once with --screenshot.
 
     The one place outside plugin/ that imports napari: this command starts a viewer.
     """
     import napari
 
+    from .plugin._widget import WIDGET_NAME
     from .tiff.sample import sample_path
 
     path = args.file or sample_path()
     viewer = napari.Viewer()
-    viewer.open(path, plugin="napari-tiffzarr")
-    viewer.window.add_plugin_dock_widget("napari-tiffzarr", "TIFF as Zarr")
+    try:
+        viewer.open(path, plugin="napari-tiffzarr")
+    except (ValueError, OSError) as exc:  # TiffFileError is a ValueError
+        viewer.close()
+        print(f"napari-tiffzarr: {path}: {exc}", file=sys.stderr)
+        return 1
+    # the widget keeps the slide fitted as the canvas settles: its dock, the window's size
+    viewer.window.add_plugin_dock_widget("napari-tiffzarr", WIDGET_NAME)
     if args.screenshot:
         from napari.qt import get_qapp  # Qt through napari's own handle, not qtpy
 
-        viewer.window.resize(1400, 860)
+        width, height = args.size
+        viewer.window.resize(width, height)
         app = get_qapp()
-        app.processEvents()
-        viewer.reset_view()  # fit the slide to the resized canvas, as a user sees it
         for _ in range(40):  # let the visible tiles load and draw before the picture
             app.processEvents()
             time.sleep(0.05)
         viewer.window.screenshot(args.screenshot, canvas_only=False, flash=False)
         viewer.close()
         return 0
+    print("napari is open; close its window to return here", file=sys.stderr)
     napari.run()
     return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        return int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,9 +267,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     refs.add_argument("--series", type=int, default=0, help="which series of each file")
     refs.set_defaults(run=_refs)
-    demo = commands.add_parser("demo", help="open napari with a sample slide and the widget")
+    demo = commands.add_parser(
+        "demo",
+        help="open napari with a sample slide and the widget; returns when the window closes",
+    )
     demo.add_argument("file", nargs="?", help="a TIFF to open instead of the sample")
-    demo.add_argument("--screenshot", help="save a screenshot of the window here and quit")
+    demo.add_argument(
+        "--screenshot", metavar="PNG", help="save a picture of the window there and quit"
+    )
+    demo.add_argument(
+        "--size",
+        type=_size,
+        default=(1280, 800),
+        metavar="WxH",
+        help="the window's size for --screenshot (default 1280x800)",
+    )
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     result: int = args.run(args)

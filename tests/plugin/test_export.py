@@ -12,7 +12,7 @@ import pytest
 import tifffile
 import zarr
 
-from napari_tiffzarr.plugin._widget import TiffZarrWidget
+from napari_tiffzarr.plugin._widget import WIDGET_NAME, TiffZarrWidget
 from napari_tiffzarr.plugin._writer import ReferenceWriterError, write_references
 
 pytestmark = pytest.mark.viewer
@@ -54,7 +54,7 @@ def chunk_urls(document: dict[str, Any]) -> set[str]:
 
 
 def _widget(viewer: Any) -> TiffZarrWidget:
-    _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", "TIFF as Zarr")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", WIDGET_NAME)
     assert isinstance(widget, TiffZarrWidget)
     return widget
 
@@ -122,7 +122,7 @@ def test_widget_exports_references_with_progress_and_notice(
     target = tmp_path / "exported.json"
 
     worker = widget.export_references(str(target))
-    assert worker.pbar.desc == "writing references"  # napari's progress bar for the worker
+    assert worker.pbar.desc == "writing exported.json"  # napari's progress bar
     qtbot.waitUntil(lambda: widget.status.value == f"wrote {target}", timeout=20000)
     notice = f"wrote kerchunk references to {target}"
     assert any(notice in str(n.message) for n in _notifications())
@@ -152,7 +152,12 @@ def test_widget_tells_why_an_export_failed(
 
     target = tmp_path / "pages.json"
     assert widget.export_references(str(target)) is not None
-    qtbot.waitUntil(lambda: widget.status.value.startswith("export failed"), timeout=20000)
+    failed = "cannot export the references of pyramid.ome.tif"
+    qtbot.waitUntil(lambda: widget.status.value.startswith(failed), timeout=20000)
     assert "chunkmode 2 (whole pages)" in widget.status.value
-    assert any("export failed" in str(n.message) for n in _notifications())
+    # one notification, naming the file and the problem
+    assert [str(n.message) for n in _notifications() if failed in str(n.message)] == [
+        widget.status.value
+    ]
     assert not target.exists()
+    assert list(tmp_path.glob(".pages.json*")) == []

@@ -105,7 +105,7 @@ def test_layer_data_names_channels_by_axis_without_names() -> None:
     arrays = [np.zeros((4, 10, 12), np.uint8)]
     source = LayerSource("/x/file.tif", 0, None, 0, None)
     ((_, kwargs, _),) = layer_data(arrays, axes="CYX", source=source)
-    assert kwargs["name"] == [f"file.tif [C{i}]" for i in range(4)]
+    assert kwargs["name"] == [f"file [C{i}]" for i in range(4)]
     assert kwargs["contrast_limits"] == [[0.0, 1.0]] * 4
     many = [np.zeros((40, 10, 12), np.uint8)]
     ((_, kwargs, _),) = layer_data(many, axes="CYX", source=source)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_tiffzarr.plugin._widget import ALL_LEVELS, TiffZarrWidget
+from napari_tiffzarr.plugin._widget import ALL_LEVELS, WIDGET_NAME, TiffZarrWidget
 from napari_tiffzarr.store import ZarrTiffStore
 
 pytestmark = pytest.mark.viewer
@@ -36,7 +36,7 @@ def test_screenshot_is_not_blank(make_napari_viewer, pyramid_path: Path) -> None
 
 
 def _widget_for(viewer, qtbot) -> TiffZarrWidget:  # type: ignore[no-untyped-def]
-    _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", "TIFF as Zarr")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", WIDGET_NAME)
     assert isinstance(widget, TiffZarrWidget)
     return widget
 
@@ -49,9 +49,15 @@ def test_widget_changes_level_chunkmode_and_fill(
     widget = _widget_for(viewer, qtbot)
     assert widget.series.value == 0
     assert widget.level.value == ALL_LEVELS
-    assert "level 3: (256, 256, 3)" in widget.info.value
+    # one line per level, what the levels share (the compression) said once
+    lines = widget.info.value.splitlines()
+    assert [line for line in lines if line.startswith("  ")] == [
+        f"  {i}: {n} \u00d7 {n} \u00d7 3, tiles 256 \u00d7 256"
+        for i, n in enumerate([2048, 1024, 512, 256])
+    ]
+    assert "ADOBE_DEFLATE" in lines[2] or "DEFLATE" in lines[2]
 
-    widget.level.value = "1: (1024, 1024, 3)"
+    widget.level.value = "1: 1024 \u00d7 1024 \u00d7 3"
     widget.chunkmode.value = "whole pages"
     widget.fillvalue.value = "7"
     assert widget.reopen() is not None  # the worker; its end shows in the status line
@@ -202,5 +208,5 @@ def test_widget_reports_a_failed_reopen_and_keeps_the_layer(
     pyramid_path.unlink()
     assert widget.reopen() is not None
     qtbot.waitUntil(lambda: widget.status.value.startswith("cannot reopen"), timeout=20000)
-    assert "pyramid.ome.tif" in widget.status.value
+    assert "cannot reopen pyramid.ome.tif" in widget.status.value
     assert list(viewer.layers) == [layer]

@@ -1,13 +1,30 @@
-"""Text describing a file's structure: series, levels, chunks, compression, byte order."""
+"""Text describing a file's structure: series, levels, chunks, compression, byte order.
+
+Written for a narrow panel: one short line per level, what all levels share said once.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from ..tiff.file import TiffFile
 from ..tiff.sequence import TiffSequence
 from ..tiff.series import TiffPageSeries
 from ..tiff.tags import Compression, enum_or_int
 
-__all__ = ["describe_file", "describe_series"]
+__all__ = ["describe_file", "describe_series", "format_shape", "plural"]
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 page', '2 pages'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+TIMES = " \u00d7 "  # the multiplication sign, spaced
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    return TIMES.join(str(int(n)) for n in shape)
 
 
 def _compression(series: TiffPageSeries) -> str:
@@ -18,30 +35,45 @@ def _compression(series: TiffPageSeries) -> str:
 def describe_series(series: TiffPageSeries) -> str:
     """One line: what users choose a series by."""
     name = f" {series.name}" if series.name else ""
-    levels = len(series.levels)
     return (
-        f"{series.index}: {series.kind}{name} {series.shape} {series.dtype} {series.axes}, "
-        f"{levels} level{'s' if levels > 1 else ''}, {_compression(series)}"
+        f"{series.index}: {series.kind}{name} {format_shape(series.shape)} {series.dtype} "
+        f"{series.axes}, {plural(len(series.levels), 'level')}, {_compression(series)}"
     )
+
+
+def _level_line(index: int, level: TiffPageSeries, compression: str) -> str:
+    key = level.keyframe
+    kind = "tiles" if key.is_tiled else "strips"
+    segment = format_shape(key.layout.segment[1:3])
+    pages = len(level.pages)
+    extra = [] if pages == 1 else [plural(pages, "page")]
+    if _compression(level) != compression:
+        extra.append(_compression(level))
+    tail = "".join(f", {item}" for item in extra)
+    return f"  {index}: {format_shape(level.shape)}, {kind} {segment}{tail}"
 
 
 def describe_file(tif: TiffFile | TiffSequence) -> str:
     if isinstance(tif, TiffSequence):
-        lines = [f"{tif.filename}: {len(tif.files)} files, {tif.axes} {tif.shape} from names"]
+        lines = [
+            tif.filename,
+            f"{plural(len(tif.files), 'file')}, {tif.axes} {format_shape(tif.shape)} from names",
+        ]
     else:
         order = "little" if tif.byteorder == "<" else "big"
         lines = [
-            f"{tif.filename}: {'BigTIFF' if tif.is_bigtiff else 'classic TIFF'}, "
-            f"{order}-endian, {tif.filesize:,} bytes"
+            tif.filename,
+            f"{'BigTIFF' if tif.is_bigtiff else 'classic TIFF'}, {order}-endian, "
+            f"{tif.filesize:,} bytes",
         ]
     for series in tif.series:
-        lines.append("series " + describe_series(series))
-        for index, level in enumerate(series.levels):
-            key = level.keyframe
-            kind = "tiles" if key.is_tiled else "strips"
-            lines.append(
-                f"  level {index}: {level.shape}, {len(level.pages)} page(s), "
-                f"{kind} {key.layout.segment[1]}x{key.layout.segment[2]}, "
-                f"{_compression(level)}"
-            )
+        compression = _compression(series)
+        name = f" {series.name}" if series.name else ""
+        lines.append(
+            f"series {series.index}: {series.kind}{name}, {series.axes} {series.dtype}, "
+            f"{compression}"
+        )
+        lines.extend(
+            _level_line(index, level, compression) for index, level in enumerate(series.levels)
+        )
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LayerSource", "contrast_limits", "layer_data"]
+__all__ = ["LayerSource", "contrast_limits", "file_stem", "layer_data"]
 
 # Channel counts above this stay a slider dimension rather than one layer per channel.
 MAX_CHANNEL_LAYERS = 16
@@ -102,8 +102,14 @@ def layer_data(
     name: str = "",
     channel_names: Sequence[str] = (),
     physical_sizes: dict[str, tuple[float, str]] | None = None,
+    channel_colors: Sequence[tuple[float, float, float] | None] = (),
 ) -> list[tuple[Any, dict[str, Any], str]]:
-    """napari LayerData for the levels of one series: one image layer, or one per channel."""
+    """napari LayerData for the levels of one series: one image layer, or one per channel.
+
+    As napari's builtin reader and napari-ome-zarr do: the layer is named after the file
+    without its extension, channels after their names, a channel with a colour gets a
+    colormap from black to that colour, physical pixel sizes become scale and units.
+    """
     shape = arrays[0].shape
     rgb = _is_rgb(axes, shape)
     channel_axis = _channel_axis(axes, shape, rgb)
@@ -117,7 +123,7 @@ def layer_data(
     scale = [sizes[ax][0] if ax in sizes else 1.0 for _, ax in shown]
     units = [sizes[ax][1] if ax in sizes else "pixel" for _, ax in shown]
     labels = [ax.lower() for _, ax in shown]
-    base = name or os.path.basename(source.path)
+    base = name or file_stem(source.path)
     kwargs: dict[str, Any] = {
         "rgb": rgb,
         "multiscale": len(arrays) > 1,
@@ -137,6 +143,27 @@ def layer_data(
             names = [f"{base} [{axes[channel_axis]}{i}]" for i in range(count)]
         kwargs["channel_axis"] = channel_axis
         kwargs["name"] = names
+        colors = list(channel_colors)
+        if len(colors) == count and any(colors):
+            kwargs["colormap"] = [
+                _colormap(name, color) for name, color in zip(names, colors, strict=True)
+            ]
     else:
         kwargs["name"] = base
+        if not rgb and len(channel_colors) == 1 and channel_colors[0] is not None:
+            kwargs["colormap"] = _colormap(base, channel_colors[0])
     return [(data, kwargs, "image")]
+
+
+def file_stem(path: str) -> str:
+    """The file's name without its last extension, as napari names what it opens; a URL's
+    query is no part of it."""
+    name = path.split("?", 1)[0].rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
+    return os.path.splitext(name)[0] or name
+
+
+def _colormap(name: str, color: tuple[float, float, float] | None) -> Any:
+    """From black to the channel's colour, as napari-ome-zarr makes it; grey without one."""
+    if color is None:
+        return "gray"
+    return {"name": f"{name} colour", "colors": [[0.0, 0.0, 0.0, 1.0], [*color, 1.0]]}

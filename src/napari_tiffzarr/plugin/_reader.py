@@ -11,7 +11,8 @@ from ..errors import TiffFileError
 from ..sources.remote import is_url, sniff_url
 from ..store import ZarrTiffStore, open_arrays
 from ..tiff.sequence import open_tiff, tiff_files
-from ._layers import LayerSource, layer_data
+from ._layers import LayerSource, file_stem, layer_data
+from ._ome import channel_colors
 
 __all__ = ["TIFF_MAGIC", "get_reader", "open_layers", "read_tiff"]
 
@@ -92,7 +93,8 @@ def open_layers(
         arrays = open_arrays(store)
         shown = item if level is None else item.levels[level]
         source = LayerSource(os.fspath(path), series, level, int(chunkmode), fillvalue)
-        name = tif.filename  # the file's name, also of a URL (without its query)
+        # the file's name without extension, also of a URL (without its query)
+        name = file_stem(tif.filename)
         if item.name and len(tif.series) > 1:
             name = f"{name} [{item.name}]"
         return layer_data(
@@ -102,6 +104,7 @@ def open_layers(
             name=name,
             channel_names=item.channel_names,
             physical_sizes=item.physical_sizes,
+            channel_colors=channel_colors(tif, item),
         )
     except BaseException:
         tif.close()
@@ -112,4 +115,23 @@ def read_tiff(path: str | list[str]) -> list[LayerData]:
     """Layers of a local path or a URL (napari passes a URL through unchanged)."""
     if isinstance(path, list | tuple):
         path = path[0]
-    return open_layers(os.fspath(path))
+    layers = open_layers(os.fspath(path))
+    show_scale_bar(layers)
+    return layers
+
+
+def show_scale_bar(layers: list[LayerData]) -> None:
+    """Turn the scale bar of the viewer opening these layers on when they have physical
+    units: napari draws it in the layers' units, but only when asked to."""
+    import napari
+
+    physical = any(unit != "pixel" for _, kwargs, _ in layers for unit in kwargs.get("units", ()))
+    viewer = napari.current_viewer()
+    if physical and viewer is not None:
+        scale_bar(viewer).visible = True
+
+
+def scale_bar(viewer: Any) -> Any:
+    """napari 0.9 keeps the scale bar among the canvas' overlays; earlier, on the viewer."""
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    return overlays["scale_bar"] if overlays is not None else viewer.scale_bar

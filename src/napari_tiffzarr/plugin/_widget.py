@@ -1,36 +1,70 @@
-"""The docked widget: series, level, chunk mode and fill value of a TIFF layer; file
-structure; export of kerchunk references.
+"""The docked widget: series, level, chunk mode and fill value of a TIFF layer; the file's
+structure and the export of kerchunk references, each in a section folded until opened.
 
-Reopening and exporting run in worker threads, so the window never freezes; the layer is
-replaced at its place in the layer list.
+Narrow by design (napari's own docks are about 300 pixels): nothing in it asks for more
+width than its labels and a short combo box, long texts elide and show whole in tooltips.
+Reopening and exporting run in worker threads with napari's progress; the button that
+started one cancels it, and a cancelled export leaves no file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    Label,
-    LineEdit,
-    PushButton,
-    TextEdit,
+from magicgui.widgets import CheckBox, ComboBox, Label, LineEdit, PushButton, TextEdit
+from qtpy.QtCore import QSize, Qt, QTimer
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QSizePolicy,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
 )
+from superqt import QCollapsible
 
 from ..store import CHUNKMODE
 from ..tiff.file import TiffFile
 from ..tiff.sequence import TiffSequence, open_tiff
-from ._info import describe_file, describe_series
+from ._info import describe_file, describe_series, format_shape
+from ._view import KeepFitted
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["TiffZarrWidget"]
+__all__ = ["DOCK_AREA", "WIDGET_NAME", "TiffZarrWidget"]
+
+PLUGIN = "napari-tiffzarr"
+# The widget's display name in the manifest: napari names its dock after it.
+WIDGET_NAME = "Levels and export"
+# Left, below the layer list: napari's layer controls already make the left dock about
+# 350 pixels wide, and a second dock on the right would leave the image half the window.
+DOCK_AREA = "left"
+WIDTH = 300  # what the widget asks for; the dock may make it wider, never the widget
+MIN_HEIGHT = 100  # below its full height the widget scrolls
 
 ALL_LEVELS = "all levels (pyramid)"
 CHUNKMODES = {"tiles or strips": int(CHUNKMODE.NONE), "whole pages": int(CHUNKMODE.PAGE)}
+CHUNKMODE_TIP = (
+    "How the levels are cut into zarr chunks.\n"
+    "tiles or strips: one chunk per tile or strip of the file; napari reads only what is "
+    "in view.\n"
+    "whole pages: one chunk per page; fewer, larger reads, suited to small pages or to "
+    "files whose strips are tiny."
+)
+FILL_TIP = (
+    "The value shown where the file has no data: missing (sparse) tiles and tiles that "
+    "cannot be decoded. Empty: 0, or the file's GDAL_NODATA."
+)
 
 
 def tiffzarr_source(layer: Any) -> dict[str, Any] | None:
@@ -39,52 +73,225 @@ def tiffzarr_source(layer: Any) -> dict[str, Any] | None:
     return source if isinstance(source, dict) and "path" in source else None
 
 
-class TiffZarrWidget(Container):
+def _narrow_combo(combo: ComboBox, tip: str = "") -> None:
+    """A combo box that never widens the dock for a long choice: the choice elides, its
+    whole text is the tooltip, and the list opens as wide as its longest line."""
+    native: QComboBox = combo.native
+    native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    native.setMinimumContentsLength(6)
+    native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def update(_value: Any = None) -> None:
+        text = native.currentText()
+        native.setToolTip(f"{text}\n\n{tip}" if tip and text else text or tip)
+        view = native.view()
+        if view is not None:
+            view.setMinimumWidth(view.sizeHintForColumn(0) + 24)
+
+    combo.changed.connect(update)
+    native.currentTextChanged.connect(update)
+    update()
+
+
+def _form(widgets: list[Any]) -> tuple[QWidget, QFormLayout]:
+    """Labels in one column, controls in the next, rows packed tight."""
+    form = QWidget()
+    layout = QFormLayout(form)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setVerticalSpacing(2)
+    layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    for widget in widgets:
+        label = QLabel(widget.label)
+        label.setToolTip(widget.tooltip or "")
+        layout.addRow(label, widget.native)
+    return form, layout
+
+
+def _section(title: str, content: QWidget) -> QCollapsible:
+    section = QCollapsible(title, expandedIcon="▾", collapsedIcon="▸")
+    section.setDuration(0)  # unfolds at once: an animation only delays reading
+    section.addWidget(content)
+    layout = section.layout()
+    if layout is not None:
+        layout.setContentsMargins(0, 0, 0, 0)
+    section.collapse(animate=False)
+    return section
+
+
+class _Job:
+    """One worker at a time per button: the button reads "Cancel" while it runs.  A
+    cancelled worker is marked, so its late signals are told from a newer worker's."""
+
+    def __init__(self, button: PushButton) -> None:
+        self.button = button
+        self.text = button.text
+        self.worker: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, worker: Any) -> None:
+        worker.cancelled = False
+        self.worker = worker
+        self.button.text = "Cancel"
+        worker.finished.connect(lambda: self._finished(worker))
+        worker.start()
+
+    def cancel(self) -> None:
+        worker = self.worker
+        if worker is not None:
+            worker.cancelled = True
+            worker.quit()  # the thread ends on its own; nothing waits for it
+            self._finished(worker)
+
+    def _finished(self, worker: Any) -> None:
+        if self.worker is worker:
+            self.worker = None
+            self.button.text = self.text
+
+
+class TiffZarrWidget(QWidget):
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__()
         self.viewer = napari_viewer
         self._files: dict[str, TiffFile | TiffSequence] = {}
-        self.layer = ComboBox(label="layer", choices=self._layer_choices)
+        self._dock_left()
+
         # choices are computed, not stored: napari resets a docked widget's choices
+        self.layer = ComboBox(label="layer", choices=self._layer_choices)
         self.series = ComboBox(label="series", choices=self._series_choices)
         self.level = ComboBox(label="level", choices=self._level_choices)
         self.chunkmode = ComboBox(label="chunks", choices=list(CHUNKMODES))
         self.fillvalue = LineEdit(label="fill value", value="")
+        self.fillvalue.native.setPlaceholderText("default")
+        self.fillvalue.tooltip = FILL_TIP
         self.apply = PushButton(text="Apply")
-        self.info = TextEdit(label="file", value="")
-        self.info.native.setReadOnly(True)
+        self.apply.tooltip = "Reopen the layer with this series, level, chunk mode and fill"
+        for combo, tip in [
+            (self.layer, "The TIFF layer these settings apply to"),
+            (self.series, "The image series of the file"),
+            (self.level, "The whole pyramid, or one level alone"),
+            (self.chunkmode, CHUNKMODE_TIP),
+        ]:
+            _narrow_combo(combo, tip)
+        controls, form = _form([self.layer, self.series, self.level, self.chunkmode])
+        # Apply beside the fill value: one row less in a dock shared with napari's own
+        fill = QWidget()
+        row = QHBoxLayout(fill)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.fillvalue.native, 1)
+        row.addWidget(self.apply.native)
+        label = QLabel(self.fillvalue.label)
+        label.setToolTip(FILL_TIP)
+        form.addRow(label, fill)
+
+        self.info = TextEdit(value="")
+        info: QTextEdit = self.info.native
+        info.setReadOnly(True)
+        info.setLineWrapMode(QTextEdit.LineWrapMode.NoWrap)  # one line per level
+        info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        info.setMinimumHeight(90)
+        self.structure = _section("File structure", info)
+
         self.url = LineEdit(label="URL", value="")
-        self.version = ComboBox(label="references", choices=["1", "0"])
+        self.url.native.setPlaceholderText("the TIFF's folder")
+        self.url.tooltip = "Where the references point: the URL of the TIFF's folder"
+        self.version = ComboBox(label="version", choices=["1", "0"])
+        self.version.tooltip = "kerchunk reference version: 1 (with templates) or 0 (flat)"
         # format 2 first: it opens with imagecodecs alone, format 3 needs our codecs
         self.zarr_format = ComboBox(label="zarr format", choices=["2", "3"])
+        self.zarr_format.tooltip = "2 opens wherever imagecodecs is installed; 3 needs ours"
         # portable: imagecodecs' codecs only, refusing what needs our TIFF segment codec
         self.portable = CheckBox(text="portable (imagecodecs only)", value=False)
-        self.export = PushButton(text="Export references…")
-        self.status = Label(value="")
-        self.extend(
-            [
-                self.layer,
-                self.series,
-                self.level,
-                self.chunkmode,
-                self.fillvalue,
-                self.apply,
-                self.info,
-                self.url,
-                self.version,
-                self.zarr_format,
-                self.portable,
-                self.export,
-                self.status,
-            ]
+        self.portable.tooltip = (
+            "Only codecs imagecodecs provides: series that need our TIFF segment codec "
+            "are refused, naming why"
         )
+        self.export = PushButton(text="Export references…")
+        export, form = _form([self.url, self.version, self.zarr_format])
+        form.addRow(self.portable.native)
+        form.addRow(self.export.native)
+        self.export_section = _section("Export references", export)
+
+        self.status = Label(value="")
+        status = self.status.native
+        status.setWordWrap(True)
+        status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        status.setVisible(False)  # shown while it says something
+        self.status.changed.connect(lambda text: status.setVisible(bool(text)))
+
+        # the content scrolls rather than ask for height: napari's layer controls and
+        # layer list share the left dock with it, in windows of any height
+        self.content = QWidget()
+        layout = QVBoxLayout(self.content)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.setSpacing(2)
+        layout.addWidget(controls)
+        layout.addWidget(self.structure)
+        layout.addWidget(self.export_section)
+        layout.addWidget(status)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(self.content)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QHBoxLayout(self)  # not vertical: napari would add a stretch under it
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+        for section in (self.structure, self.export_section):
+            section.toggled.connect(lambda _open: QTimer.singleShot(0, self._fit_dock))
+        self._reopening = _Job(self.apply)
+        self._exporting = _Job(self.export)
+        self.fit = KeepFitted(napari_viewer)
         self.layer.changed.connect(self._layer_changed)
         self.series.changed.connect(self._series_changed)
-        self.apply.changed.connect(self.reopen)
-        self.export.changed.connect(self._ask_export)
+        self.apply.changed.connect(self._apply_clicked)
+        self.export.changed.connect(self._export_clicked)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self._refresh_layers()
+
+    def sizeHint(self) -> Any:  # Qt's name
+        # napari's style sheet borders the scroll area: a few pixels more than the content
+        return QSize(WIDTH, self.content.sizeHint().height() + 4)
+
+    def minimumSizeHint(self) -> Any:  # Qt's name
+        return QSize(min(WIDTH, self.content.minimumSizeHint().width()), MIN_HEIGHT)
+
+    def showEvent(self, event: Any) -> None:  # Qt's name
+        # napari shares the left dock's height out before this widget has its own size
+        super().showEvent(event)
+        QTimer.singleShot(0, self._fit_dock)
+
+    def _fit_dock(self) -> None:
+        """Give the dock the height an opened or folded section needs, as far as the other
+        docks let it; what does not fit scrolls."""
+        dock = self.parentWidget()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parentWidget()
+        window = dock.parentWidget() if dock is not None else None
+        if dock is not None and isinstance(window, QMainWindow):
+            height = self.sizeHint().height() + dock.height() - self.height()
+            window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+
+    def _dock_left(self) -> None:
+        """Ask napari to dock this widget on the left, unless the user has docked it
+        somewhere else before (napari remembers that, under the dock's name)."""
+        from napari.settings import get_settings
+
+        name = f"{WIDGET_NAME} ({PLUGIN})"
+        positions = get_settings().application.plugin_widget_positions
+        positions.setdefault(name, DOCK_AREA)
+
+    def reset_choices(self, _event: Any = None) -> None:
+        """napari calls this as layers come and go."""
+        for combo in (self.layer, self.series, self.level):
+            combo.reset_choices()
 
     # -- choices -----------------------------------------------------------------
     def _layer_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
@@ -126,7 +333,8 @@ class TiffZarrWidget(Container):
         if source is None or self.series.value is None:
             return [ALL_LEVELS]
         series = self._tiff(source["path"]).series[self.series.value]
-        return [ALL_LEVELS] + [f"{i}: {level.shape}" for i, level in enumerate(series.levels)]
+        levels = [f"{i}: {format_shape(level.shape)}" for i, level in enumerate(series.levels)]
+        return [ALL_LEVELS, *levels]
 
     def _layer_changed(self, _value: Any = None) -> None:
         source = self._source()
@@ -170,30 +378,67 @@ class TiffZarrWidget(Container):
         }
 
     # -- actions ---------------------------------------------------------------
-    def reopen(self, _value: Any = None) -> Any:
-        """Reopen the chosen layer with the controls' settings, in a worker thread."""
+    def _apply_clicked(self, _value: Any = None) -> None:
+        if self._reopening.running:
+            self.cancel_reopen()
+        else:
+            self.reopen()
+
+    def _export_clicked(self, _value: Any = None) -> None:
+        if self._exporting.running:
+            self.cancel_export()
+        else:
+            self._ask_export()
+
+    def _worker(self, function: Callable[..., Any], *args: Any, desc: str, **kwargs: Any) -> Any:
+        """A worker with napari's progress bar (indeterminate: the store does not count),
+        whose errors are reported by _report once, not re-raised in the event loop."""
         from napari.qt.threading import create_worker
 
+        return create_worker(
+            function,
+            *args,
+            **kwargs,
+            _progress={"desc": desc, "total": 0},
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+
+    def reopen(self, _value: Any = None) -> Any:
+        """Reopen the chosen layer with the controls' settings, in a worker thread."""
         from ._reader import open_layers
 
         layer = self.layer.value
         source = self._source()
-        if source is None:
+        if source is None or self._reopening.running:
             return None
         try:
             chosen = self.selection()
         except ValueError:
-            self.status.value = f"fill value {self.fillvalue.value!r} is not a number"
+            self._report(f"fill value {self.fillvalue.value!r} is not a number", notify=False)
             return None
-        # errors are reported by _report, once: not re-raised in the event loop as well
-        worker = create_worker(
-            open_layers, source["path"], **chosen, _start_thread=False, _ignore_errors=True
-        )
-        worker.returned.connect(lambda layers: self._replace(layer, layers))
-        worker.errored.connect(lambda exc: self._report(f"cannot reopen: {exc}"))
-        self.status.value = "opening…"
-        worker.start()
+        name = _file_name(source["path"])
+        worker = self._worker(open_layers, source["path"], **chosen, desc=f"opening {name}")
+
+        def returned(layers: list[tuple[Any, dict[str, Any], str]]) -> None:
+            if not worker.cancelled:
+                self._replace(layer, layers)
+
+        def errored(exc: BaseException) -> None:
+            if not worker.cancelled:
+                self._report(f"cannot reopen {name}: {exc}")
+
+        worker.returned.connect(returned)
+        worker.errored.connect(errored)
+        self.status.value = f"opening {name}…"
+        self._reopening.start(worker)
         return worker
+
+    def cancel_reopen(self) -> None:
+        """Stop waiting for the reopened layer: the layer stays as it was."""
+        if self._reopening.running:
+            self._reopening.cancel()
+            self.status.value = "reopening cancelled"
 
     def _replace(self, old: Any, layers: list[tuple[Any, dict[str, Any], str]]) -> None:
         """Put the reopened layers where the old ones were; the old ones are the layer and,
@@ -217,11 +462,14 @@ class TiffZarrWidget(Container):
         self.layer.value = added[0]
         self.status.value = f"reopened {added[0].name}"
 
-    def _report(self, message: str) -> None:
+    def _report(self, message: str, *, notify: bool = True) -> None:
+        """The status line and, for what went wrong in a worker, one notification."""
         from napari.utils.notifications import show_error
 
         self.status.value = message
-        show_error(message)
+        self.status.native.setToolTip(message)
+        if notify:
+            show_error(message)
 
     def _ask_export(self, _value: Any = None) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -235,15 +483,22 @@ class TiffZarrWidget(Container):
         if path:
             self.export_references(path)
 
-    def export_references(self, jsonfile: str) -> Any:
-        """Write the references of the chosen layer's series in a worker, with napari's
-        progress bar (indeterminate: the store does not report its progress)."""
-        from napari.qt.threading import create_worker
+    @property
+    def native(self) -> QWidget:
+        """The Qt widget, as magicgui widgets name theirs."""
+        return self
 
+    def export_references(self, jsonfile: str) -> Any:
+        """Write the references of the chosen layer's series in a worker.
+
+        The worker writes a hidden file beside the target; only here, in the event loop,
+        is it renamed into place, so a cancel, which also runs here, always comes first or
+        not at all: a cancelled export leaves neither the file nor the hidden one.
+        """
         from ._writer import write_layer_references
 
         source = self._source()
-        if source is None:
+        if source is None or self._exporting.running:
             return None
         options = {
             "url": self.url.value.strip() or None,  # None: where the TIFF is
@@ -251,23 +506,58 @@ class TiffZarrWidget(Container):
             "zarr_format": int(self.zarr_format.value),
             "portable": bool(self.portable.value),
         }
-        worker = create_worker(
+        folder, name = os.path.split(os.path.abspath(jsonfile))
+        tiff = _file_name(source["path"])
+        partial = os.path.join(folder, f".{name}.{os.getpid()}.part")
+        worker = self._worker(
             write_layer_references,
-            jsonfile,
+            partial,
             dict(source),
             **options,
-            _progress={"desc": "writing references", "total": 0},
-            _start_thread=False,
-            _ignore_errors=True,
+            desc=f"writing {name}",
         )
-        worker.returned.connect(self._exported)
-        worker.errored.connect(lambda exc: self._report(f"export failed: {exc}"))
-        self.status.value = "writing references…"
-        worker.start()
+
+        def returned(_path: str) -> None:
+            if worker.cancelled:
+                return
+            os.replace(partial, jsonfile)
+            self._exported(jsonfile)
+
+        def finished() -> None:
+            if worker.cancelled:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(partial)
+
+        worker.returned.connect(returned)
+        worker.finished.connect(finished)
+
+        def errored(exc: BaseException) -> None:
+            if not worker.cancelled:
+                self._report(f"cannot export the references of {tiff}: {exc}")
+
+        worker.errored.connect(errored)
+        self.status.value = f"writing {name}…"
+        self._exporting.start(worker)
         return worker
+
+    def cancel_export(self) -> None:
+        if self._exporting.running:
+            self._exporting.cancel()
+            self.status.value = "export cancelled: no file written"
 
     def _exported(self, path: str) -> None:
         from napari.utils.notifications import show_info
 
         self.status.value = f"wrote {path}"
         show_info(f"wrote kerchunk references to {path}")
+
+    def closeEvent(self, event: Any) -> None:  # Qt's name
+        self.fit.disconnect()
+        for tif in self._files.values():
+            tif.close()
+        self._files.clear()
+        super().closeEvent(event)
+
+
+def _file_name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or path
