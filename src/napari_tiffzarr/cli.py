@@ -19,7 +19,7 @@ from .tiff.file import TiffFile
 from .tiff.page import TiffPage
 from .tiff.tags import Compression, Photometric, Predictor, enum_or_int
 
-__all__ = ["file_info", "main"]
+__all__ = ["build_parser", "file_info", "main"]
 
 # Pages are listed up to this many; files may have 100,000 of them.
 MAX_LISTED_PAGES = 20
@@ -188,19 +188,15 @@ def _demo(args: argparse.Namespace) -> int:
     """
     import napari
 
-    from .plugin._widget import WIDGET_NAME
-    from .tiff.sample import sample_path
+    from .plugin._demo import open_demo
 
-    path = args.file or sample_path()
     viewer = napari.Viewer()
     try:
-        viewer.open(path, plugin="napari-tiffzarr")
+        open_demo(viewer, args.file)
     except (ValueError, OSError) as exc:  # TiffFileError is a ValueError
         viewer.close()
-        print(f"napari-tiffzarr: {path}: {exc}", file=sys.stderr)
+        print(f"napari-tiffzarr: {args.file}: {exc}", file=sys.stderr)
         return 1
-    # the widget keeps the slide fitted as the canvas settles: its dock, the window's size
-    viewer.window.add_plugin_dock_widget("napari-tiffzarr", WIDGET_NAME)
     if args.screenshot:
         from napari.qt import get_qapp  # Qt through napari's own handle, not qtpy
 
@@ -226,7 +222,7 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-tiffzarr", description="Browse multiscale TIFFs lazily as Zarr."
     )
@@ -283,7 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the window's size for --screenshot (default 1280x800)",
     )
     demo.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     result: int = args.run(args)
     return result
 

@@ -7,6 +7,8 @@ user zooms or pans, every canvas resize fits the view again.
 
 from __future__ import annotations
 
+import weakref
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +21,8 @@ __all__ = ["KeepFitted", "data_box_on_canvas"]
 # A view counts as fitted when the data span at least this fraction of the canvas along one
 # axis (napari's fit leaves a 5% margin) and lie wholly inside it.
 FILLED = 0.85
+# How long a view that is no fit must stay so before it counts as the user's choice.
+SETTLE_MS = 150
 
 
 def _camera(viewer: napari.viewer.Viewer) -> Any:
@@ -56,6 +60,12 @@ def is_fitted(viewer: napari.viewer.Viewer) -> bool:
     return inside and bool(np.any((high - low) >= FILLED * size))
 
 
+def _judge(keeper: weakref.ref[KeepFitted]) -> None:
+    fitted = keeper()
+    if fitted is not None:
+        fitted._judge()
+
+
 class KeepFitted:
     """Fit the view at each canvas resize for as long as the view is a fit."""
 
@@ -73,9 +83,22 @@ class KeepFitted:
         _camera(self.viewer).events.center.disconnect(self._moved)
 
     def _moved(self, _event: Any = None) -> None:
-        # a zoom or pan of the user's (or napari's own fit) decides whether to keep fitting
-        if not self._fitting:
-            self.armed = is_fitted(self.viewer)
+        """A fit (napari's own, the home button) arms; a view that is no fit disarms, once
+        events have settled: the camera may be catching up with a canvas still resizing,
+        which the next resize event fits again."""
+        if self._fitting:
+            return
+        if is_fitted(self.viewer):
+            self.armed = True
+        else:
+            from qtpy.QtCore import QTimer
+
+            # by weak reference: a pending judgement must not keep a closed viewer alive
+            QTimer.singleShot(SETTLE_MS, partial(_judge, weakref.ref(self)))
+
+    def _judge(self) -> None:
+        if not self._fitting and not is_fitted(self.viewer):
+            self.armed = False
 
     def _resized(self, _event: Any = None) -> None:
         if not self.armed or not len(self.viewer.layers):

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import CheckBox, ComboBox, Label, LineEdit, PushButton, TextEdit
-from qtpy.QtCore import QSize, Qt, QTimer
+from qtpy.QtCore import QEvent, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -156,6 +158,7 @@ class TiffZarrWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self._files: dict[str, TiffFile | TiffSequence] = {}
+        self._watched: weakref.ref[QWidget] | None = None  # the window whose resizes refit
         self._dock_left()
 
         # choices are computed, not stored: napari resets a docked widget's choices
@@ -233,7 +236,7 @@ class TiffZarrWidget(QWidget):
         layout.addWidget(self.export_section)
         layout.addWidget(status)
         layout.addStretch(1)
-        scroll = QScrollArea()
+        self._scroll = scroll = QScrollArea()
         scroll.setWidget(self.content)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -244,7 +247,16 @@ class TiffZarrWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
         for section in (self.structure, self.export_section):
-            section.toggled.connect(lambda _open: QTimer.singleShot(0, self._fit_dock))
+            section.toggled.connect(partial(self._section_toggled, section))
+        # timers owned by the widget: they die with it, and hold no viewer alive
+        self._opened: QCollapsible | None = None
+        self._dock_timer = QTimer(self)
+        self._dock_timer.setSingleShot(True)
+        self._dock_timer.timeout.connect(self._fit_dock)
+        self._section_timer = QTimer(self)
+        self._section_timer.setSingleShot(True)
+        self._section_timer.setInterval(50)
+        self._section_timer.timeout.connect(self._section_settled)
         self._reopening = _Job(self.apply)
         self._exporting = _Job(self.export)
         self.fit = KeepFitted(napari_viewer)
@@ -264,9 +276,32 @@ class TiffZarrWidget(QWidget):
         return QSize(min(WIDTH, self.content.minimumSizeHint().width()), MIN_HEIGHT)
 
     def showEvent(self, event: Any) -> None:  # Qt's name
-        # napari shares the left dock's height out before this widget has its own size
+        # napari shares the left dock's height out before this widget has its own size,
+        # and a growing window gives its height to the layer list: take what is needed
         super().showEvent(event)
-        QTimer.singleShot(0, self._fit_dock)
+        window = self.window()
+        watched = self._watched() if self._watched is not None else None
+        if window is not None and window is not self and window is not watched:
+            if watched is not None:
+                watched.removeEventFilter(self)
+            window.installEventFilter(self)
+            # weakly: a closed viewer's window must not live on through its widget
+            self._watched = weakref.ref(window)
+        self._dock_timer.start()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # Qt's name
+        if event.type() == QEvent.Type.Resize and watched is self.window():
+            self._dock_timer.start()
+        return False
+
+    def _section_toggled(self, section: QCollapsible, opened: bool) -> None:
+        self._opened = section if opened else None
+        self._section_timer.start()  # after the layouts have taken the section's height
+
+    def _section_settled(self) -> None:
+        self._fit_dock()
+        if self._opened is not None:  # where the dock cannot grow, it scrolls into view
+            self._scroll.verticalScrollBar().setValue(self._opened.y())  # type: ignore[union-attr]
 
     def _fit_dock(self) -> None:
         """Give the dock the height an opened or folded section needs, as far as the other
@@ -276,6 +311,8 @@ class TiffZarrWidget(QWidget):
             dock = dock.parentWidget()
         window = dock.parentWidget() if dock is not None else None
         if dock is not None and isinstance(window, QMainWindow):
+            if self.height() == self.sizeHint().height():
+                return
             height = self.sizeHint().height() + dock.height() - self.height()
             window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
 
@@ -552,6 +589,10 @@ class TiffZarrWidget(QWidget):
         show_info(f"wrote kerchunk references to {path}")
 
     def closeEvent(self, event: Any) -> None:  # Qt's name
+        watched = self._watched() if self._watched is not None else None
+        if watched is not None:
+            watched.removeEventFilter(self)
+        self._watched = None
         self.fit.disconnect()
         for tif in self._files.values():
             tif.close()
