@@ -163,10 +163,17 @@ def test_sample_then_widget_from_the_plugins_menu_keeps_the_slide_in_view(
     actions = _menu_actions(viewer)
     actions["File > Open Sample > Sample slide pyramid (TIFF as Zarr)"].trigger()
     qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=60000)
+    # the window narrowed since napari fitted the slide: napari's fit is stale, the slide
+    # overflows the canvas; the widget, once docked, fits it again
+    _settle(qtbot, viewer, (1000, 800))
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert _slide_box(shot)[2] == 0, "napari's own fit stays: the test would prove nothing"
     actions[f"Plugins > {WIDGET_NAME} (TIFF as Zarr)"].trigger()
     qtbot.waitUntil(lambda: bool(viewer.window.dock_widgets), timeout=5000)
     qtbot.wait(400)
     _assert_slide_fits(viewer)
+    # docked on the left from the menu too: the canvas keeps most of the window
+    assert _canvas(viewer).width() / 1000 >= 0.6
     # a zoom of the user's is kept when the canvas changes size
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     camera.zoom *= 4

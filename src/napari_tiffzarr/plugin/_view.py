@@ -66,12 +66,36 @@ def _judge(keeper: weakref.ref[KeepFitted]) -> None:
         fitted._judge()
 
 
+def _refit(keeper: weakref.ref[KeepFitted]) -> None:
+    fitted = keeper()
+    if fitted is not None:
+        fitted._resized()
+
+
+def is_centered(viewer: napari.viewer.Viewer) -> bool:
+    """Whether the camera looks at the middle of the data, as napari's fit leaves it."""
+    box = data_box_on_canvas(viewer)
+    if box is None:
+        return True
+    low, high = box
+    middle = (low + high) / 2
+    size = np.asarray(viewer.canvas.size, dtype=float)
+    return bool(np.all(np.abs(middle - size / 2) <= 1.0))
+
+
 class KeepFitted:
     """Fit the view at each canvas resize for as long as the view is a fit."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
-        self.armed = is_fitted(viewer)
+        # napari's fit when the layer arrived may be stale already (the window shown or
+        # restored at another size since): still centred on the data, it is napari's
+        self.armed = is_fitted(viewer) or is_centered(viewer)
+        if self.armed and not is_fitted(viewer):
+            # fit once the widget has docked, whether or not the canvas then resizes
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, partial(_refit, weakref.ref(self)))
         self._fitting = False
         viewer.canvas.events.size.connect(self._resized)
         _camera(viewer).events.zoom.connect(self._moved)

@@ -252,6 +252,7 @@ class TiffZarrWidget(QWidget):
         self._opened: QCollapsible | None = None
         self._dock_timer = QTimer(self)
         self._dock_timer.setSingleShot(True)
+        self._dock_timer.setInterval(50)
         self._dock_timer.timeout.connect(self._fit_dock)
         self._section_timer = QTimer(self)
         self._section_timer.setSingleShot(True)
@@ -289,6 +290,12 @@ class TiffZarrWidget(QWidget):
             self._watched = weakref.ref(window)
         self._dock_timer.start()
 
+    def resizeEvent(self, event: Any) -> None:  # Qt's name
+        # squeezed by the other docks: ask for the height back once the layouts settle
+        super().resizeEvent(event)
+        if self.height() < self.sizeHint().height():
+            self._dock_timer.start()
+
     def eventFilter(self, watched: Any, event: Any) -> bool:  # Qt's name
         if event.type() == QEvent.Type.Resize and watched is self.window():
             self._dock_timer.start()
@@ -318,12 +325,18 @@ class TiffZarrWidget(QWidget):
 
     def _dock_left(self) -> None:
         """Ask napari to dock this widget on the left, unless the user has docked it
-        somewhere else before (napari remembers that, under the dock's name)."""
+        somewhere else before (napari remembers that, under the dock's name: the
+        plugin's package name from Window.add_plugin_dock_widget, its display name from
+        the Plugins menu)."""
         from napari.settings import get_settings
+        from npe2 import PluginManager
 
-        name = f"{WIDGET_NAME} ({PLUGIN})"
+        names = {PLUGIN}
+        with contextlib.suppress(KeyError):
+            names.add(PluginManager.instance().get_manifest(PLUGIN).display_name)
         positions = get_settings().application.plugin_widget_positions
-        positions.setdefault(name, DOCK_AREA)
+        for name in names:
+            positions.setdefault(f"{WIDGET_NAME} ({name})", DOCK_AREA)
 
     def reset_choices(self, _event: Any = None) -> None:
         """napari calls this as layers come and go."""
