@@ -188,15 +188,19 @@ def _demo(args: argparse.Namespace) -> int:
     """
     import napari
 
-    from .plugin._demo import open_demo
+    from .tiff.sample import sample_path
 
+    path = args.file or sample_path()
     viewer = napari.Viewer()
     try:
-        open_demo(viewer, args.file)
+        viewer.open(path, plugin="napari-tiffzarr")
     except (ValueError, OSError) as exc:  # TiffFileError is a ValueError
         viewer.close()
-        print(f"napari-tiffzarr: {args.file}: {exc}", file=sys.stderr)
+        print(f"napari-tiffzarr: {path}: {exc}", file=sys.stderr)
         return 1
+    # the plugin's one widget, through napari (cli and plugin are sibling layers); it keeps
+    # the slide fitted while the canvas settles: its dock, the window's size
+    viewer.window.add_plugin_dock_widget("napari-tiffzarr")
     if args.screenshot:
         from napari.qt import get_qapp  # Qt through napari's own handle, not qtpy
 

@@ -63,13 +63,13 @@ def is_fitted(viewer: napari.viewer.Viewer) -> bool:
 def _judge(keeper: weakref.ref[KeepFitted]) -> None:
     fitted = keeper()
     if fitted is not None:
-        fitted._judge()
+        fitted.judge()
 
 
 def _refit(keeper: weakref.ref[KeepFitted]) -> None:
     fitted = keeper()
     if fitted is not None:
-        fitted._resized()
+        fitted.refit()
 
 
 def is_centered(viewer: napari.viewer.Viewer) -> bool:
@@ -120,11 +120,16 @@ class KeepFitted:
             # by weak reference: a pending judgement must not keep a closed viewer alive
             QTimer.singleShot(SETTLE_MS, partial(_judge, weakref.ref(self)))
 
-    def _judge(self) -> None:
+    def judge(self) -> None:
+        """Disarm if the view is still no fit: the user's zoom or pan."""
         if not self._fitting and not is_fitted(self.viewer):
             self.armed = False
 
     def _resized(self, _event: Any = None) -> None:
+        self.refit()
+
+    def refit(self) -> None:
+        """Fit the view, if it is still napari's fit."""
         if not self.armed or not len(self.viewer.layers):
             return
         self._fitting = True
