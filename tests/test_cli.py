@@ -93,3 +93,13 @@ def test_info_on_bad_files_says_why_and_exits_1(
 def test_info_on_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", str(tmp_path / "missing.tif")]) == 1
     assert "missing.tif" in capsys.readouterr().err
+
+
+def test_info_text_counts_one_page_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "one.tif"
+    tifffile.imwrite(path, np.zeros((8, 9), np.uint8), metadata=None)
+    assert main(["info", str(path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(", 1 page")

@@ -682,7 +682,9 @@ def test_cli_refs_one_file_and_a_sequence(
     array = open_refs(joined)
     assert array.metadata.zarr_format == 3
     np.testing.assert_array_equal(array[:], np.stack([tifffile.imread(p) for p in paths]))
-    assert "references to 3 file(s)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "references to 1 file\n" in out  # grammar: one file, three files
+    assert "references to 3 files\n" in out
 
 
 def test_cli_refs_reports_a_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
