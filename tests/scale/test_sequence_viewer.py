@@ -11,7 +11,7 @@ import tifffile
 import zarr
 
 from napari_tiffzarr.plugin._reader import get_reader
-from napari_tiffzarr.plugin._widget import TiffZarrWidget
+from napari_tiffzarr.plugin._widget import WIDGET_NAME, TiffZarrWidget
 from napari_tiffzarr.store import ZarrTiffStore
 
 pytestmark = pytest.mark.viewer
@@ -51,7 +51,7 @@ def test_widget_exports_the_sequence_as_one_json(
 
     viewer = make_napari_viewer()
     viewer.open(str(frames), plugin="napari-tiffzarr")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", "TIFF as Zarr")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", WIDGET_NAME)
     assert isinstance(widget, TiffZarrWidget)
     assert "24 files" in widget.info.value
     widget.zarr_format.value = "3"
