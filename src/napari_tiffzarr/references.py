@@ -369,6 +369,8 @@ def _codings(
     for level in store.index.levels:
         whole_pages = level.grid.whole_pages
         keyframe = level.keyframe
+        if level.grid.span != (1, 1):
+            raise _refuse(keyframe, "chunks of several strips or tiles (chunkshape)")
         try:
             _check_level(level.series.pages, keyframe, whole_pages)
             coding = chunk_coding(keyframe, whole_page=whole_pages, compressors=compressors)

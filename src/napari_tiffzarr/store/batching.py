@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import TiffFileError
@@ -18,9 +19,11 @@ from ..sources.remote import FsspecSource
 from .index import ChunkIndex
 from .keys import ChunkRef
 
-__all__ = ["fetch_chunk"]
+__all__ = ["ChunkData", "Fetched", "fetch_chunk"]
 
-Fetched = bytes | BaseException  # a chunk's bytes, or why they could not be fetched
+Fetched = bytes | BaseException  # a segment's bytes, or why they could not be fetched
+# what a reader gets: one segment's, or for a chunk of several segments each one's by range
+ChunkData = Fetched | Mapping[tuple[int, int], Fetched | None]
 
 
 class _Batch:
@@ -37,7 +40,7 @@ _pending: dict[tuple[int, asyncio.AbstractEventLoop], _Batch] = {}
 _pending_lock = threading.Lock()  # zarr's loop and a caller's own loop may both read
 
 
-async def fetch_chunk(index: ChunkIndex, ref: ChunkRef) -> Fetched | None:
+async def fetch_chunk(index: ChunkIndex, ref: ChunkRef) -> ChunkData | None:
     """The stored bytes of a remote strip or tile, fetched with the other chunks asked for
     in this turn; None where the decoder should read for itself (local files, whole pages,
     sparse or unlocatable chunks).
@@ -54,10 +57,10 @@ async def fetch_chunk(index: ChunkIndex, ref: ChunkRef) -> Fetched | None:
         page = index.page(ref)
         if page is None or not isinstance(page.source, FsspecSource):
             return None
-        segment = page.segment_range(ref.segment)
+        ranges = index.byte_ranges(ref)
     except TiffFileError:
         return None  # the decoder meets the same error and reports it as the store should
-    if segment is None:
+    if not ranges:
         return None
     source = page.source
     loop = asyncio.get_running_loop()
@@ -67,9 +70,12 @@ async def fetch_chunk(index: ChunkIndex, ref: ChunkRef) -> Fetched | None:
         if batch is None:
             batch = _pending[key] = _Batch(loop)
             loop.call_soon(_flush, key, source)
-        batch.ranges.append(segment)
+        batch.ranges.extend(ranges)
         done = batch.done
-    return (await done)[segment]
+    results = await done
+    if ref.span == (1, 1):
+        return results[ranges[0]]
+    return {found: results[found] for found in ranges}
 
 
 def _flush(key: tuple[int, asyncio.AbstractEventLoop], source: FsspecSource) -> None:

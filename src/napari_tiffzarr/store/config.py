@@ -8,12 +8,19 @@ value whole, so a field cannot be forgotten by one of them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
-__all__ = ["CHUNKMODE", "OnError", "StoreConfig", "ZarrFormat", "parse_chunkmode"]
+__all__ = [
+    "CHUNKMODE",
+    "OnError",
+    "StoreConfig",
+    "ZarrFormat",
+    "parse_chunkmode",
+    "parse_chunkshape",
+]
 
 ZarrFormat = Literal[2, 3]
 OnError = Literal["raise", "fill"]  # a chunk that cannot be read: raise, or show the fill value
@@ -53,6 +60,20 @@ def parse_chunkmode(value: CHUNKMODE | int | str | None) -> CHUNKMODE:
     return mode
 
 
+def parse_chunkshape(
+    value: int | Sequence[int] | None, chunkmode: CHUNKMODE
+) -> tuple[int, int] | None:
+    """(length, width): the least chunk size in pixels; one number means a square."""
+    if value is None:
+        return None
+    if chunkmode != CHUNKMODE.NONE:
+        raise ValueError("chunkshape needs chunkmode 0 (strips or tiles)")
+    sizes = (value, value) if isinstance(value, int) else tuple(value)
+    if len(sizes) != 2 or not all(isinstance(v, int) and v > 0 for v in sizes):
+        raise ValueError(f"chunkshape must be a positive int or (length, width), not {value!r}")
+    return (int(sizes[0]), int(sizes[1]))
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     """The parameters of a store, resolved: plain values that pickle and compare."""
@@ -67,6 +88,11 @@ class StoreConfig:
     buffersize: int | None = None
     zarr_format: ZarrFormat = 3
     on_error: OnError = "raise"
+    # ours, for browsing: chunks of several segments, the decoded-chunk cache's size in
+    # bytes (None: its default), and read-ahead around each view
+    chunkshape: tuple[int, int] | None = None
+    cachesize: int | None = None
+    readahead: bool = False
 
     @classmethod
     def resolve(
@@ -79,6 +105,9 @@ class StoreConfig:
         zattrs: Mapping[str, Any] | None,
         zarr_format: ZarrFormat,
         on_error: OnError,
+        chunkshape: int | Sequence[int] | None = None,
+        cachesize: int | None = None,
+        readahead: bool = False,
         **rest: Any,
     ) -> StoreConfig:
         """Check the constructor's arguments against a series of `levels` levels (the
@@ -91,10 +120,16 @@ class StoreConfig:
             raise IndexError(f"level {level} out of range: the series has {levels} levels")
         if multiscales is None:
             multiscales = level is None and levels > 1
+        if cachesize is not None and cachesize < 0:
+            raise ValueError(f"cachesize must be >= 0 bytes, not {cachesize}")
+        mode = parse_chunkmode(chunkmode)
         return cls(
             level=0 if level is None else level % levels,
             multiscales=bool(multiscales),
-            chunkmode=parse_chunkmode(chunkmode),
+            chunkmode=mode,
+            chunkshape=parse_chunkshape(chunkshape, mode),
+            cachesize=cachesize,
+            readahead=bool(readahead),
             zattrs=MappingProxyType(dict(zattrs or {})),
             zarr_format=zarr_format,
             on_error=on_error,

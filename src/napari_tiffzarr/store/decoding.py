@@ -48,6 +48,11 @@ class DecodeQueue(Generic[Request]):
         self._draining = 0
         self._closed = False
 
+    @property
+    def busy(self) -> bool:
+        """Whether a request waits or is being decoded: read-ahead keeps out of the way."""
+        return bool(self._queue) or self._draining > 0
+
     async def submit(self, request: Request) -> np.ndarray | None:
         """Decode request on a thread; its result, or its exception raised here."""
         future: asyncio.Future[np.ndarray | None] = asyncio.get_running_loop().create_future()

@@ -20,8 +20,9 @@ from ..errors import TiffFileError
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
 from .config import CHUNKMODE, StoreConfig, ZarrFormat
-from .keys import ChunkGrid, ChunkRef, map_dimensions
+from .keys import ChunkGrid, ChunkRef, chunk_span, map_dimensions
 from .metadata import array_metadata, dimension_names, group_metadata, multiscales_attributes
+from .tiles import chunk_segments
 
 __all__ = ["ChunkIndex", "ChunkLocation", "Level"]
 
@@ -178,11 +179,23 @@ class ChunkIndex:
         return self.levels[ref.level].series.pages[ref.page]
 
     def byte_range(self, ref: ChunkRef) -> tuple[int, int] | None:
-        """(offset, length) of a strip or tile chunk, None if sparse or a whole page."""
+        """(offset, length) of a strip or tile chunk, None if sparse, a whole page or a
+        chunk of several segments (see byte_ranges)."""
         page = self.page(ref)
-        if page is None or ref.segment is None:
+        if page is None or ref.segment is None or ref.span != (1, 1):
             return None
         return page.segment_range(ref.segment)
+
+    def byte_ranges(self, ref: ChunkRef) -> list[tuple[int, int]]:
+        """(offset, length) of every stored segment of a strip, tile or spanned chunk."""
+        page = self.page(ref)
+        if page is None or ref.segment is None:
+            return []
+        if ref.span == (1, 1):
+            indices = [ref.segment]
+        else:
+            indices = [index for index, _, _ in chunk_segments(page.layout, ref)]
+        return [r for r in map(page.segment_range, indices) if r is not None]
 
     def is_stored(self, ref: ChunkRef) -> bool:
         """Whether the chunk has data: reads its page's tags, no other page's."""
@@ -192,7 +205,7 @@ class ChunkIndex:
         if ref.segment is None:
             return True
         try:
-            return page.segment_range(ref.segment) is not None
+            return bool(self.byte_ranges(ref))
         except TiffFileError:
             return True  # present but corrupt: reading it says why
 
@@ -310,6 +323,7 @@ def _grid(index: int, series: TiffPageSeries, config: StoreConfig) -> ChunkGrid:
         roles=map_dimensions(shape, axes, keyframe.layout.shaped, len(series.pages)),
         layout=keyframe.layout,
         whole_pages=config.chunkmode == CHUNKMODE.PAGE,
+        span=chunk_span(keyframe.layout, config.chunkshape),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..errors import TiffFileError
 from ..tiff.layout import SegmentLayout
 
-__all__ = ["PAGE_DIM", "UNIT_DIM", "ChunkGrid", "ChunkRef", "map_dimensions"]
+__all__ = ["PAGE_DIM", "UNIT_DIM", "ChunkGrid", "ChunkRef", "chunk_span", "map_dimensions"]
 
 PAGE_DIM = -1  # the dimension counts pages
 UNIT_DIM = -2  # a length-1 dimension that belongs to nothing
@@ -72,6 +72,8 @@ class ChunkRef:
     level: int
     page: int
     segment: int | None
+    # segments per chunk along length and width: the chunk's first segment is ``segment``
+    span: tuple[int, int] = (1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class ChunkGrid:
     roles: tuple[int, ...]
     layout: SegmentLayout
     whole_pages: bool  # chunkmode 2: one chunk per page
+    span: tuple[int, int] = (1, 1)  # segments per chunk along length and width
 
     @property
     def chunks(self) -> tuple[int, ...]:
@@ -91,8 +94,18 @@ class ChunkGrid:
         if self.whole_pages:
             full = (planes, idepth, ilength, iwidth, isamples)
         else:
-            full = (1, depth, length, width, samples)
+            rows, columns = self.span
+            full = (1, depth, length * rows, width * columns, samples)
         return tuple(1 if role < 0 else full[role] for role in self.roles)
+
+    def chunk_pixels(self) -> tuple[int, int]:
+        """A chunk's length and width in pixels of the page."""
+        _, length, width, _ = self.layout.segment
+        rows, columns = self.span
+        return length * rows, width * columns
+
+    def nbytes_per_chunk(self, itemsize: int) -> int:
+        return math.prod(self.chunks) * itemsize
 
     @property
     def grid(self) -> tuple[int, ...]:
@@ -120,4 +133,24 @@ class ChunkGrid:
             return ChunkRef(self.level, page, None)
         _, nz, ny, nx = self.layout.grid
         plane, z, y, x, _ = position
-        return ChunkRef(self.level, page, ((plane * nz + z) * ny + y) * nx + x)
+        rows, columns = self.span
+        first = ((plane * nz + z) * ny + y * rows) * nx + x * columns
+        if self.span == (1, 1):
+            return ChunkRef(self.level, page, first)
+        return ChunkRef(self.level, page, first, self.span)
+
+
+def chunk_span(layout: SegmentLayout, chunkshape: tuple[int, int] | None) -> tuple[int, int]:
+    """Segments per chunk along length and width for chunks of at least chunkshape pixels.
+
+    Whole segments only, so a chunk is decoded tile by tile with no partial tile; never
+    more segments than the page has, so a small level is one chunk, not a padded one.
+    """
+    if chunkshape is None:
+        return (1, 1)
+    _, _, rows, columns = layout.grid
+    _, length, width, _ = layout.segment
+    return (
+        max(1, min(rows, -(-chunkshape[0] // length))),
+        max(1, min(columns, -(-chunkshape[1] // width))),
+    )

@@ -30,15 +30,18 @@ from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.core.buffer.core import default_buffer_prototype
 
 from ..errors import TiffClosedError
+from ..sources.remote import FsspecSource
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
-from .batching import Fetched
+from .batching import ChunkData
+from .cache import ChunkCache
 from .config import CHUNKMODE, OnError, StoreConfig, ZarrFormat
 from .decoding import DecodeQueue
 from .index import ChunkIndex
 from .keys import ChunkRef
 from .location import StoreLocation, home_source, target_of
-from .reading import ChunkReader, TiffChunkWarning
+from .readahead import ReadAhead
+from .reading import ChunkReader, TiffChunkWarning, page_key
 from .writing import erase_chunk, write_chunk
 
 __all__ = ["CHUNKMODE", "TiffChunkWarning", "ZarrTiffStore"]
@@ -68,6 +71,9 @@ class ZarrTiffStore(Store):
         zarr_format: ZarrFormat = 3,
         read_only: bool | None = None,
         on_error: OnError = "raise",
+        chunkshape: int | Sequence[int] | None = None,
+        cachesize: int | None = None,
+        readahead: bool = False,
     ) -> None:
         series = _as_series(arg)
         config = StoreConfig.resolve(
@@ -82,6 +88,9 @@ class ZarrTiffStore(Store):
             squeeze=squeeze,
             maxworkers=maxworkers,
             buffersize=buffersize,
+            chunkshape=chunkshape,
+            cachesize=cachesize,
+            readahead=readahead,
         )
         if read_only is None:
             read_only = not getattr(home_source(series), "writable", False)
@@ -103,7 +112,8 @@ class ZarrTiffStore(Store):
         self._opening = threading.Lock()
         self._lock = lock
         self._closed = False
-        self._queue: DecodeQueue[tuple[ChunkRef, Fetched | None]] = DecodeQueue(
+        self._readahead = config.readahead
+        self._queue: DecodeQueue[tuple[ChunkRef, ChunkData | None]] = DecodeQueue(
             self._decode, self._closed_error, config.maxworkers
         )
 
@@ -160,8 +170,54 @@ class ZarrTiffStore(Store):
 
     @property
     def errors(self) -> int:
-        """How many chunks could not be read and show the fill value (on_error='fill')."""
-        return len(self._reader.failed)
+        """How many chunks could not be read, wholly or in some of their tiles, and show
+        the fill value there (on_error='fill')."""
+        return self._reader.errors
+
+    @property
+    def cache(self) -> ChunkCache:
+        """The decoded chunks of this store's file, shared with its other stores."""
+        return self._reader.cache
+
+    @property
+    def readahead(self) -> bool:
+        """Whether chunks around each view are decoded in the background.  A viewer turns
+        it on once the layer is open, so the reads that open it start none."""
+        return self._readahead
+
+    @readahead.setter
+    def readahead(self, value: bool) -> None:
+        self._readahead = bool(value)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def decoding_busy(self) -> bool:
+        return self._queue.busy
+
+    @cached_property
+    def _ahead(self) -> ReadAhead:
+        return ReadAhead(self, self.cache.maxbytes // 4)
+
+    def cached_chunk(self, ref: ChunkRef) -> np.ndarray | None:
+        """The chunk if it is decoded already, without reading or queueing anything."""
+        return self._reader.cached(ref)
+
+    def read_ahead_chunk(self, ref: ChunkRef) -> None:
+        """Decode a chunk into the cache on one thread, a remote chunk's segments fetched
+        in one batch; errors are the caller's to ignore: the foreground read reports them."""
+        self._check_open()
+        data: dict[tuple[int, int], bytes] | None = None
+        source = self.series.keyframe.source
+        if isinstance(source, FsspecSource) and ref.segment is not None:
+            ranges = self.index.byte_ranges(ref)
+            data = dict(zip(ranges, source.read_ranges(ranges), strict=True))
+        if data is not None and ref.span == (1, 1):
+            self._reader.read(ref, next(iter(data.values()), None), workers=1)
+        else:
+            self._reader.read(ref, data, workers=1)
 
     # -- reading chunks --------------------------------------------------------------
     def _check_open(self) -> None:
@@ -175,17 +231,22 @@ class ZarrTiffStore(Store):
     def _reader(self) -> ChunkReader:
         return ChunkReader(self.index, self._lock)
 
-    def read_chunk(self, ref: ChunkRef, data: Fetched | None = None) -> np.ndarray | None:
+    def read_chunk(self, ref: ChunkRef, data: ChunkData | None = None) -> np.ndarray | None:
         """Decode one chunk at full size, None where it is missing or sparse (or, with
         on_error='fill', unreadable); data: its stored bytes where fetched already."""
         self._check_open()
         return self._reader.read(ref, data)
 
-    def _decode(self, request: tuple[ChunkRef, Fetched | None]) -> np.ndarray | None:
+    def _decode(self, request: tuple[ChunkRef, ChunkData | None]) -> np.ndarray | None:
         array = self.read_chunk(*request)
         return None if array is None else _flat_bytes(array)
 
     async def _chunk_bytes(self, ref: ChunkRef) -> np.ndarray | None:
+        if self._readahead:
+            self._ahead.note(ref)
+        hit = self._reader.cached(ref)
+        if hit is not None:
+            return _flat_bytes(hit)  # no thread, no fetch: most of a pan step's chunks
         # remote files: the bytes of the chunks asked for in one turn come in one batch
         return await self._queue.submit((ref, await self._reader.fetch(ref)))
 
@@ -259,7 +320,12 @@ class ZarrTiffStore(Store):
         page = self.index.page(ref)
         if page is None:
             raise ValueError(f"{key}: the series has no page for this chunk")
-        write_chunk(page, ref, value.as_numpy_array(), self._lock)
+        # dropped before and after: a read between the two cannot keep what it decoded
+        self.cache.invalidate(page_key(page))
+        try:
+            write_chunk(page, ref, value.as_numpy_array(), self._lock)
+        finally:
+            self.cache.invalidate(page_key(page))
 
     async def delete(self, key: str) -> None:
         """Make a chunk read as the fill value, which is what zarr means by deleting it.
@@ -274,8 +340,16 @@ class ZarrTiffStore(Store):
         if key in self.index.metadata:
             raise NotImplementedError(f"{key}: the metadata of a TIFF cannot be deleted")
         ref = self.index.parse(key)
-        if ref is not None:  # else nothing is stored under the key: deleting it is done
+        if ref is None:
+            return  # nothing is stored under the key: deleting it is done
+        page = self.index.page(ref)
+        if page is not None:
+            self.cache.invalidate(page_key(page))
+        try:
             erase_chunk(self.index, ref, self._lock)
+        finally:
+            if page is not None:
+                self.cache.invalidate(page_key(page))
 
     async def list(self) -> AsyncIterator[str]:
         self._check_open()
@@ -336,9 +410,13 @@ class ZarrTiffStore(Store):
     def close(self) -> None:
         """Release the threads and the file; reads after this raise TiffClosedError."""
         self._closed = True
+        ahead = self.__dict__.get("_ahead")
+        if ahead is not None:
+            ahead.stop()
         self._queue.close()
         series = self._series
         if series is not None:
+            self.cache.clear()
             if series.parent is not None:
                 series.parent.close()
             else:

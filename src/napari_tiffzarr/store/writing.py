@@ -23,6 +23,8 @@ __all__ = ["erase_chunk", "write_chunk"]
 def _refusal(page: TiffPage, ref: ChunkRef) -> str | None:
     if ref.segment is None:
         return "whole-page chunks (chunkmode 2) cannot be written"
+    if ref.span != (1, 1):
+        return "chunks of several strips or tiles (chunkshape) cannot be written"
     reason = why_not_raw(page)
     return None if reason is None else f"{reason} cannot be written in place"
 

@@ -1,0 +1,149 @@
+"""Decoded chunks, kept for the next read: bounded in bytes, least recently used out first.
+
+napari reads the whole visible region again at every camera step, so most chunks of a
+step were decoded one step earlier, and all of them on the way back.  The stores of one
+open file share one cache (keyed by the file's byte source), so a store reopened with
+other options, or a second layer of the same file, finds what the first decoded.
+
+A write to a page drops that page's chunks and moves the cache's generation on; a chunk
+decoded from bytes read before the write is then not stored, so no read can ever see
+pixels older than a write that finished before it started.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_CACHE_BYTES", "ChunkCache", "shared_cache"]
+
+# Enough for a few screens of a 4K display of RGB tiles and the read-ahead around them
+# (a 1280 x 1024 RGB view is 4 MB; 1024 x 1024 chunks around it are 3 MB each), small
+# beside what a slide viewer's machine has.
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+
+
+class ChunkCache:
+    """Thread-safe LRU map from chunk keys to read-only decoded arrays, bounded in bytes.
+
+    A key's first item names the page (its file and offset), so that a write can drop
+    every chunk of the page it wrote to.
+    """
+
+    def __init__(self, maxbytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if maxbytes < 0:
+            raise ValueError(f"cache size must be >= 0 bytes, not {maxbytes}")
+        self._maxbytes = int(maxbytes)
+        self._entries: OrderedDict[tuple[Hashable, ...], np.ndarray] = OrderedDict()
+        self._nbytes = 0
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def maxbytes(self) -> int:
+        return self._maxbytes
+
+    @maxbytes.setter
+    def maxbytes(self, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"cache size must be >= 0 bytes, not {value}")
+        with self._lock:
+            self._maxbytes = int(value)
+            self._evict()
+
+    @property
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    @property
+    def generation(self) -> int:
+        """Moves on with every write: take it before reading a chunk's bytes, hand it to
+        put(), and a chunk read across a write is not kept."""
+        return self._generation
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: tuple[Hashable, ...]) -> bool:
+        return key in self._entries
+
+    def get(self, key: tuple[Hashable, ...]) -> np.ndarray | None:
+        with self._lock:
+            array = self._entries.get(key)
+            if array is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return array
+
+    def put(self, key: tuple[Hashable, ...], array: np.ndarray, generation: int) -> None:
+        """Keep array (made read-only: callers share it) unless a write came between."""
+        size = array.nbytes
+        if size > self._maxbytes:
+            return  # would push out everything and still not fit
+        array.flags.writeable = False
+        with self._lock:
+            if generation != self._generation:
+                return  # decoded from bytes that a write has since replaced
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._nbytes -= old.nbytes
+            self._entries[key] = array
+            self._nbytes += size
+            self._evict()
+
+    def _evict(self) -> None:
+        entries = self._entries
+        while self._nbytes > self._maxbytes and entries:
+            _, array = entries.popitem(last=False)
+            self._nbytes -= array.nbytes
+
+    def invalidate(self, page: Hashable) -> None:
+        """Drop every chunk of page (a key's first item), for a write to it."""
+        with self._lock:
+            self._generation += 1
+            for key in [k for k in self._entries if k[0] == page]:
+                self._nbytes -= self._entries.pop(key).nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+            self._nbytes = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"ChunkCache({len(self)} chunks, {self._nbytes} of {self._maxbytes} bytes, "
+            f"{self.hits} hits, {self.misses} misses)"
+        )
+
+
+# One cache per open file, found through its byte source; gone with the source.
+_caches: weakref.WeakKeyDictionary[Any, ChunkCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def shared_cache(source: Any, maxbytes: int | None) -> ChunkCache:
+    """The cache of the file that source reads; maxbytes, where given, resizes it."""
+    with _caches_lock:
+        try:
+            cache = _caches.get(source)
+        except TypeError:  # a source that cannot be weakly referenced keeps its own
+            return ChunkCache(DEFAULT_CACHE_BYTES if maxbytes is None else maxbytes)
+        if cache is None:
+            cache = ChunkCache(DEFAULT_CACHE_BYTES if maxbytes is None else maxbytes)
+            try:
+                _caches[source] = cache
+            except TypeError:
+                return cache
+        elif maxbytes is not None:
+            cache.maxbytes = maxbytes
+    return cache
