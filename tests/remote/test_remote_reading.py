@@ -257,3 +257,36 @@ def test_local_paths_do_not_use_fsspec(tmp_path: Path) -> None:
     store = ZarrTiffStore(TiffFile(path).pages[0])
     assert store.series.keyframe.source.path == str(path)
     store.close()
+
+
+def test_merged_requests_are_capped_between_ranges() -> None:
+    from napari_tiffzarr.sources import coalesce_ranges
+    from napari_tiffzarr.sources.remote import cap_runs
+
+    ranges = [(0, 40), (40, 40), (90, 40), (130, 10), (500, 5)]
+    runs = cap_runs(coalesce_ranges(ranges, 64), ranges, 100)
+    # every range whole in exactly one run, every run within the cap unless one range is
+    assert sorted(i for _, _, members in runs for i in members) == list(range(5))
+    for start, length, members in runs:
+        assert length <= 100
+        for i in members:
+            offset, size = ranges[i]
+            assert start <= offset
+            assert offset + size <= start + length
+    assert [members for _, _, members in runs] == [[0, 1], [2, 3], [4]]
+
+
+def test_a_spanned_chunk_viewport_is_one_round(server: RangeServer, pyramid: Path) -> None:
+    """Level 0 in 1024-pixel chunks: a 1024 x 1024 viewport off the tile grid touches four
+    chunks, 25 tiles in five rows of tiles; their bytes go out in one concurrent batch of
+    merged ranges (one per row of tiles at most), never one request per tile."""
+    with TiffFile(server.url("pyramid.tif")) as tif, tifffile.TiffFile(pyramid) as ref:
+        expected = ref.series[0].levels[0].asarray()
+        store = ZarrTiffStore(tif.series[0], chunkshape=1024, cachesize=0)
+        level0 = zarr.open_group(store, mode="r")["0"]
+        level0[:10, :10]  # the page's offsets and byte counts: not what is counted
+        server.served.reset()
+        got = level0[300:1324, 500:1524]
+        assert server.served.gets <= 5
+        np.testing.assert_array_equal(got, expected[300:1324, 500:1524])
+        store.close()

@@ -16,11 +16,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import TiffClosedError
+from ..errors import TiffClosedError, TiffFileError
 from .base import ByteSource, SourceBase, coalesce_ranges, split_runs
 
 __all__ = [
@@ -42,6 +43,9 @@ REMOTE_CACHE_BLOCKS = 64
 # Ranges closer than this are fetched in one request: a request's round trip costs more
 # than transferring a few tens of KiB that nobody asked for.
 REMOTE_COALESCE_GAP = 64 * 1024
+# A merged request is split (between the ranges it holds) beyond this size: the pieces go
+# out concurrently, so one large selection does not wait on a single response.
+REMOTE_MAX_REQUEST = 8 * 1024 * 1024
 # Transient failures (dropped connections, 5xx, timeouts) are retried this many times,
 # waiting REMOTE_BACKOFF seconds, doubled each time, before giving up.
 REMOTE_RETRIES = 4
@@ -332,6 +336,20 @@ class FsspecSource(SourceBase):
         start = offset - wanted[0] * size
         return b"".join(parts)[start : start + length]
 
+    def warm(self, offsets: Sequence[int]) -> None:
+        """Fetch the blocks holding these offsets in one concurrent round, for reads of
+        them soon after (the IFDs of a pyramid's levels); errors wait for those reads."""
+        size = self._block_size
+        mine: list[int] = []
+        with self._lock:
+            for block in sorted({offset // size for offset in offsets}):
+                if block not in self._blocks and block not in self._in_flight:
+                    self._in_flight[block] = Future()
+                    mine.append(block)
+        if mine:
+            with suppress(OSError, TiffFileError):
+                self._fill_blocks(mine)
+
     def _fill_blocks(self, blocks: list[int]) -> None:
         size = self._block_size
         runs: list[list[int]] = []
@@ -362,7 +380,7 @@ class FsspecSource(SourceBase):
     def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         for offset, length in ranges:
             self._check(offset, length)
-        runs = coalesce_ranges(ranges, self._gap)
+        runs = cap_runs(coalesce_ranges(ranges, self._gap), ranges, REMOTE_MAX_REQUEST)
         blobs = self._fetch([(start, length) for start, length, _ in runs])
         return split_runs(ranges, runs, blobs)
 
@@ -373,6 +391,31 @@ class FsspecSource(SourceBase):
 
     def __repr__(self) -> str:
         return f"FsspecSource({self.url!r})"
+
+
+def cap_runs(
+    runs: list[tuple[int, int, list[int]]], ranges: Sequence[tuple[int, int]], cap: int
+) -> list[tuple[int, int, list[int]]]:
+    """Split runs longer than cap between their members, keeping each member whole."""
+    out: list[tuple[int, int, list[int]]] = []
+    for start, length, members in runs:
+        if length <= cap:
+            out.append((start, length, members))
+            continue
+        piece: list[int] = []
+        begin = end = start
+        for index in sorted(members, key=lambda i: ranges[i][0]):
+            offset, size = ranges[index]
+            if piece and max(end, offset + size) - begin > cap:
+                out.append((begin, end - begin, piece))
+                piece = []
+            if not piece:
+                begin = offset
+                end = offset
+            piece.append(index)
+            end = max(end, offset + size)
+        out.append((begin, end - begin, piece))
+    return out
 
 
 def sniff_url(url: str, length: int = 4, **storage_options: Any) -> bytes | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -77,6 +77,13 @@ class TiffFile:
     @property
     def filesize(self) -> int:
         return self.source.size
+
+    def prefetch_ifds(self, offsets: Sequence[int]) -> None:
+        """Let a remote source fetch the blocks of several IFDs in one round, before they
+        are parsed one by one (each would otherwise cost a round trip of its own)."""
+        warm = getattr(self.source, "warm", None)
+        if warm is not None:
+            warm([offset for offset in offsets if 8 <= offset < self.filesize])
 
     def subifd_page(self, offset: int, index: tuple[int, ...]) -> TiffPage:
         """The page of a SubIFD at offset, parsed once."""

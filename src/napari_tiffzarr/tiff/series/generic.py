@@ -119,6 +119,7 @@ def detect_generic(tif: TiffFile) -> list[TiffPageSeries] | None:
         group = add(page, subifd=False)
         if signature is not None:
             known[signature] = group
+        tif.prefetch_ifds(page.subifds)
         for i, sub_offset in enumerate(page.subifds):
             if sub_offset < 8 or sub_offset >= tif.filesize:
                 continue

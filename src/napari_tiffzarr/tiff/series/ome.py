@@ -280,6 +280,7 @@ def _add_subifd_levels(tif: TiffFile, series: TiffPageSeries) -> None:
     keyframe = series.keyframe
     base_shape = list(series.get_shape(False))
     base_axes = series.get_axes(False)
+    tif.prefetch_ifds(keyframe.subifds)
     for level in range(len(keyframe.subifds)):
         pages: list[TiffPage | None] = []
         for page in series.pages:

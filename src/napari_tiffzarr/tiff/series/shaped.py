@@ -132,6 +132,7 @@ def _detect_in(
         out.append(item)
         index += len(group)
         # SubIFDs of the series' pages are series of their own; reduced ones become levels
+        tif.prefetch_ifds(keyframe.subifds)
         for level in range(len(keyframe.subifds)):
             subpages = []
             for page in group:
