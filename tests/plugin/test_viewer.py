@@ -72,6 +72,7 @@ def test_widget_changes_level_chunkmode_and_fill(
         "level": 1,
         "chunkmode": 2,
         "fillvalue": 7,
+        "cachesize": 256 << 20,  # the widget's default, in bytes
     }
     assert layer.data.chunks == layer.data.shape
     assert layer.data.fill_value == 7
@@ -210,3 +211,46 @@ def test_widget_reports_a_failed_reopen_and_keeps_the_layer(
     qtbot.waitUntil(lambda: widget.status.value.startswith("cannot reopen"), timeout=20000)
     assert "cannot reopen pyramid.ome.tif" in widget.status.value
     assert list(viewer.layers) == [layer]
+
+
+def test_panning_with_async_slicing_shows_the_files_pixels(
+    make_napari_viewer, qtbot, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """napari's async slicing (NAPARI_ASYNC=1) reads from its own threads while read-ahead
+    fills the cache from ours: every view drawn while panning there and back holds the
+    file's pixels where napari says they are."""
+    from napari.settings import get_settings
+
+    rng = np.random.default_rng(11)
+    data = rng.integers(0, 255, (2048, 2048, 3), dtype=np.uint8)
+    path = tmp_path / "noise.tif"
+    with tifffile.TiffWriter(path) as tif:
+        options = {"tile": (128, 128), "compression": "zlib", "photometric": "rgb"}
+        tif.write(data, subifds=1, metadata=None, **options)
+        tif.write(data[::2, ::2].copy(), subfiletype=1, metadata=None, **options)
+    settings = get_settings()
+    was = settings.experimental.async_
+    settings.experimental.async_ = True
+    try:
+        viewer = make_napari_viewer(show=True)
+        (layer,) = viewer.open(str(path), plugin="napari-tiffzarr")
+        viewer.camera.zoom = 1.0
+        for x in (600, 900, 1200, 1500, 1200, 900, 600):
+            viewer.camera.center = (1000, x)
+
+            def shows_it(x: int = x) -> bool:
+                if layer.data_level != 0 or not layer.loaded:
+                    return False
+                left = layer._transforms["tile2data"].translate[1]
+                width = np.asarray(layer._slice.image.raw).shape[1]
+                return bool(left <= x - 100 and x + 100 <= left + width)
+
+            qtbot.waitUntil(shows_it, timeout=20000)
+            top, left = (int(v) for v in layer._transforms["tile2data"].translate[:2])
+            raw = np.asarray(layer._slice.image.raw)
+            height, width = raw.shape[:2]
+            assert height > 0
+            assert width > 0
+            np.testing.assert_array_equal(raw, data[top : top + height, left : left + width])
+    finally:
+        settings.experimental.async_ = was

@@ -31,6 +31,7 @@ class LayerSource:
     level: int | None  # None: all levels as a pyramid
     chunkmode: int
     fillvalue: float | int | None
+    cachesize: int | None = None  # bytes of decoded chunks kept; None: the store's default
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class LayerSource:
             "level": self.level,
             "chunkmode": self.chunkmode,
             "fillvalue": self.fillvalue,
+            "cachesize": self.cachesize,
         }
 
 

@@ -24,6 +24,15 @@ TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".svs", ".ndpi", ".qptiff", ".
 
 LayerData = tuple[Any, dict[str, Any], str]
 
+# What napari gets: zarr chunks of at least 1024 x 1024 pixels (4 x 4 tiles of 256), whose
+# tiles are decoded in parallel, because zarr's work per chunk on its one event-loop
+# thread costs more than decoding a tile; and read-ahead around the view.
+VIEWER_CHUNKSHAPE = 1024
+# Remotely, every pixel napari asks for crosses the network, and napari widens each
+# request to whole chunks: smaller chunks (2 x 2 tiles) fetch and decode less per view.
+VIEWER_CHUNKSHAPE_REMOTE = 512
+VIEWER_READAHEAD = True
+
 
 def _is_tiff_url(url: str) -> bool:
     """A URL with a TIFF name whose first bytes are a TIFF's; a failed request is no."""
@@ -74,6 +83,7 @@ def open_layers(
     level: int | None = None,
     chunkmode: int = 0,
     fillvalue: float | None = None,
+    cachesize: int | None = None,
 ) -> list[LayerData]:
     """Layers for one series of a TIFF (or of a folder of TIFFs read as one stack), every
     level a zarr array over our store."""
@@ -89,15 +99,18 @@ def open_layers(
             chunkmode=chunkmode,
             fillvalue=fillvalue,
             on_error="fill",  # a corrupt tile shows the fill value and warns once
+            chunkshape=_viewer_chunkshape(path) if int(chunkmode) == 0 else None,
+            cachesize=cachesize,
+            readahead=False,  # the reads for contrast limits below start none
         )
         arrays = open_arrays(store)
         shown = item if level is None else item.levels[level]
-        source = LayerSource(os.fspath(path), series, level, int(chunkmode), fillvalue)
+        source = LayerSource(os.fspath(path), series, level, int(chunkmode), fillvalue, cachesize)
         # the file's name without extension, also of a URL (without its query)
         name = file_stem(tif.filename)
         if item.name and len(tif.series) > 1:
             name = f"{name} [{item.name}]"
-        return layer_data(
+        layers = layer_data(
             arrays,
             axes=shown.axes,
             source=source,
@@ -106,9 +119,16 @@ def open_layers(
             physical_sizes=item.physical_sizes,
             channel_colors=channel_colors(tif, item),
         )
+        store.readahead = VIEWER_READAHEAD  # from napari's first view on
+        return layers
     except BaseException:
         tif.close()
         raise
+
+
+def _viewer_chunkshape(path: str) -> int:
+    remote = isinstance(path, str) and is_url(path)
+    return VIEWER_CHUNKSHAPE_REMOTE if remote else VIEWER_CHUNKSHAPE
 
 
 def read_tiff(path: str | list[str]) -> list[LayerData]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import CheckBox, ComboBox, Label, LineEdit, PushButton, TextEdit
+from magicgui.widgets import CheckBox, ComboBox, Label, LineEdit, PushButton, SpinBox, TextEdit
 from qtpy.QtCore import QEvent, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
@@ -35,6 +35,7 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..store import CHUNKMODE
+from ..store.cache import DEFAULT_CACHE_BYTES
 from ..tiff.file import TiffFile
 from ..tiff.sequence import TiffSequence, open_tiff
 from ._info import describe_file, describe_series, format_shape
@@ -55,6 +56,7 @@ WIDTH = 300  # what the widget asks for; the dock may make it wider, never the w
 MIN_HEIGHT = 100  # below its full height the widget scrolls
 
 ALL_LEVELS = "all levels (pyramid)"
+_DEFAULT_CACHE_MB = DEFAULT_CACHE_BYTES >> 20
 CHUNKMODES = {"tiles or strips": int(CHUNKMODE.NONE), "whole pages": int(CHUNKMODE.PAGE)}
 CHUNKMODE_TIP = (
     "How the levels are cut into zarr chunks.\n"
@@ -169,6 +171,9 @@ class TiffZarrWidget(QWidget):
         self.fillvalue = LineEdit(label="fill value", value="")
         self.fillvalue.native.setPlaceholderText("default")
         self.fillvalue.tooltip = FILL_TIP
+        # decoded tiles kept for panning back and forth, shared by the file's layers
+        self.cachesize = SpinBox(label="cache MB", min=0, max=1 << 20, value=_DEFAULT_CACHE_MB)
+        self.cachesize.tooltip = "Decoded tiles kept in memory for panning back; 0: none"
         self.apply = PushButton(text="Apply")
         self.apply.tooltip = "Reopen the layer with this series, level, chunk mode and fill"
         for combo, tip in [
@@ -188,6 +193,9 @@ class TiffZarrWidget(QWidget):
         label = QLabel(self.fillvalue.label)
         label.setToolTip(FILL_TIP)
         form.addRow(label, fill)
+        cache_label = QLabel(self.cachesize.label)
+        cache_label.setToolTip(self.cachesize.tooltip or "")
+        form.addRow(cache_label, self.cachesize.native)
 
         self.info = TextEdit(value="")
         info: QTextEdit = self.info.native
@@ -401,6 +409,8 @@ class TiffZarrWidget(QWidget):
         self.chunkmode.value = mode.get(int(source["chunkmode"]), "tiles or strips")
         fill = source.get("fillvalue")
         self.fillvalue.value = "" if fill is None else str(fill)
+        size = source.get("cachesize")
+        self.cachesize.value = _DEFAULT_CACHE_MB if size is None else size >> 20
 
     def _level_label(self, level: int | None) -> str:
         if level is None:
@@ -425,6 +435,7 @@ class TiffZarrWidget(QWidget):
             "level": level,
             "chunkmode": CHUNKMODES[self.chunkmode.value],
             "fillvalue": fill,
+            "cachesize": int(self.cachesize.value) << 20,
         }
 
     # -- actions ---------------------------------------------------------------
