@@ -1,7 +1,7 @@
 """A 16384 x 16384 JPEG pyramid over local HTTP: requests and time to open it and to read
 one 1024 x 1024 viewport at level 0, ours against tifffile over fsspec.
 
-    python benchmarks/remote.py [--latency 0.02] [--repeat 3] [--tile 256]
+    python benchmarks/remote.py [--latency 0.02] [--repeat 3] [--tile 256] [--write]
 
 The pyramid (RGB, JPEG tiles, levels in SubIFDs down to 512) is written once with tifffile
 into a cache folder and served from memory by a range-serving HTTP server on 127.0.0.1
@@ -134,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def ours(url: str) -> tuple[Callable[[], Any], Callable[[Any], np.ndarray]]:
+def ours(url: str, **options: Any) -> tuple[Callable[[], Any], Callable[[Any], np.ndarray]]:
     import zarr
 
     from napari_tiffzarr import TiffFile
@@ -142,10 +142,17 @@ def ours(url: str) -> tuple[Callable[[], Any], Callable[[Any], np.ndarray]]:
     def open_() -> Any:
         tif = TiffFile(url)
         series = tif.series[0]
-        group = zarr.open_group(series.aszarr(), mode="r")
+        group = zarr.open_group(series.aszarr(**options), mode="r")
         return tif, [group[str(i)] for i in range(len(series.levels))]
 
     return open_, _viewport
+
+
+def ours_viewer(url: str) -> tuple[Callable[[], Any], Callable[[Any], np.ndarray]]:
+    """As the napari reader opens a URL: 512-pixel chunks of 2 x 2 tiles."""
+    from napari_tiffzarr.plugin._reader import VIEWER_CHUNKSHAPE_REMOTE
+
+    return ours(url, chunkshape=VIEWER_CHUNKSHAPE_REMOTE)
 
 
 def theirs(url: str) -> tuple[Callable[[], Any], Callable[[Any], np.ndarray]]:
@@ -170,33 +177,75 @@ def _viewport(opened: Any) -> np.ndarray:
     return result
 
 
-def measure(name: str, reader: Any, server: Server, repeat: int) -> dict[str, float]:
-    open_, read = reader(server.url)
-    opens, views, open_requests, view_requests = [], [], [], []
-    reference = None
-    warm = open_()  # imports, filesystem and connection set-up are not what is measured
-    read(warm)
-    warm[0].close()
-    for _ in range(repeat):
-        server.take()
-        began = time.perf_counter()
-        opened = open_()
-        opens.append(time.perf_counter() - began)
-        open_requests.append(server.take())
-        began = time.perf_counter()
-        pixels = read(opened)
-        views.append(time.perf_counter() - began)
-        view_requests.append(server.take())
-        reference = pixels if reference is None else reference
-        assert np.array_equal(pixels, reference)
-        opened[0].close()
-    return {
-        "open_s": statistics.median(opens),
-        "open_requests": statistics.median(open_requests),
-        "view_s": statistics.median(views),
-        "view_requests": statistics.median(view_requests),
-        "checksum": float(reference.sum()) if reference is not None else 0.0,
+READERS: dict[str, Callable[[str], Any]] = {
+    "ours (tile chunks)": ours,
+    "ours (napari reader: 512-pixel chunks)": ours_viewer,
+    "tifffile over fsspec": theirs,
+}
+
+
+def measure(server: Server, repeat: int) -> dict[str, dict[str, float]]:
+    """Open and one viewport per reader, the readers taking turns, medians of repeat."""
+    readers = {name: make(server.url) for name, make in READERS.items()}
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {"open_s": [], "open_requests": [], "view_s": [], "view_requests": []}
+        for name in readers
     }
+    reference = None
+    for open_, read in readers.values():
+        warm = open_()  # imports, filesystem and connection set-up are not what is measured
+        read(warm)
+        warm[0].close()
+    for run in range(repeat):
+        order = list(readers) if run % 2 == 0 else list(readers)[::-1]
+        for name in order:
+            open_, read = readers[name]
+            got = samples[name]
+            server.take()
+            began = time.perf_counter()
+            opened = open_()
+            got["open_s"].append(time.perf_counter() - began)
+            got["open_requests"].append(server.take())
+            began = time.perf_counter()
+            pixels = read(opened)
+            got["view_s"].append(time.perf_counter() - began)
+            got["view_requests"].append(server.take())
+            reference = pixels if reference is None else reference
+            assert np.array_equal(pixels, reference), f"{name}: other pixels"
+            opened[0].close()
+    return {
+        name: {key: statistics.median(values) for key, values in got.items()}
+        for name, got in samples.items()
+    }
+
+
+def table(results: dict[float, dict[str, dict[str, float]]], repeat: int, tile: int) -> str:
+    peer = "tifffile over fsspec"
+    lines = [
+        "## Remote: a 16384 x 16384 JPEG pyramid over local HTTP",
+        "",
+        f"`python benchmarks/remote.py --repeat {repeat} --write`: {tile}-pixel RGB JPEG "
+        "tiles served by a local range-serving HTTP server that counts requests and adds "
+        "the latency shown to each; open is TiffFile + series + a zarr group with every "
+        "level's array; the viewport is 1024 x 1024 at level 0, centred and not aligned "
+        f"to tiles. Readers take turns; medians of {repeat}; ratios are against tifffile "
+        "over an fsspec file.",
+        "",
+        "| latency | reader | open requests | open (ms) | open / tifffile "
+        "| viewport requests | viewport (ms) | viewport / tifffile |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for latency, by_reader in results.items():
+        base = by_reader.get(peer)
+        for name, r in by_reader.items():
+            open_ratio = f"{r['open_s'] / base['open_s']:.2f}" if base else ""
+            view_ratio = f"{r['view_s'] / base['view_s']:.2f}" if base else ""
+            lines.append(
+                f"| {latency * 1000:.0f} ms | {name} | {r['open_requests']:.0f} | "
+                f"{r['open_s'] * 1000:.1f} | {open_ratio} | {r['view_requests']:.0f} | "
+                f"{r['view_s'] * 1000:.1f} | {view_ratio} |"
+            )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -204,34 +253,26 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="*", default=[0.0, 0.02])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
     path = write_pyramid(args.tile)
     print(f"{path.name}: {path.stat().st_size / 2**20:.1f} MiB, {args.tile}-pixel tiles")
-    columns = ("latency", "reader", "open req", "open ms", "view req", "view ms")
-    print(" ".join(f"{c:>9}" for c in columns))
+    results: dict[float, dict[str, dict[str, float]]] = {}
     for latency in args.latency:
         server = Server(path, latency)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        results = {}
         try:
-            for name, reader in (("ours", ours), ("tifffile", theirs)):
-                try:
-                    results[name] = measure(name, reader, server, args.repeat)
-                except Exception as exc:  # report what tifffile cannot do, and go on
-                    print(f"{latency * 1000:>7.0f}ms {name:>9} failed: {exc!r}")
-                    continue
-                r = results[name]
-                print(
-                    f"{latency * 1000:>7.0f}ms {name:>9} {r['open_requests']:>9.0f} "
-                    f"{r['open_s'] * 1000:>9.1f} {r['view_requests']:>9.0f} "
-                    f"{r['view_s'] * 1000:>9.1f}"
-                )
-            if len(results) == 2:
-                assert results["ours"]["checksum"] == results["tifffile"]["checksum"]
+            results[latency] = measure(server, args.repeat)
         finally:
             server.shutdown()
             server.server_close()
+    text = table(results, args.repeat, args.tile)
+    print(text)
+    if args.write:
+        from _results import write_section
+
+        write_section("remote", text)
 
 
 if __name__ == "__main__":
