@@ -26,7 +26,7 @@ def _settle(qtbot: Any, viewer: Any, size: tuple[int, int]) -> None:
     """Resize the window and let the docks, the canvas and the tiles settle."""
     window = viewer.window._qt_window
     window.resize(*size)
-    qtbot.waitUntil(lambda: window.width() == size[0], timeout=5000)
+    qtbot.waitUntil(lambda: window.width() == size[0], timeout=30000)
     qtbot.wait(400)
 
 
@@ -169,7 +169,7 @@ def test_sample_then_widget_from_the_plugins_menu_keeps_the_slide_in_view(
     shot = viewer.screenshot(canvas_only=True, flash=False)
     assert _slide_box(shot)[2] == 0, "napari's own fit stays: the test would prove nothing"
     actions[f"Plugins > {WIDGET_NAME} (TIFF as Zarr)"].trigger()
-    qtbot.waitUntil(lambda: bool(viewer.window.dock_widgets), timeout=5000)
+    qtbot.waitUntil(lambda: bool(viewer.window.dock_widgets), timeout=30000)
     qtbot.wait(400)
     _assert_slide_fits(viewer)
     # docked on the left from the menu too: the canvas keeps most of the window
@@ -256,7 +256,7 @@ def test_export_shows_progress_and_cancel_leaves_no_file(
     worker = widget.export_references(str(target))
     # napari's progress: a bar in the activity dock for this worker
     activity = viewer.window._qt_window._activity_dialog
-    qtbot.waitUntil(lambda: activity.get_pbar_from_prog(worker.pbar) is not None, timeout=5000)
+    qtbot.waitUntil(lambda: activity.get_pbar_from_prog(worker.pbar) is not None, timeout=30000)
     assert "huge.json" in worker.pbar.desc
     assert widget.export.text == "Cancel"
     widget.export.native.click()  # the button that started the export cancels it
