@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_tiffzarr.plugin import _writer
 from napari_tiffzarr.plugin._demo import open_demo
 from napari_tiffzarr.plugin._widget import WIDGET_NAME, TiffZarrWidget
 
@@ -245,7 +247,7 @@ def test_readme_commands_and_options_exist() -> None:
 
 
 def test_export_shows_progress_and_cancel_leaves_no_file(
-    make_napari_viewer, qtbot, huge_pyramid_path: Path, tmp_path: Path
+    make_napari_viewer, qtbot, huge_pyramid_path: Path, tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     viewer = make_napari_viewer(show=True)
     viewer.open(str(huge_pyramid_path), plugin="napari-tiffzarr")
@@ -253,6 +255,16 @@ def test_export_shows_progress_and_cancel_leaves_no_file(
     target = tmp_path / "out" / "huge.json"
     target.parent.mkdir()
 
+    # Hold the writer until the test has seen the bar and cancelled: on a quiet machine the
+    # export can otherwise end, and its bar close, before the test looks for it.
+    release = threading.Event()
+    write = _writer.write_layer_references
+
+    def held_write(*args: Any, **kwargs: Any) -> Any:
+        release.wait(60)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(_writer, "write_layer_references", held_write)
     worker = widget.export_references(str(target))
     # napari's progress: a bar in the activity dock for this worker
     activity = viewer.window._qt_window._activity_dialog
@@ -262,12 +274,14 @@ def test_export_shows_progress_and_cancel_leaves_no_file(
     widget.export.native.click()  # the button that started the export cancels it
     assert widget.export.text == "Export references…"
     assert "cancelled" in widget.status.value
+    release.set()  # the writer now finishes its (cancelled) work in the background
     qtbot.waitUntil(lambda: not worker.is_running, timeout=120000)
     qtbot.wait(100)
     assert list(target.parent.iterdir()) == [], "a cancelled export left a file"
     assert not any("wrote" in str(n.message) for n in _notifications())
 
     # and an export left alone writes its file
+    monkeypatch.setattr(_writer, "write_layer_references", write)
     worker = widget.export_references(str(target))
     qtbot.waitUntil(lambda: widget.status.value == f"wrote {target}", timeout=120000)
     assert [p.name for p in target.parent.iterdir()] == ["huge.json"]
