@@ -31,9 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _process import child_result, peak_rss_mb, rss_mb
 
 CACHE = Path(os.environ.get("TIFFZARR_BENCH_DATA", Path(tempfile.gettempdir()) / "tiffzarr-bench"))
 READERS = ("napari-tiffzarr", "napari")
@@ -103,16 +105,6 @@ def make_pyramid(size: int, tile: int) -> Path:
 
 
 # -- one measured run, in its own process ----------------------------------------------
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        pages = int(fh.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def _shows_slide(pixels: np.ndarray, share: float = 0.2) -> bool:
     """Most of a blank canvas is grey or black; the slide is pink and purple."""
     rgb = pixels[..., :3].astype(np.int16)
@@ -166,8 +158,8 @@ def measure(
     scene.events.draw.connect(on_draw, position="last")
     scene.native.frameSwapped.connect(lambda: swaps.append(time.perf_counter()))
 
-    rss_before = _rss_mb()
-    peak_before = _peak_mb()
+    rss_before = rss_mb()
+    peak_before = peak_rss_mb()
     start = time.perf_counter()
     viewer.open(path, plugin=reader)
     opened = time.perf_counter()
@@ -207,7 +199,7 @@ def measure(
         "screenshot_shows_slide": _shows_slide(shot),
         "rss_before_open_mb": rss_before,
         "peak_rss_before_open_mb": peak_before,
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "canvas": list(scene.size),
     }
     viewer.close()
@@ -219,12 +211,7 @@ def _child(reader: str, path: Path, window: str, warm: Path | None) -> dict[str,
     command = [sys.executable, __file__, "--child", reader, str(path), "--window", window]
     if warm:
         command += ["--warm-with", str(warm)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"{reader} run failed:\n{done.stdout}\n{done.stderr}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return child_result(command, reader)
 
 
 def _table(results: dict[str, list[dict[str, Any]]]) -> str:

@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,22 +31,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _process import child_result, peak_rss_mb, rss_mb
 from viewer_first_frame import make_pyramid
 
 READERS = ("ours", "napari-tiff", "tifffile", "memory")
 STEPS = 20
 STEP = 400
 WINDOW = (1280, 1024)
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        pages = int(fh.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _add_layer(viewer: Any, reader: str, path: str) -> Any:
@@ -125,7 +113,7 @@ def measure(reader: str, path: str, pause: float) -> dict[str, Any]:
             f"{len(fetches)} slices, {len(swaps)} frames"
         )
 
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     layer = _add_layer(viewer, reader, path)
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     y0, x0 = 6000.0, 3000.0
@@ -165,7 +153,7 @@ def measure(reader: str, path: str, pause: float) -> dict[str, Any]:
         "slices": [s["slices"] for s in steps],
         "levels_drawn": sorted({s["level"] for s in steps}),
         "rss_before_open_mb": rss_before,
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
     viewer.close()
     return result
@@ -173,12 +161,7 @@ def measure(reader: str, path: str, pause: float) -> dict[str, Any]:
 
 def _child(reader: str, path: Path, pause: float) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", reader, str(path), "--pause", str(pause)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"{reader} run failed:\n{done.stdout}\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return child_result(command, reader)
 
 
 def _mean(runs: list[dict[str, Any]], key: str) -> float:
