@@ -26,6 +26,7 @@ import numpy as np
 
 from .segment_codec import SEGMENT_CODEC_ID, TiffSegmentCodec, segment_config
 from .sources import ByteSource
+from .store.location import home_source
 from .store.metadata import NGFF_AXES
 from .store.refcodecs import V3_CODECS, V3_PREFIX
 from .tiff.codecs import (
@@ -449,8 +450,7 @@ def _file_name(source: ByteSource) -> str:
 
 def _target(store: ZarrTiffStore, url: str | None) -> tuple[str, str]:
     """(url of the directory, file name) of the TIFF, for references and templates."""
-    parent = store.series.parent
-    name = _file_name(parent.source if parent is not None else store.series.keyframe.source)
+    name = _file_name(home_source(store.series))
     base = "" if url is None else url
     if base and not base.endswith("/"):
         base += "/"

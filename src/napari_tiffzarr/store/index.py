@@ -178,14 +178,6 @@ class ChunkIndex:
         """The page of a chunk (parsed on first use), None for a page the series lacks."""
         return self.levels[ref.level].series.pages[ref.page]
 
-    def byte_range(self, ref: ChunkRef) -> tuple[int, int] | None:
-        """(offset, length) of a strip or tile chunk, None if sparse, a whole page or a
-        chunk of several segments (see byte_ranges)."""
-        page = self.page(ref)
-        if page is None or ref.segment is None or ref.span != (1, 1):
-            return None
-        return page.segment_range(ref.segment)
-
     def byte_ranges(self, ref: ChunkRef) -> list[tuple[int, int]]:
         """(offset, length) of every stored segment of a strip, tile or spanned chunk."""
         page = self.page(ref)

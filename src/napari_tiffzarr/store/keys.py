@@ -104,9 +104,6 @@ class ChunkGrid:
         rows, columns = self.span
         return length * rows, width * columns
 
-    def nbytes_per_chunk(self, itemsize: int) -> int:
-        return math.prod(self.chunks) * itemsize
-
     @property
     def grid(self) -> tuple[int, ...]:
         return tuple(-(-s // c) for s, c in zip(self.shape, self.chunks, strict=True))
@@ -135,8 +132,6 @@ class ChunkGrid:
         plane, z, y, x, _ = position
         rows, columns = self.span
         first = ((plane * nz + z) * ny + y * rows) * nx + x * columns
-        if self.span == (1, 1):
-            return ChunkRef(self.level, page, first)
         return ChunkRef(self.level, page, first, self.span)
 
 

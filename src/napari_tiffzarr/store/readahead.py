@@ -118,21 +118,11 @@ class ReadAhead:
             )
             previous = self._last.get((level, page, stack))
             self._last[(level, page, stack)] = box
-            plan.extend(self._ring(level, page, stack, box, previous))
+            plan.extend(self._ring(store, level, page, stack, box, previous=previous))
         for (level, page, stack), cells in views.items():
             if level > 0 and store.is_multiscales:
-                plan.extend(self._finer(level, page, stack, cells))
-        chunk_bytes = [
-            max(
-                1,
-                int(
-                    store.index.levels[ref.level].grid.nbytes_per_chunk(
-                        store.series.dtype.itemsize
-                    )
-                ),
-            )
-            for ref in plan
-        ]
+                plan.extend(self._finer(store, level, page, stack, cells))
+        chunk_bytes = [max(1, store.index.chunk_nbytes(ref.level)) for ref in plan]
         kept: list[ChunkRef] = []
         total = 0
         for ref, size in zip(plan, chunk_bytes, strict=True):
@@ -150,11 +140,15 @@ class ReadAhead:
             self._lock.notify()
 
     def _ring(
-        self, level: int, page: int, stack: int, box: _Box, previous: _Box | None
+        self,
+        store: ZarrTiffStore,
+        level: int,
+        page: int,
+        stack: int,
+        box: _Box,
+        *,
+        previous: _Box | None,
     ) -> list[ChunkRef]:
-        store = self._owner()
-        if store is None:
-            return []
         rows, columns = _chunk_rows_columns(store, level)
         y0, y1, x0, x1 = box
         cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
@@ -176,12 +170,9 @@ class ReadAhead:
         return [_ref(store, level, page, (stack, y, x)) for y, x in cells]
 
     def _finer(
-        self, level: int, page: int, stack: int, cells: list[tuple[int, int]]
+        self, store: ZarrTiffStore, level: int, page: int, stack: int, cells: list[tuple[int, int]]
     ) -> list[ChunkRef]:
         """The chunks of level - 1 under the view's chunks, where its pages match."""
-        store = self._owner()
-        if store is None:
-            return []
         coarse, fine = store.index.levels[level].grid, store.index.levels[level - 1].grid
         if fine.page_shape != coarse.page_shape or fine.layout.grid[:2] != coarse.layout.grid[:2]:
             return []

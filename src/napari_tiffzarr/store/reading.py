@@ -138,12 +138,12 @@ class ChunkReader:
         if ref.span != (1, 1):
             fetched = data if isinstance(data, Mapping) else {}
             return self._decode_spanned(page, ref, fetched, workers)
+        segment = page.segment_range(ref.segment)
+        if isinstance(data, Mapping):  # fetched by range, as read-ahead does
+            data = None if segment is None else data.get(segment)
         if isinstance(data, BaseException):
             raise data
-        if isinstance(data, Mapping):  # a whole-page batch never holds one segment
-            data = None
         if data is None:
-            segment = page.segment_range(ref.segment)
             if segment is None:
                 return None
             with self._lock:

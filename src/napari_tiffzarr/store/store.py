@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from typing import Any, TextIO
 
@@ -214,10 +214,7 @@ class ZarrTiffStore(Store):
         if isinstance(source, FsspecSource) and ref.segment is not None:
             ranges = self.index.byte_ranges(ref)
             data = dict(zip(ranges, source.read_ranges(ranges), strict=True))
-        if data is not None and ref.span == (1, 1):
-            self._reader.read(ref, next(iter(data.values()), None), workers=1)
-        else:
-            self._reader.read(ref, data, workers=1)
+        self._reader.read(ref, data, workers=1)
 
     # -- reading chunks --------------------------------------------------------------
     def _check_open(self) -> None:
@@ -320,12 +317,8 @@ class ZarrTiffStore(Store):
         page = self.index.page(ref)
         if page is None:
             raise ValueError(f"{key}: the series has no page for this chunk")
-        # dropped before and after: a read between the two cannot keep what it decoded
-        self.cache.invalidate(page_key(page))
-        try:
+        with self._invalidating(page):
             write_chunk(page, ref, value.as_numpy_array(), self._lock)
-        finally:
-            self.cache.invalidate(page_key(page))
 
     async def delete(self, key: str) -> None:
         """Make a chunk read as the fill value, which is what zarr means by deleting it.
@@ -343,13 +336,19 @@ class ZarrTiffStore(Store):
         if ref is None:
             return  # nothing is stored under the key: deleting it is done
         page = self.index.page(ref)
-        if page is not None:
-            self.cache.invalidate(page_key(page))
-        try:
+        if page is None:
+            return  # a page the series lacks already reads as the fill value
+        with self._invalidating(page):
             erase_chunk(self.index, ref, self._lock)
+
+    @contextmanager
+    def _invalidating(self, page: TiffPage) -> Iterator[None]:
+        # dropped before and after: a read between the two cannot keep what it decoded
+        self.cache.invalidate(page_key(page))
+        try:
+            yield
         finally:
-            if page is not None:
-                self.cache.invalidate(page_key(page))
+            self.cache.invalidate(page_key(page))
 
     async def list(self) -> AsyncIterator[str]:
         self._check_open()
