@@ -12,7 +12,6 @@ from ..sources.remote import is_url, sniff_url
 from ..store import ZarrTiffStore, open_arrays
 from ..tiff.sequence import open_tiff, tiff_files
 from ._layers import LayerSource, file_stem, layer_data
-from ._ome import channel_colors
 
 __all__ = ["TIFF_MAGIC", "get_reader", "open_layers", "read_tiff"]
 
@@ -117,7 +116,7 @@ def open_layers(
             name=name,
             channel_names=item.channel_names,
             physical_sizes=item.physical_sizes,
-            channel_colors=channel_colors(tif, item),
+            channel_colors=item.channel_colors,
         )
         store.readahead = VIEWER_READAHEAD  # from napari's first view on
         return layers

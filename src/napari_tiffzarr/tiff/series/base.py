@@ -121,6 +121,8 @@ class TiffPageSeries:
         # per axis letter: (size of a pixel, unit); names of channels where known
         self.physical_sizes: dict[str, tuple[float, str]] = {}
         self.channel_names: list[str] = []
+        # per channel: its colour as RGB in [0, 1], None where the file gives none
+        self.channel_colors: list[tuple[float, float, float] | None] = []
         # files of a multi-file dataset whose planes this series does not read
         self.missing_files: list[str] = []
         expected = len(pages) * keyframe.size

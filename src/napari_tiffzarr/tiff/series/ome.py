@@ -47,6 +47,15 @@ def ome_root(page: TiffPage) -> ET.Element | None:
     return root if _local(root.tag) == "OME" else None
 
 
+def _rgb(value: str) -> tuple[float, float, float] | None:
+    """OME's Color: a signed 32-bit RGBA integer; None where it is not one."""
+    try:
+        rgba = int(value) & 0xFFFFFFFF
+    except ValueError:
+        return None
+    return ((rgba >> 24) / 255, ((rgba >> 16) & 0xFF) / 255, ((rgba >> 8) & 0xFF) / 255)
+
+
 def _int(attrib: dict[str, str], key: str, default: int) -> int:
     try:
         return int(attrib.get(key, default))
@@ -270,6 +279,7 @@ def _image_series(
     series = TiffPageSeries(tif, pages, shape, axes, kind="ome", name=image.attrib.get("Name", ""))
     series.physical_sizes = _physical_sizes(pixels)
     series.channel_names = [c.attrib.get("Name", "") for c in channels]
+    series.channel_colors = [_rgb(c.attrib.get("Color", "")) for c in channels]
     series.missing_files = sorted(planes.missing)
     _add_subifd_levels(tif, series)
     return series
