@@ -60,16 +60,10 @@ def is_fitted(viewer: napari.viewer.Viewer) -> bool:
     return inside and bool(np.any((high - low) >= FILLED * size))
 
 
-def _judge(keeper: weakref.ref[KeepFitted]) -> None:
+def _call(keeper: weakref.ref[KeepFitted], method: str) -> None:
     fitted = keeper()
     if fitted is not None:
-        fitted.judge()
-
-
-def _refit(keeper: weakref.ref[KeepFitted]) -> None:
-    fitted = keeper()
-    if fitted is not None:
-        fitted.refit()
+        getattr(fitted, method)()
 
 
 def is_centered(viewer: napari.viewer.Viewer) -> bool:
@@ -90,12 +84,13 @@ class KeepFitted:
         self.viewer = viewer
         # napari's fit when the layer arrived may be stale already (the window shown or
         # restored at another size since): still centred on the data, it is napari's
-        self.armed = is_fitted(viewer) or is_centered(viewer)
-        if self.armed and not is_fitted(viewer):
+        fitted = is_fitted(viewer)
+        self.armed = fitted or is_centered(viewer)
+        if self.armed and not fitted:
             # fit once the widget has docked, whether or not the canvas then resizes
             from qtpy.QtCore import QTimer
 
-            QTimer.singleShot(0, partial(_refit, weakref.ref(self)))
+            QTimer.singleShot(0, partial(_call, weakref.ref(self), "refit"))
         self._fitting = False
         viewer.canvas.events.size.connect(self._resized)
         _camera(viewer).events.zoom.connect(self._moved)
@@ -118,7 +113,7 @@ class KeepFitted:
             from qtpy.QtCore import QTimer
 
             # by weak reference: a pending judgement must not keep a closed viewer alive
-            QTimer.singleShot(SETTLE_MS, partial(_judge, weakref.ref(self)))
+            QTimer.singleShot(SETTLE_MS, partial(_call, weakref.ref(self), "judge"))
 
     def judge(self) -> None:
         """Disarm if the view is still no fit: the user's zoom or pan."""

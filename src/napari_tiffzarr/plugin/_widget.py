@@ -135,8 +135,14 @@ class _Job:
     def running(self) -> bool:
         return self.worker is not None
 
-    def start(self, worker: Any) -> None:
+    def start(self, worker: Any, **slots: Callable[..., None]) -> None:
+        """Start worker; slots (returned=..., errored=...) are called unless it was
+        cancelled."""
         worker.cancelled = False
+        for signal, slot in slots.items():
+            getattr(worker, signal).connect(
+                lambda *args, slot=slot: None if worker.cancelled else slot(*args)
+            )
         self.worker = worker
         self.button.text = "Cancel"
         worker.finished.connect(lambda: self._finished(worker))
@@ -480,19 +486,12 @@ class TiffZarrWidget(QWidget):
             return None
         name = _file_name(source["path"])
         worker = self._worker(open_layers, source["path"], **chosen, desc=f"opening {name}")
-
-        def returned(layers: list[tuple[Any, dict[str, Any], str]]) -> None:
-            if not worker.cancelled:
-                self._replace(layer, layers)
-
-        def errored(exc: BaseException) -> None:
-            if not worker.cancelled:
-                self._report(f"cannot reopen {name}: {exc}")
-
-        worker.returned.connect(returned)
-        worker.errored.connect(errored)
         self.status.value = f"opening {name}…"
-        self._reopening.start(worker)
+        self._reopening.start(
+            worker,
+            returned=lambda layers: self._replace(layer, layers),
+            errored=lambda exc: self._report(f"cannot reopen {name}: {exc}"),
+        )
         return worker
 
     def cancel_reopen(self) -> None:
@@ -579,8 +578,6 @@ class TiffZarrWidget(QWidget):
         )
 
         def returned(_path: str) -> None:
-            if worker.cancelled:
-                return
             os.replace(partial, jsonfile)
             self._exported(jsonfile)
 
@@ -589,16 +586,13 @@ class TiffZarrWidget(QWidget):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(partial)
 
-        worker.returned.connect(returned)
         worker.finished.connect(finished)
-
-        def errored(exc: BaseException) -> None:
-            if not worker.cancelled:
-                self._report(f"cannot export the references of {tiff}: {exc}")
-
-        worker.errored.connect(errored)
         self.status.value = f"writing {name}…"
-        self._exporting.start(worker)
+        self._exporting.start(
+            worker,
+            returned=returned,
+            errored=lambda exc: self._report(f"cannot export the references of {tiff}: {exc}"),
+        )
         return worker
 
     def cancel_export(self) -> None:
