@@ -180,16 +180,19 @@ def with_floor(path: Path) -> dict[str, object]:
 
 
 def time_alternating(cases: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds of each case, the cases taking turns after one untimed warm-up each
-    (imports, the page cache), so that both readers see the same machine state."""
+    """Median seconds of each case, and its CPU seconds in this process ("name cpu": the
+    steadier of the two on a shared machine), the cases taking turns after one untimed
+    warm-up each (imports, the page cache), so that both readers see the same machine state."""
     for case in cases.values():
         case()
-    times: dict[str, list[float]] = {name: [] for name in cases}
+    times: dict[str, list[float]] = {}
     for _ in range(repeat):
         for name, case in cases.items():
+            cpu = time.process_time()
             started = time.perf_counter()
             case()
-            times[name].append(time.perf_counter() - started)
+            times.setdefault(name, []).append(time.perf_counter() - started)
+            times.setdefault(name + " cpu", []).append(time.process_time() - cpu)
     return {name: statistics.median(values) for name, values in times.items()}
 
 

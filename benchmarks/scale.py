@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from run import time_alternating
 
 CACHE = Path(os.environ.get("TIFFZARR_BENCH_DATA", Path(tempfile.gettempdir()) / "tiffzarr-bench"))
 
@@ -91,22 +90,6 @@ def ome_dataset(channels: int = 3, planes: int = 50) -> Path:
             )
         (folder / "done").touch()
     return folder / names[0]
-
-
-def time_alternating(cases: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median wall and CPU seconds per case ("name" and "name cpu"), the cases taking turns
-    after a warm-up each.  On a shared machine the CPU time (process_time: this process
-    only) is the steadier of the two."""
-    for run in cases.values():
-        run()
-    times: dict[str, list[float]] = {}
-    for _ in range(repeat):
-        for name, run in cases.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            run()
-            times.setdefault(name, []).append(time.perf_counter() - wall)
-            times.setdefault(name + " cpu", []).append(time.process_time() - cpu)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_series(repeat: int) -> dict[str, float]:
