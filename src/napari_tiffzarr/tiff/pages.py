@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import overload
+from typing import TypeVar, overload
 
 from ..errors import TiffFileError
 from ..sources import ByteSource
@@ -19,35 +19,37 @@ __all__ = ["LazyPages", "PageSequence", "TiffPages"]
 log = logging.getLogger("napari_tiffzarr")
 
 
-class PageSequence(Sequence[TiffPage]):
+# TiffPage, or TiffPage | None where a place may hold no page (read as the fill value)
+P = TypeVar("P", bound="TiffPage | None")
+
+
+class PageSequence(Sequence[P]):
     """Pages parsed on first access and kept; a subclass says how to make page index,
     raising IndexError where there is none, and how many there are."""
 
     def __init__(self) -> None:
-        self._pages: dict[int, TiffPage] = {}
+        self._pages: dict[int, P] = {}
 
-    def _make(self, index: int) -> TiffPage:
+    def _make(self, index: int) -> P:
         raise NotImplementedError
 
     @overload
-    def __getitem__(self, index: int) -> TiffPage: ...
+    def __getitem__(self, index: int) -> P: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[TiffPage]: ...
+    def __getitem__(self, index: slice) -> list[P]: ...
 
-    def __getitem__(self, index: int | slice) -> TiffPage | list[TiffPage]:
+    def __getitem__(self, index: int | slice) -> P | list[P]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self)
-        page = self._pages.get(index)
-        if page is None:
-            page = self._make(index)
-            self._pages[index] = page
-        return page
+        if index not in self._pages:
+            self._pages[index] = self._make(index)
+        return self._pages[index]
 
 
-class TiffPages(PageSequence):
+class TiffPages(PageSequence[TiffPage]):
     """The pages of the main IFD chain, found and parsed only as far as asked for."""
 
     def __init__(self, source: ByteSource, header: TiffHeader) -> None:
@@ -82,6 +84,13 @@ class TiffPages(PageSequence):
         else:
             self._seen.add(offset)
             self._offsets.append(offset)
+
+    def _extend(self, index: int, next_offset: int) -> None:
+        """IFD index was just read: where it is the last known, its next offset extends the
+        chain, and walking on needs no second read (unless another thread walked on)."""
+        with self._lock:
+            if index == len(self._offsets) - 1 and not self._complete:
+                self._append_offset(next_offset)
 
     def _walk(self, index: int | None) -> None:
         """Follow the chain until page index (or the end) is known."""
@@ -126,15 +135,7 @@ class TiffPages(PageSequence):
                         self._complete = True
                 return
             if index == len(self._offsets) - 1 and not self._complete:
-                with self._lock:
-                    following = entries.next_offset
-                    if index != len(self._offsets) - 1 or self._complete:
-                        pass  # another thread walked on meanwhile
-                    elif 8 <= following < self._source.size and following not in self._seen:
-                        self._seen.add(following)  # the common case of _append_offset
-                        self._offsets.append(following)
-                    else:
-                        self._append_offset(following)
+                self._extend(index, entries.next_offset)
             yield index, entries
             index += 1
 
@@ -152,10 +153,7 @@ class TiffPages(PageSequence):
         if not 0 <= index < len(self._offsets):
             raise IndexError(f"page index {index} out of range")
         ifd = read_ifd(self._source, self._header, self._offsets[index])
-        with self._lock:
-            if index == len(self._offsets) - 1 and not self._complete:
-                # the IFD just read holds the next offset: walking on needs no second read
-                self._append_offset(ifd.next_offset)
+        self._extend(index, ifd.next_offset)
         return page_class(ifd)(self._source, self._header, ifd, index)
 
     def __iter__(self) -> Iterator[TiffPage]:
@@ -171,7 +169,7 @@ class TiffPages(PageSequence):
         return self[0]
 
 
-class LazyPages(PageSequence):
+class LazyPages(PageSequence[TiffPage]):
     """count pages made by make(i) on first access and kept: series of thousands of
     pages cost nothing until their chunks are read."""
 

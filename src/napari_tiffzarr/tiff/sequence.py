@@ -126,7 +126,7 @@ def tiff_files(where: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
     return sorted((path for path in glob.glob(text) if os.path.isfile(path)), key=_natural)
 
 
-class _SequencePages(PageSequence):
+class _SequencePages(PageSequence[TiffPage | None]):
     """Page j of file k is the first file's page j found in file k, parsed when read."""
 
     def __init__(self, sequence: TiffSequence, first: TiffPageSeries, slots: list[int | None]):
@@ -140,21 +140,13 @@ class _SequencePages(PageSequence):
     def __len__(self) -> int:
         return len(self._slots) * self._per_file
 
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, int):
-            if index < 0:
-                index += len(self)
-            slot = self._slots[index // self._per_file] if 0 <= index < len(self) else -1
-            if slot is None:
-                return None  # a hole in the grid of names reads as the fill value
-        return super().__getitem__(index)
-
-    def _make(self, index: int) -> TiffPage:
+    def _make(self, index: int) -> TiffPage | None:
         if not 0 <= index < len(self):
             raise IndexError(f"page {index} out of range")
         slot, j = divmod(index, self._per_file)
         file = self._slots[slot]
-        assert file is not None  # holes are answered by __getitem__
+        if file is None:
+            return None  # a hole in the grid of names reads as the fill value
         model = self._first.pages[j]
         assert model is not None  # the first file's own series has every page
         if file == 0:

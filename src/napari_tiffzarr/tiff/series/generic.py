@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ...errors import TiffFileError
 from ..ifd import ReadWindow
 from ..page import TiffPage
-from ..pages import LazyPages, PageSequence
+from ..pages import LazyPages
 from .base import TiffPageSeries, coding_key, pyramidize, subifd_index
 from .signature import Signatures
 
@@ -59,27 +59,21 @@ def detect_uniform(tif: TiffFile) -> list[TiffPageSeries] | None:
         return None
     # Like tifffile, trust the sample: the other pages are parsed when their chunks are
     # read, and a page that differs from the first then raises instead of misreading.
-    lazy = LazyPages(count, pages.__getitem__)
-    return [TiffPageSeries(tif, lazy, (count, *first.shape), "I" + first.axes, kind="uniform")]
+    return [TiffPageSeries(tif, pages, (count, *first.shape), "I" + first.axes, kind="uniform")]
 
 
 _UNSEEN: list[TiffPage | int] = []  # a signature not met before (identity, never filled)
 
 
-class _GroupPages(PageSequence):
+def _group_pages(tif: TiffFile, members: list[TiffPage | int]) -> LazyPages:
     """A group's pages: those of the main chain by index, parsed when first read."""
+    chain = tif.pages
 
-    def __init__(self, tif: TiffFile, members: list[TiffPage | int]) -> None:
-        super().__init__()
-        self._chain = tif.pages
-        self._members = members
+    def make(index: int) -> TiffPage:
+        member = members[index]
+        return chain[member] if isinstance(member, int) else member
 
-    def __len__(self) -> int:
-        return len(self._members)
-
-    def _make(self, index: int) -> TiffPage:
-        member = self._members[index]
-        return self._chain[member] if isinstance(member, int) else member
+    return LazyPages(len(members), make)
 
 
 def detect_generic(tif: TiffFile) -> list[TiffPageSeries] | None:
@@ -138,13 +132,14 @@ def detect_generic(tif: TiffFile) -> list[TiffPageSeries] | None:
     series: list[TiffPageSeries] = []
     subifd_series: set[int] = set()
     for key, group in groups.items():
-        first = pages[group[0]] if isinstance(group[0], int) else group[0]
+        group_pages = _group_pages(tif, group)
+        first = group_pages[0]
         shape = (len(group), *first.shape)
         axes = "I" + first.axes
         if "S" not in axes:
             shape += (1,)
             axes += "S"
-        item = TiffPageSeries(tif, _GroupPages(tif, group), shape, axes, kind="generic")
+        item = TiffPageSeries(tif, group_pages, shape, axes, kind="generic")
         if key in subifd_groups:
             subifd_series.add(id(item))
         series.append(item)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..pages import LazyPages
+from ..pages import LazyPages, PageSequence
 from .base import TiffPageSeries
 from .frames import is_contiguous, virtual_frames
 from .resolution import imagej_physical_sizes
@@ -96,9 +96,9 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
             # all images follow the first page's data: read no other IFD
             pages = virtual_frames(page, images)
         else:
-            pages = LazyPages(len(tif.pages), tif.pages.__getitem__)
+            pages = tif.pages
     else:
-        pages = LazyPages(len(tif.pages), tif.pages.__getitem__)  # parsed when read
+        pages = tif.pages  # parsed when read
     order = str(meta.get("order", "czt")).lower()
     axes = _ORDERS.get(order, "TZC")
     sizes = {"T": frames, "Z": slices, "C": channels}
@@ -119,7 +119,7 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
         axes += "S"
     needed = max(1, math.prod(shape) // page.size)
     listed: Sequence[TiffPage | None]
-    if isinstance(pages, LazyPages) and len(pages) >= needed:
+    if isinstance(pages, PageSequence) and len(pages) >= needed:
         listed = pages if len(pages) == needed else LazyPages(needed, pages.__getitem__)
     else:
         listed = list(pages[:needed])

@@ -14,10 +14,10 @@ import logging
 import math
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING
 
 from ...errors import TiffFileError
+from ..pages import PageSequence
 from .base import TiffPageSeries, squeeze_axes, subifd_index
 from .resolution import PhysicalSizes, normalize_unit
 
@@ -93,44 +93,31 @@ def _physical_sizes(pixels: ET.Element) -> PhysicalSizes:
 PlaneRef = tuple[str | None, int]
 
 
-class PlanePages(Sequence["TiffPage | None"]):
+class PlanePages(PageSequence["TiffPage | None"]):
     """The page of each plane, found when first asked for: planes in other files of a
     multi-file dataset open their file then, through the root file's pool."""
 
     def __init__(self, tif: TiffFile, refs: list[PlaneRef | None]) -> None:
+        super().__init__()
         self._tif = tif
         self._refs = refs
-        self._pages: dict[int, TiffPage | None] = {}
 
     def __len__(self) -> int:
         return len(self._refs)
 
-    @overload
-    def __getitem__(self, index: int) -> TiffPage | None: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[TiffPage | None]: ...
-
-    def __getitem__(self, index: int | slice) -> TiffPage | list[TiffPage | None] | None:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self._refs)
-        if index in self._pages:
-            return self._pages[index]
+    def _make(self, index: int) -> TiffPage | None:
         ref = self._refs[index]
-        page: TiffPage | None = None
-        if ref is not None:
-            path, ifd = ref
-            try:
-                tif = self._tif if path is None else self._tif.files.file(path)
-                page = tif.pages[ifd]
-            except IndexError:
-                log.warning("%s: OME TiffData IFD %d is past the last page", path, ifd)
-            except OSError as exc:  # unreadable since it was found: report as bad content
-                raise TiffFileError(f"{path}: cannot be read: {exc}") from exc
-        self._pages[index] = page
-        return page
+        if ref is None:
+            return None
+        path, ifd = ref
+        try:
+            tif = self._tif if path is None else self._tif.files.file(path)
+            return tif.pages[ifd]
+        except IndexError:
+            log.warning("%s: OME TiffData IFD %d is past the last page", path, ifd)
+            return None
+        except OSError as exc:  # unreadable since it was found: report as bad content
+            raise TiffFileError(f"{path}: cannot be read: {exc}") from exc
 
 
 class _Planes:
@@ -141,9 +128,8 @@ class _Planes:
         self.root_uuid = root_uuid
         self.plane_shape = shape[:-2]
         self.refs: list[PlaneRef | None] = []
-        self.elsewhere: set[str] = set()  # other files named, read or not
         self.missing: set[str] = set()  # other files that cannot be read
-        self._paths: dict[str, str] = {}
+        self._paths: dict[str, str | None] = {}  # other files named: path, None if missing
         self.axes = axes
         # other files are found beside this one; a remote or in-memory file has no beside
         self.folder = os.path.dirname(tif.path) if tif.path is not None else None
@@ -168,15 +154,13 @@ class _Planes:
 
     def _other_file(self, filename: str) -> str | None:
         """The path of another file of the dataset, or None where it cannot be read."""
-        if filename in self.elsewhere:  # one look per file, not per TiffData element
-            return None if filename in self.missing else self._paths[filename]
-        self.elsewhere.add(filename)
-        path = os.path.join(self.folder, filename) if self.folder is not None else None
-        if path is None or not os.path.isfile(path):
-            self.missing.add(filename)
-            return None
-        self._paths[filename] = path
-        return path
+        if filename not in self._paths:  # one look per file, not per TiffData element
+            path = os.path.join(self.folder, filename) if self.folder is not None else None
+            if path is None or not os.path.isfile(path):
+                self.missing.add(filename)
+                path = None
+            self._paths[filename] = path
+        return self._paths[filename]
 
     def add(self, data: ET.Element) -> None:
         attrib = data.attrib
