@@ -349,11 +349,11 @@ def _segment_coding(
     if unsupported is not None:
         raise _refuse(keyframe, unsupported)
     # one configuration serves every page: all must decode alike
-    key = (coding_key(keyframe), keyframe.jpegtables, keyframe.coding().jpegheader)
+    key = (coding_key(keyframe), keyframe.jpegtables, keyframe.jpegheader)
     for page in level_pages:
         if page is None or page is keyframe:
             continue
-        if (coding_key(page), page.jpegtables, page.coding().jpegheader) != key:
+        if (coding_key(page), page.jpegtables, page.jpegheader) != key:
             raise _refuse(page, "pages of differing shape or coding in one series")
     config = segment_config(keyframe, fill)
     return ChunkCoding((), config, image=True, dtype=keyframe.dtype.newbyteorder("="))
