@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,8 @@ class Served:
     ignore_ranges: bool = False
     # accept the connection and never answer, until release is set
     stall: bool = False
+    # seconds every request waits before its answer, as a distant server's round trip
+    latency: float = 0.0
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,6 +83,8 @@ class RangeHandler(BaseHTTPRequestHandler):
     def _serve(self, *, body: bool) -> None:
         served = self.server.served
         number = served.count(self.command, self.headers.get("Range"))
+        if served.latency:
+            time.sleep(served.latency)
         if served.stall:
             served.release.wait(60)  # bounded, so a forgotten release cannot hang the suite
             self.close_connection = True

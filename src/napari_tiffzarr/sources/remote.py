@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ..errors import TiffClosedError, TiffFileError
 from .base import ByteSource, SourceBase, coalesce_ranges, split_runs
+from .requestcost import RequestCost
 
 __all__ = [
     "FsspecSource",
@@ -40,8 +41,9 @@ __all__ = [
 REMOTE_BLOCK_SIZE = 256 * 1024
 # Blocks kept, least recently used dropped first: the metadata of a large pyramid fits.
 REMOTE_CACHE_BLOCKS = 64
-# Ranges closer than this are fetched in one request: a request's round trip costs more
-# than transferring a few tens of KiB that nobody asked for.
+# Ranges closer than this are always fetched in one request: a request's round trip costs
+# more than transferring a few tens of KiB that nobody asked for.  Further apart, the gap
+# worth merging is learnt from the server's round trip and the link's rate (RequestCost).
 REMOTE_COALESCE_GAP = 64 * 1024
 # A merged request is split (between the ranges it holds) beyond this size: the pieces go
 # out concurrently, so one large selection does not wait on a single response.
@@ -176,7 +178,7 @@ class FsspecSource(SourceBase):
         storage_options: Mapping[str, Any] | None = None,
         block_size: int = REMOTE_BLOCK_SIZE,
         cache_blocks: int = REMOTE_CACHE_BLOCKS,
-        coalesce_gap: int = REMOTE_COALESCE_GAP,
+        coalesce_gap: int | None = None,
         retries: int = REMOTE_RETRIES,
         backoff: float = REMOTE_BACKOFF,
     ) -> None:
@@ -184,7 +186,8 @@ class FsspecSource(SourceBase):
             raise ValueError("block_size and cache_blocks must be positive, retries >= 0")
         self._block_size = block_size
         self._cache_blocks = cache_blocks
-        self._gap = coalesce_gap
+        self._gap = coalesce_gap  # None: learnt from the requests, at least the default
+        self.cost = RequestCost(REMOTE_COALESCE_GAP, REMOTE_MAX_REQUEST // 2)
         self._retries = retries
         self._backoff = backoff
         self._lock = threading.Lock()
@@ -267,12 +270,16 @@ class FsspecSource(SourceBase):
             attempt += 1
             starts = [ranges[i][0] for i in pending]
             ends = [ranges[i][0] + ranges[i][1] for i in pending]
+            began = time.perf_counter()
             try:
                 results: list[Any] = fs.cat_ranges(
                     [self._fspath] * len(pending), starts, ends, on_error="return"
                 )
             except Exception as exc:  # the whole batch failed: judged like one range
                 results = [exc] * len(pending)
+            else:
+                received = sum(len(r) for r in results if isinstance(r, bytes))
+                self.cost.record(time.perf_counter() - began, received)
             failed: list[int] = []
             error: BaseException | None = None
             for i, result in zip(pending, results, strict=True):
@@ -380,7 +387,8 @@ class FsspecSource(SourceBase):
     def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         for offset, length in ranges:
             self._check(offset, length)
-        runs = cap_runs(coalesce_ranges(ranges, self._gap), ranges, REMOTE_MAX_REQUEST)
+        gap = self.cost.gap() if self._gap is None else self._gap
+        runs = cap_runs(coalesce_ranges(ranges, gap), ranges, REMOTE_MAX_REQUEST)
         blobs = self._fetch([(start, length) for start, length, _ in runs])
         return split_runs(ranges, runs, blobs)
 
