@@ -110,6 +110,24 @@ def test_hits_return_identical_pixels(tiled: tuple[Path, np.ndarray]) -> None:
     store.close()
 
 
+def test_one_read_of_a_chunk_counts_once(tiled: tuple[Path, np.ndarray]) -> None:
+    """The store looks in the cache before queueing a chunk and the decoding read looks
+    again: a chunk read cold is still one miss, and read again one hit."""
+    path, _ = tiled
+    array, store = _array(path)
+    region = (slice(5, 60), slice(17, 190))
+    chunks = {
+        (row, col)
+        for row in range(5 // array.chunks[0], (60 - 1) // array.chunks[0] + 1)
+        for col in range(17 // array.chunks[1], (190 - 1) // array.chunks[1] + 1)
+    }
+    array[region]
+    assert (store.cache.misses, store.cache.hits) == (len(chunks), 0)
+    array[region]
+    assert (store.cache.misses, store.cache.hits) == (len(chunks), len(chunks))
+    store.close()
+
+
 def test_store_bound_honoured(tiled: tuple[Path, np.ndarray]) -> None:
     path, data = tiled
     tile_bytes = 16 * 32 * 3

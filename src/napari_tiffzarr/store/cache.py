@@ -74,11 +74,14 @@ class ChunkCache:
     def __contains__(self, key: tuple[Hashable, ...]) -> bool:
         return key in self._entries
 
-    def get(self, key: tuple[Hashable, ...]) -> np.ndarray | None:
+    def get(self, key: tuple[Hashable, ...], *, count_miss: bool = True) -> np.ndarray | None:
+        """The array kept under key, or None.  count_miss=False for a first look that a
+        counted get follows on a miss (the read that decodes looks again), so that one
+        chunk read counts one miss."""
         with self._lock:
             array = self._entries.get(key)
             if array is None:
-                self.misses += 1
+                self.misses += count_miss
                 return None
             self._entries.move_to_end(key)
             self.hits += 1

@@ -55,11 +55,14 @@ class ChunkReader:
         return (page_key(page), ref.segment, ref.span, self.index.fillvalue)
 
     def cached(self, ref: ChunkRef) -> np.ndarray | None:
-        """The chunk if it is decoded already, without reading anything."""
+        """The chunk if it is decoded already, without reading anything.  A miss is
+        counted by the read that follows it."""
         if ref in self.failed:
             return None
         page = self.index.page(ref)
-        return None if page is None else self.cache.get(self.cache_key(page, ref))
+        if page is None:
+            return None
+        return self.cache.get(self.cache_key(page, ref), count_miss=False)
 
     @property
     def errors(self) -> int:
