@@ -151,17 +151,25 @@ class ChunkIndex:
         ref = known[key] = self._parse_new(key)
         return ref
 
-    def _parse_new(self, key: str) -> ChunkRef | None:
-        level = self.levels[0]
+    def locate(self, key: str) -> tuple[int, tuple[int, ...]] | None:
+        """The level and chunk coordinates that key names, or None where it names none."""
+        level = 0
         if self.config.multiscales:
             head, _, key = key.partition("/")
             if not is_index(head) or int(head) >= len(self.levels):
                 return None
-            level = self.levels[int(head)]
+            level = int(head)
         parts = self._coords(key)
         if parts is None or not all(is_index(p) for p in parts):
             return None
-        return level.grid.chunk_ref(tuple(int(p) for p in parts))
+        return level, tuple(int(p) for p in parts)
+
+    def _parse_new(self, key: str) -> ChunkRef | None:
+        located = self.locate(key)
+        if located is None:
+            return None
+        level, coords = located
+        return self.levels[level].grid.chunk_ref(coords)
 
     def _coords(self, key: str) -> list[str] | None:
         """The index texts of a chunk key relative to its array, None if it is none."""

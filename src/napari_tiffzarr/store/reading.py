@@ -68,10 +68,11 @@ class ChunkReader:
     def errors(self) -> int:
         return len(self.failed) + len(self.partly_failed)
 
-    async def fetch(self, ref: ChunkRef) -> ChunkData | None:
-        """A remote chunk's bytes, fetched with the others asked for in this turn; None
-        where read() should read them itself."""
-        return None if ref in self.failed else await fetch_chunk(self.index, ref)
+    async def fetch(self, ref: ChunkRef, key: str | None = None) -> ChunkData | None:
+        """A remote chunk's bytes, fetched with the others asked for in this turn (key,
+        where given, lets that turn fetch the chunks zarr asks for next); None where
+        read() should read them itself."""
+        return None if ref in self.failed else await fetch_chunk(self.index, ref, key)
 
     def read(
         self, ref: ChunkRef, data: ChunkData | None = None, workers: int | None = None

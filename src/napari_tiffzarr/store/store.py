@@ -238,14 +238,14 @@ class ZarrTiffStore(Store):
         array = self.read_chunk(*request)
         return None if array is None else _flat_bytes(array)
 
-    async def _chunk_bytes(self, ref: ChunkRef) -> np.ndarray | None:
+    async def _chunk_bytes(self, ref: ChunkRef, key: str) -> np.ndarray | None:
         if self._readahead:
             self._ahead.note(ref)
         hit = self._reader.cached(ref)
         if hit is not None:
             return _flat_bytes(hit)  # no thread, no fetch: most of a pan step's chunks
         # remote files: the bytes of the chunks asked for in one turn come in one batch
-        return await self._queue.submit((ref, await self._reader.fetch(ref)))
+        return await self._queue.submit((ref, await self._reader.fetch(ref, key)))
 
     # -- zarr Store API ---------------------------------------------------------------
     async def get(
@@ -257,7 +257,7 @@ class ZarrTiffStore(Store):
         prototype, found = self._lookup(key, prototype, byte_range)
         if not isinstance(found, ChunkRef):
             return found
-        return _chunk_buffer(prototype, await self._chunk_bytes(found), byte_range)
+        return _chunk_buffer(prototype, await self._chunk_bytes(found, key), byte_range)
 
     def get_sync(
         self,
