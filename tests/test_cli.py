@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import zarr
 
 from napari_tiffzarr.cli import MAX_LISTED_PAGES, main
 
@@ -103,3 +104,39 @@ def test_info_text_counts_one_page_in_the_singular(
     assert main(["info", str(path)]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.endswith(", 1 page")
+
+
+def _folder(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frames = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
+    for index, frame in enumerate(frames):
+        tifffile.imwrite(folder / f"frame_{index:03d}.tif", frame)
+    return folder, frames
+
+
+def test_info_on_a_folder_describes_the_sequence_as_tifffile_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, frames = _folder(tmp_path)
+    info = _info(folder, capsys)
+    assert info["files"] == 3
+    expected = tifffile.TiffSequence(str(folder / "*.tif"))
+    with expected.aszarr() as store:
+        shape = zarr.open_array(store, mode="r").shape
+    assert tuple(info["series"][0]["shape"]) == shape == frames.shape
+    assert info["first"]["pages"] == 1
+    assert tuple(info["first"]["series"][0]["shape"]) == frames.shape[1:]
+    expected.close()
+    assert main(["info", str(folder)]) == 0
+    text = capsys.readouterr().out
+    assert "3 TIFF files" in text
+    assert "(3, 20, 30) uint16" in text
+
+
+def test_info_on_a_folder_without_tiffs_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["info", str(tmp_path / "empty")]) == 1
+    assert "no TIFF files" in capsys.readouterr().err

@@ -17,6 +17,8 @@ from typing import Any
 from .errors import TiffFileError
 from .tiff.file import TiffFile
 from .tiff.page import TiffPage
+from .tiff.sequence import TiffSequence, open_tiff
+from .tiff.series import TiffPageSeries
 from .tiff.tags import Compression, Photometric, Predictor, enum_or_int
 
 __all__ = ["build_parser", "file_info", "main"]
@@ -60,19 +62,6 @@ def file_info(tif: TiffFile) -> dict[str, Any]:
             listed.append(page_info(page))
         except TiffFileError as exc:
             listed.append({"index": page.index, "error": str(exc)})
-    series = [
-        {
-            "index": item.index,
-            "kind": item.kind,
-            "name": item.name,
-            "shape": list(item.shape),
-            "dtype": str(item.dtype),
-            "axes": item.axes,
-            "levels": [list(level.shape) for level in item.levels],
-            "physical_sizes": {ax: list(v) for ax, v in item.physical_sizes.items()},
-        }
-        for item in tif.series
-    ]
     return {
         "file": tif.filename,
         "size": tif.filesize,
@@ -80,7 +69,31 @@ def file_info(tif: TiffFile) -> dict[str, Any]:
         "bigtiff": tif.is_bigtiff,
         "pages": count,
         "listed_pages": listed,
-        "series": series,
+        "series": [series_info(item) for item in tif.series],
+    }
+
+
+def series_info(item: TiffPageSeries) -> dict[str, Any]:
+    return {
+        "index": item.index,
+        "kind": item.kind,
+        "name": item.name,
+        "shape": list(item.shape),
+        "dtype": str(item.dtype),
+        "axes": item.axes,
+        "levels": [list(level.shape) for level in item.levels],
+        "physical_sizes": {ax: list(v) for ax, v in item.physical_sizes.items()},
+    }
+
+
+def sequence_info(sequence: TiffSequence) -> dict[str, Any]:
+    """A folder or pattern of TIFF files: how many, the first one, and the series they
+    make together."""
+    return {
+        "sequence": sequence.filename,
+        "files": len(sequence.files),
+        "first": file_info(sequence.first),
+        "series": [series_info(item) for item in sequence.series],
     }
 
 
@@ -103,7 +116,11 @@ def _print_info(info: dict[str, Any]) -> None:
     if info["pages"] > len(info["listed_pages"]):
         more = info["pages"] - len(info["listed_pages"])
         print(f"  ... {_plural(more, 'more page')}")
-    for series in info["series"]:
+    _print_series(info["series"])
+
+
+def _print_series(found: list[dict[str, Any]]) -> None:
+    for series in found:
         name = f" {series['name']!r}" if series["name"] else ""
         print(
             f"series {series['index']}: {series['kind']}{name} {tuple(series['shape'])} "
@@ -115,13 +132,17 @@ def _print_info(info: dict[str, Any]) -> None:
 
 def _info(args: argparse.Namespace) -> int:
     try:
-        with TiffFile(args.file) as tif:
-            info = file_info(tif)
+        with open_tiff(args.file) as opened:
+            info = sequence_info(opened) if isinstance(opened, TiffSequence) else file_info(opened)
     except (TiffFileError, OSError) as exc:
         print(f"napari-tiffzarr: {args.file}: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(info, indent=2))
+    elif "sequence" in info:
+        print(f"{info['sequence']}: {_plural(info['files'], 'TIFF file')}, the first:")
+        _print_info({**info["first"], "series": []})
+        _print_series(info["series"])
     else:
         _print_info(info)
     return 0
@@ -232,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="print pages, series, levels, chunks, compression")
-    info.add_argument("file")
+    info.add_argument("file", help="a TIFF file, a folder of TIFF files or a glob pattern")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(run=_info)
     refs = commands.add_parser(
