@@ -140,3 +140,25 @@ def test_info_on_a_folder_without_tiffs_says_so(
     (tmp_path / "empty").mkdir()
     assert main(["info", str(tmp_path / "empty")]) == 1
     assert "no TIFF files" in capsys.readouterr().err
+
+
+def test_refs_of_a_folder_open_as_the_sequence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fsspec
+
+    folder, frames = _folder(tmp_path)
+    out = tmp_path / "frames.json"
+    assert main(["refs", str(folder), "-o", str(out), "--zarr-format", "3"]) == 0
+    assert "references to 3 files" in capsys.readouterr().out
+    fs = fsspec.filesystem("reference", fo=str(out), remote_protocol="file")
+    got = zarr.open_array(fs.get_mapper(""), mode="r")[:]
+    np.testing.assert_array_equal(got, tifffile.imread(str(folder / "*.tif")))
+    np.testing.assert_array_equal(got, frames)
+    relative = tmp_path / "rel.json"
+    assert main(["refs", str(folder / "*.tif"), "-o", str(relative), "--relative"]) == 0
+    monkeypatch.chdir(tmp_path)  # relative paths resolve against the reader's directory
+    fs = fsspec.filesystem("reference", fo=str(relative), remote_protocol="file")
+    np.testing.assert_array_equal(zarr.open_array(fs.get_mapper(""), mode="r")[:], frames)
+    assert main(["refs", str(folder), str(folder), "-o", str(out)]) == 1
+    assert "referenced alone" in capsys.readouterr().err

@@ -151,8 +151,6 @@ def _info(args: argparse.Namespace) -> int:
 def _files_url(files: Sequence[str], output: str, relative: bool) -> str:
     """Where local files live, for references without --url: their folder as an absolute
     file:// URL, or as a path relative to the output's folder."""
-    if any("://" in f for f in files):
-        raise ValueError("--url is required for files given by URL")
     folders = {os.path.dirname(os.path.abspath(f)) for f in files}
     if len(folders) > 1:
         raise ValueError("files in several folders: give --url, the folder readers find them in")
@@ -169,19 +167,26 @@ def _refs(args: argparse.Namespace) -> int:
     from .store import ZarrTiffStore
 
     try:
-        url = args.url
-        if url is None:
-            url = _files_url(args.files, args.output, args.relative)
-        elif args.relative:
+        if args.url is not None and args.relative:
             raise ValueError("--relative applies only without --url")
+        if args.url is None and any("://" in f for f in args.files):
+            raise ValueError("--url is required for files given by URL")
         with ExitStack() as stack:
-            stores = []
+            files, stores = args.files, []
             for path in args.files:
-                tif = stack.enter_context(TiffFile(path))
-                if not -len(tif.series) <= args.series < len(tif.series):
+                opened = open_tiff(path)
+                stack.callback(opened.close)
+                if isinstance(opened, TiffSequence):
+                    if len(args.files) > 1:
+                        raise ValueError(f"{path}: a folder or pattern is referenced alone")
+                    files = opened.files  # their folder is where readers find them
+                if not -len(opened.series) <= args.series < len(opened.series):
                     raise ValueError(f"{path}: no series {args.series}")
-                store = ZarrTiffStore(tif.series[args.series], zarr_format=args.zarr_format)
+                store = ZarrTiffStore(opened.series[args.series], zarr_format=args.zarr_format)
                 stores.append(store)
+            url = args.url
+            if url is None:
+                url = _files_url(files, args.output, args.relative)
             options = {
                 "version": args.version,
                 "zarr_format": args.zarr_format,
@@ -197,7 +202,7 @@ def _refs(args: argparse.Namespace) -> int:
             hint = " (without --portable, napari-tiffzarr's TIFF segment codec decodes it)"
         print(f"napari-tiffzarr: {exc}{hint}", file=sys.stderr)
         return 1
-    print(f"{args.output}: references to {_plural(len(args.files), 'file')}")
+    print(f"{args.output}: references to {_plural(len(files), 'file')}")
     return 0
 
 
@@ -260,7 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
         "refs",
         help="write fsspec reference (kerchunk) JSON; several files join along a new axis",
     )
-    refs.add_argument("files", nargs="+", metavar="FILE")
+    refs.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="TIFF files, or one folder of TIFF files or glob pattern: the series they make",
+    )
     refs.add_argument("-o", "--output", required=True, help="the JSON file to write")
     refs.add_argument(
         "--url",
