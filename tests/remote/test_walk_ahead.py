@@ -51,7 +51,9 @@ def test_a_viewport_of_25_tiles_is_one_round_trip(server: RangeServer, noise: Pa
 def test_rows_fetched_ahead_are_not_fetched_again(server: RangeServer, noise: Path) -> None:
     """Each tile's bytes come over the wire once: the rows fetched ahead are handed to
     the reads that ask for them, not asked for again (a fixed 64 KiB gap keeps the rows,
-    about 384 KiB apart, in requests of their own)."""
+    about 384 KiB apart, in requests of their own; 50 ms a request makes five rows worth
+    fetching ahead)."""
+    server.served.latency = 0.05
     tif = TiffFile(FsspecSource(server.url("noise.tif"), coalesce_gap=64 * 1024))
     store = ZarrTiffStore(tif.series[0], cachesize=0)
     level0 = zarr.open_array(store, mode="r")
@@ -71,7 +73,7 @@ def test_rows_fetched_ahead_are_not_fetched_again(server: RangeServer, noise: Pa
 def test_a_failing_prediction_fails_the_read_and_never_hangs(
     server: RangeServer, noise: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(batch: object) -> list[tuple[int, int]]:
+    def broken(batch: object, budget: int) -> list[tuple[int, int]]:
         raise RuntimeError("prediction broke")
 
     tif, level0, store = _open(server)
@@ -91,5 +93,39 @@ def test_a_failing_prediction_fails_the_read_and_never_hangs(
     reader.join(60)  # a bound, not a speed check: a hang would wait forever
     assert not reader.is_alive()
     assert isinstance(outcome[0], RuntimeError)
+    store.close()
+    tif.close()
+
+
+@pytest.mark.parametrize("budget", [100 * 1024, 4 * 1024 * 1024])
+def test_no_more_is_fetched_ahead_than_a_round_trip_is_worth(
+    server: RangeServer, noise: Path, monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:
+    """Over a slow link a wrong guess would cost more than the round trip it might save:
+    the bytes fetched beyond the viewport's own tiles stay within what the source says a
+    round trip is worth (here set, rather than learnt)."""
+    source = FsspecSource(server.url("noise.tif"), coalesce_gap=0)  # ranges as asked
+    monkeypatch.setattr(source.cost, "gap", lambda: budget)
+    tif = TiffFile(source)
+    store = ZarrTiffStore(tif.series[0], cachesize=0)
+    level0 = zarr.open_array(store, mode="r")
+    level0[:10, :10]
+    server.served.reset()
+    level0[300:1324, 300:1324]
+    fetched = 0
+    for method, header in server.served.requests:
+        if method == "GET":
+            start, end = header.removeprefix("bytes=").split("-")
+            fetched += int(end) - int(start) + 1
+    keyframe = tif.series[0].keyframe
+    wanted = 0
+    for row in range(1, 6):
+        for col in range(1, 6):
+            located = keyframe.segment_range(row * (2048 // TILE) + col)
+            assert located is not None
+            wanted += located[1]
+    assert wanted <= fetched <= wanted + budget
+    if budget > 1024 * 1024:  # room for the whole guess: a row beyond the box came too
+        assert fetched > wanted
     store.close()
     tif.close()

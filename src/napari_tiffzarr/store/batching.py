@@ -139,11 +139,16 @@ async def fetch_chunk(
     return {found: results[found] for found in ranges}
 
 
-def _walk_ahead(batch: _Batch) -> list[tuple[int, int]]:
+def _walk_ahead(batch: _Batch, budget: int) -> list[tuple[int, int]]:
     """The byte ranges of the chunks that continue the walks of a turn that asked for as
-    many chunks as zarr keeps in flight: zarr will ask for them next, one by one."""
+    many chunks as zarr keeps in flight: zarr will ask for them next, one by one.
+
+    At most budget bytes, whole chunks, nearest first: what a round trip is worth, so a
+    wrong guess (the box ends sooner) costs less than the round trip a right one saves.
+    """
     limit = int(zarr.config.get("async.concurrency") or 0)
     wanted: list[tuple[int, int]] = []
+    total = 0
     for (_, level), (index, refs, coords) in batch.walks.items():
         if not limit or len(coords) < limit:
             continue  # the turn asked for the whole selection
@@ -154,9 +159,14 @@ def _walk_ahead(batch: _Batch) -> list[tuple[int, int]]:
             if ref is None or ref.page not in pages:
                 continue  # another page's offsets would be read here, on the event loop
             try:
-                wanted += index.byte_ranges(ref)
+                ranges = index.byte_ranges(ref)
             except TiffFileError:
                 continue  # its own read reports it
+            size = sum(length for _, length in ranges)
+            if total + size > budget:
+                break
+            total += size
+            wanted += ranges
     return wanted
 
 
@@ -200,7 +210,7 @@ async def _fetch_ranges(
     size = source.size
     ahead = [
         (offset, length)
-        for offset, length in dict.fromkeys(_walk_ahead(batch))
+        for offset, length in dict.fromkeys(_walk_ahead(batch, source.cost.gap()))
         # a neighbour's bad offset must not fail the chunks that were asked for
         if (offset, length) not in asked and offset >= 0 and offset + length <= size
     ]
