@@ -41,6 +41,10 @@ ChunkData = Fetched | Mapping[tuple[int, int], Fetched | None]
 AHEAD_BYTES = 32 * 1024 * 1024
 
 
+# the chunks of one level asked for in a turn: its index, their pages, their coordinates
+_Walk = tuple[ChunkIndex, set[int], list[tuple[int, ...]]]
+
+
 class _Batch:
     """The ranges of one source asked for in one turn of one event loop, and the chunks
     they belong to, by index and level: what the walk over them asks for next."""
@@ -49,8 +53,7 @@ class _Batch:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.ranges: list[tuple[int, int]] = []
-        self.walks: dict[tuple[int, int], tuple[ChunkIndex, list[ChunkRef], list[tuple[int, ...]]]]
-        self.walks = {}
+        self.walks: dict[tuple[int, int], _Walk] = {}
         self.done: asyncio.Future[dict[tuple[int, int], Fetched | None]] = loop.create_future()
 
 
@@ -128,9 +131,9 @@ async def fetch_chunk(
             batch.ranges.extend(ranges)
             if located is not None:
                 level, coords = located
-                walk = batch.walks.setdefault((id(index), level), (index, [], []))
-                walk[1].append(ref)
-                walk[2].append(coords)
+                _, pages, walked = batch.walks.setdefault((id(index), level), (index, set(), []))
+                pages.add(ref.page)
+                walked.append(coords)
             done = batch.done
     if results is None:
         results = await done
@@ -149,13 +152,12 @@ def _walk_ahead(batch: _Batch, budget: int) -> list[tuple[int, int]]:
     limit = int(zarr.config.get("async.concurrency") or 0)
     wanted: list[tuple[int, int]] = []
     total = 0
-    for (_, level), (index, refs, coords) in batch.walks.items():
+    for (_, level), (index, pages, coords) in batch.walks.items():
         if not limit or len(coords) < limit:
             continue  # the turn asked for the whole selection
-        pages = {ref.page for ref in refs}
-        grid = index.levels[level].grid.grid
-        for following in continuation(coords, grid, 2 * limit):
-            ref = index.parse(index.key(level, following))
+        grid = index.levels[level].grid
+        for following in continuation(coords, grid.grid, 2 * limit):
+            ref = grid.chunk_ref(following)
             if ref is None or ref.page not in pages:
                 continue  # another page's offsets would be read here, on the event loop
             try:

@@ -38,7 +38,6 @@ def continuation(
         return []
     if rows != list(range(rows[0], rows[-1] + 1)):
         return []
-    width = len(columns)
     # a C-order prefix of the box: every row full but the last, which starts at the left
     expected = [(row, column) for row in rows[:-1] for column in columns]
     last = [c[inner] for c in ordered if c[outer] == rows[-1]]
@@ -51,7 +50,7 @@ def continuation(
         coords[outer], coords[inner] = row, column
         return tuple(coords)
 
-    following = [at(rows[-1], column) for column in columns[len(last) : width]]
+    following = [at(rows[-1], column) for column in columns[len(last) :]]
     row = rows[-1] + 1
     while len(following) < count and row < grid[outer]:
         following += [at(row, column) for column in columns]

@@ -28,6 +28,7 @@ __all__ = ["ChunkIndex", "ChunkLocation", "Level"]
 
 # Keys parsed and kept per index: a few MB at most, many screens of tiles
 _KEYS_REMEMBERED = 1 << 16
+Located = tuple[int, tuple[int, ...]]  # a chunk key's level and chunk coordinates
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class ChunkIndex:
             Level(i, level, _grid(i, level, config), f"{i}/" if config.multiscales else "")
             for i, level in enumerate(served)
         )
-        self._parsed: dict[str, ChunkRef | None] = {}
+        self._parsed: dict[str, tuple[Located | None, ChunkRef | None]] = {}
 
     @property
     def zarr_format(self) -> ZarrFormat:
@@ -138,21 +139,28 @@ class ChunkIndex:
         return prefix + ".".join(map(str, coords))
 
     def parse(self, key: str) -> ChunkRef | None:
-        """The chunk that key names, or None where it names none.
+        """The chunk that key names, or None where it names none."""
+        return self._known(key)[1]
 
-        Remembered: a viewer asks for the same chunks again and again, and parsing costs
-        the event loop thread more than the rest of a read's work there.
-        """
-        known = self._parsed
-        if key in known:
-            return known[key]
-        if len(known) >= _KEYS_REMEMBERED:
-            known.clear()
-        ref = known[key] = self._parse_new(key)
-        return ref
-
-    def locate(self, key: str) -> tuple[int, tuple[int, ...]] | None:
+    def locate(self, key: str) -> Located | None:
         """The level and chunk coordinates that key names, or None where it names none."""
+        return self._known(key)[0]
+
+    def _known(self, key: str) -> tuple[Located | None, ChunkRef | None]:
+        """Where key points and its chunk, remembered: a viewer asks for the same chunks
+        again and again, and parsing costs the event loop thread more than the rest of a
+        read's work there."""
+        known = self._parsed
+        found = known.get(key)
+        if found is None:
+            if len(known) >= _KEYS_REMEMBERED:
+                known.clear()
+            located = self._locate(key)
+            ref = None if located is None else self.levels[located[0]].grid.chunk_ref(located[1])
+            found = known[key] = (located, ref)
+        return found
+
+    def _locate(self, key: str) -> Located | None:
         level = 0
         if self.config.multiscales:
             head, _, key = key.partition("/")
@@ -163,13 +171,6 @@ class ChunkIndex:
         if parts is None or not all(is_index(p) for p in parts):
             return None
         return level, tuple(int(p) for p in parts)
-
-    def _parse_new(self, key: str) -> ChunkRef | None:
-        located = self.locate(key)
-        if located is None:
-            return None
-        level, coords = located
-        return self.levels[level].grid.chunk_ref(coords)
 
     def _coords(self, key: str) -> list[str] | None:
         """The index texts of a chunk key relative to its array, None if it is none."""
