@@ -50,36 +50,41 @@ class RequestCost:
     def round_trip(self) -> float | None:
         """Seconds before a request's first byte: the quickest batch, less its bytes' time
         at the rate; None before any request."""
-        with self._lock:
-            samples = list(self._samples)
-        if not samples:
-            return None
-        rate = self._rate(samples)
-        return max(0.0, min(seconds - nbytes / rate for seconds, nbytes in samples))
+        samples = self._snapshot()
+        return _round_trip(samples, _rate(samples))
 
     @property
     def rate(self) -> float:
         """Bytes a second once a request's bytes flow."""
-        with self._lock:
-            samples = list(self._samples)
-        return self._rate(samples)
+        return _rate(self._snapshot())
 
     def gap(self) -> int:
         """Bytes between two ranges worth fetching rather than asking for twice."""
-        round_trip = self.round_trip
+        samples = self._snapshot()
+        rate = _rate(samples)
+        round_trip = _round_trip(samples, rate)
         if round_trip is None:
             return self._min_gap
-        wanted = int(round_trip * self.rate)
-        return min(self._max_gap, max(self._min_gap, wanted))
+        return min(self._max_gap, max(self._min_gap, int(round_trip * rate)))
 
-    @staticmethod
-    def _rate(samples: list[tuple[float, int]]) -> float:
-        large = [(seconds, nbytes) for seconds, nbytes in samples if nbytes >= RATE_SAMPLE_BYTES]
-        if not large:
-            return ASSUMED_RATE
-        # the round trip is in every batch's time: take the quickest small batch's away,
-        # so that a fast link over a slow server is not mistaken for a slow link
-        small = [seconds for seconds, nbytes in samples if nbytes < RATE_SAMPLE_BYTES]
-        latency = min(small) if small else 0.0
-        rates = sorted(nbytes / max(seconds - latency, 1e-6) for seconds, nbytes in large)
-        return rates[len(rates) // 2]
+    def _snapshot(self) -> list[tuple[float, int]]:
+        with self._lock:
+            return list(self._samples)
+
+
+def _round_trip(samples: list[tuple[float, int]], rate: float) -> float | None:
+    if not samples:
+        return None
+    return max(0.0, min(seconds - nbytes / rate for seconds, nbytes in samples))
+
+
+def _rate(samples: list[tuple[float, int]]) -> float:
+    large = [(seconds, nbytes) for seconds, nbytes in samples if nbytes >= RATE_SAMPLE_BYTES]
+    if not large:
+        return ASSUMED_RATE
+    # the round trip is in every batch's time: take the quickest small batch's away,
+    # so that a fast link over a slow server is not mistaken for a slow link
+    small = [seconds for seconds, nbytes in samples if nbytes < RATE_SAMPLE_BYTES]
+    latency = min(small) if small else 0.0
+    rates = sorted(nbytes / max(seconds - latency, 1e-6) for seconds, nbytes in large)
+    return rates[len(rates) // 2]
