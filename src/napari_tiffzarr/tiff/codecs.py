@@ -155,26 +155,22 @@ class PredictorCodec:
     floating: bool  # the floating point predictor stores bytes most significant first
 
 
+def _delta(distance: int) -> PredictorCodec:
+    return PredictorCodec(imagecodecs.delta_decode, distance, "imagecodecs_delta", False)
+
+
+def _floatpred(distance: int) -> PredictorCodec:
+    return PredictorCodec(imagecodecs.floatpred_decode, distance, "imagecodecs_floatpred", True)
+
+
 PREDICTORS: Mapping[int, PredictorCodec] = MappingProxyType(
     {
-        Predictor.HORIZONTAL: PredictorCodec(
-            imagecodecs.delta_decode, 1, "imagecodecs_delta", False
-        ),
-        Predictor.FLOATINGPOINT: PredictorCodec(
-            imagecodecs.floatpred_decode, 1, "imagecodecs_floatpred", True
-        ),
-        Predictor.HORIZONTALX2: PredictorCodec(
-            imagecodecs.delta_decode, 2, "imagecodecs_delta", False
-        ),
-        Predictor.HORIZONTALX4: PredictorCodec(
-            imagecodecs.delta_decode, 4, "imagecodecs_delta", False
-        ),
-        Predictor.FLOATINGPOINTX2: PredictorCodec(
-            imagecodecs.floatpred_decode, 2, "imagecodecs_floatpred", True
-        ),
-        Predictor.FLOATINGPOINTX4: PredictorCodec(
-            imagecodecs.floatpred_decode, 4, "imagecodecs_floatpred", True
-        ),
+        Predictor.HORIZONTAL: _delta(1),
+        Predictor.HORIZONTALX2: _delta(2),
+        Predictor.HORIZONTALX4: _delta(4),
+        Predictor.FLOATINGPOINT: _floatpred(1),
+        Predictor.FLOATINGPOINTX2: _floatpred(2),
+        Predictor.FLOATINGPOINTX4: _floatpred(4),
     }
 )
 
