@@ -20,9 +20,8 @@ from ..errors import TiffFileError
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
 from .config import CHUNKMODE, StoreConfig, ZarrFormat
-from .keys import ChunkGrid, ChunkRef, chunk_span, map_dimensions
+from .keys import ChunkGrid, ChunkRef, chunk_segments, chunk_span, map_dimensions
 from .metadata import array_metadata, dimension_names, group_metadata, multiscales_attributes
-from .tiles import chunk_segments
 
 __all__ = ["ChunkIndex", "ChunkLocation", "Level"]
 

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from ..errors import TiffFileError
 from ..tiff.layout import SegmentLayout
 
-__all__ = ["PAGE_DIM", "UNIT_DIM", "ChunkGrid", "ChunkRef", "chunk_span", "map_dimensions"]
+__all__ = [
+    "PAGE_DIM",
+    "UNIT_DIM",
+    "ChunkGrid",
+    "ChunkRef",
+    "chunk_segments",
+    "chunk_span",
+    "map_dimensions",
+]
 
 PAGE_DIM = -1  # the dimension counts pages
 UNIT_DIM = -2  # a length-1 dimension that belongs to nothing
@@ -149,3 +157,21 @@ def chunk_span(layout: SegmentLayout, chunkshape: tuple[int, int] | None) -> tup
         max(1, min(rows, -(-chunkshape[0] // length))),
         max(1, min(columns, -(-chunkshape[1] // width))),
     )
+
+
+def chunk_segments(layout: SegmentLayout, ref: ChunkRef) -> list[tuple[int, int, int]]:
+    """(segment index, row, column of the segment in the chunk) of every segment of a
+    chunk inside the page; segments of an edge chunk beyond the page are left out (they
+    read as the fill value)."""
+    if ref.segment is None:
+        raise ValueError("a whole page is not made of segments")
+    _, _, rows, columns = layout.grid
+    first = ref.segment
+    base, x0 = divmod(first, columns)
+    y0 = base % rows
+    span_rows, span_columns = ref.span
+    return [
+        (first + row * columns + column, row, column)
+        for row in range(min(span_rows, rows - y0))
+        for column in range(min(span_columns, columns - x0))
+    ]
