@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_tiffzarr.store import ZarrTiffStore
 from napari_tiffzarr.store.scheduler import ChunkReader
 
 

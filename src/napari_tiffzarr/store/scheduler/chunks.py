@@ -94,7 +94,7 @@ class ChunkReader:
         data are the chunk's stored bytes where they were read already (or why they could
         not be), and generation the cache's generation from before they were read.  A
         chunk read ahead is decoded on the calling thread alone and never waits for
-        another thread's decode of it (the prefetch thread marks what it decodes).  With
+        another thread's decode of it (the prefetch threads mark what they decode).  With
         on_error='fill', a chunk that cannot be read is missing (zarr fills it) and the
         first such failure is warned about once: a viewer should show the fill value,
         not raise on every frame.  The default raises, as a library should.
@@ -156,7 +156,7 @@ class ChunkReader:
         key = self.cache_key(page, ref)
         found = cache.get(key)
         if found is None and not ahead:
-            found = cache.wait_decoding(key)  # the prefetch thread decodes it right now
+            found = cache.wait_decoding(key)  # a prefetch thread decodes it right now
         if found is not None:
             return found
         if generation is None:

@@ -6,10 +6,11 @@ waiting event loop together: every result handed over costs a wake-up of the loo
 hand-over of the GIL, and zarr's Python work for one chunk then competes with the
 decoding of the next, which on two cores costs more than decoding a JPEG tile.
 
-Prefetch jobs run on one thread of their own at low priority, one job at a time, and
-only while no foreground job waits or runs: a foreground job never queues behind a
-prefetch job.  Queued prefetch jobs are replaced, not added to, by the next plan, so a
-change of direction drops what it made useless.
+Prefetch jobs run on threads of their own (as many as the foreground's) at low priority,
+one job at a time each, and start only while no foreground job waits or runs: a
+foreground job never queues behind a prefetch job, and while the viewer draws, or the
+user rests, every core decodes ahead.  Queued prefetch jobs are replaced, not added to,
+by the next plan, so a change of direction drops what it made useless.
 
 Threads start when work arrives and end after a while without any, so a pool left
 behind by a store that was never closed does not keep threads for ever.
@@ -37,7 +38,7 @@ _CPUS = os.cpu_count() or 1
 MAX_RUN = 16
 # Seconds a thread waits for work before it ends.
 IDLE_SECONDS = 10.0
-# Niceness of the prefetch thread where the system sets it per thread (Linux).
+# Niceness of the prefetch threads where the system sets it per thread (Linux).
 PREFETCH_NICENESS = 10
 
 
@@ -89,7 +90,7 @@ class _Shared:
 
 class DecodePool(Generic[Job, Prefetch]):
     """Runs foreground jobs with run_foreground(runs) and prefetch jobs with
-    run_prefetch(job), each on threads of its own kind."""
+    run_prefetch(job), each on up to `workers` threads of its own kind."""
 
     def __init__(
         self,
@@ -108,7 +109,7 @@ class DecodePool(Generic[Job, Prefetch]):
         self._threads = 0  # foreground threads alive
         self._idle = 0  # of which waiting for work
         self._running = 0  # foreground runs being decoded
-        self._prefetching = False  # a prefetch thread is alive
+        self._prefetchers = 0  # prefetch threads alive
         self._closed = False
         self._handoff = _Handoff()
 
@@ -195,7 +196,7 @@ class DecodePool(Generic[Job, Prefetch]):
                 with self._changed:
                     self._running -= 1
                     if not self.busy:
-                        self._changed.notify_all()  # the prefetch thread may go on
+                        self._changed.notify_all()  # the prefetch threads may go on
 
     def _run(self, run: list[Waiting[Job]]) -> None:
         try:
@@ -213,8 +214,8 @@ class DecodePool(Generic[Job, Prefetch]):
             if self._closed:
                 return
             self._prefetch = deque(jobs)
-            if self._prefetch and not self._prefetching:
-                self._prefetching = True
+            while self._prefetchers < min(self.workers, len(self._prefetch)):
+                self._prefetchers += 1
                 threading.Thread(
                     target=self._serve_prefetch, name="tiffzarr-prefetch", daemon=True
                 ).start()
@@ -233,10 +234,10 @@ class DecodePool(Generic[Job, Prefetch]):
                 # the foreground first: not even a queued foreground job waits for this
                 while (not self._prefetch or self.busy) and not self._closed:
                     if not self._changed.wait(IDLE_SECONDS) and not self._prefetch:
-                        self._prefetching = False
+                        self._prefetchers -= 1
                         return
                 if self._closed:
-                    self._prefetching = False
+                    self._prefetchers -= 1
                     return
                 job = self._prefetch.popleft()
             self._run_prefetch(job)

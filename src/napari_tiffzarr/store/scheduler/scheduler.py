@@ -193,7 +193,7 @@ class ReadScheduler:
         return jobs
 
     def _run_prefetch(self, job: _Prefetch) -> None:
-        """Decode chunks ahead into the cache on the prefetch thread; their errors are
+        """Decode chunks ahead into the cache on a prefetch thread; their errors are
         left to the foreground read that meets them again."""
         reader, refs = job
         cache = self.cache
