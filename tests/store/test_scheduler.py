@@ -411,3 +411,16 @@ def test_grids_of_real_levels_predict_within_them(tmp_path: Path) -> None:
     for level, coords in predict(motion, grids):
         assert grids[level].chunk_ref(coords) is not None
     store.close()
+
+
+def test_a_thumbnail_read_between_views_does_not_break_the_motion() -> None:
+    """napari reads the coarsest level whole for its thumbnail after each view: neither
+    its first read nor the same read again is taken for a zoom."""
+    motion = Motion()
+    thumbnail = (2, ((0, 3), (0, 3), (0, 0)))
+    views = [(0, ((2, 3), (2, 4), (0, 0))), thumbnail, (0, ((2, 3), (3, 5), (0, 0))), thumbnail]
+    for t, (level, box) in enumerate(views):
+        motion.observe(View(level, box, t * 0.1), whole=level == 2)
+    assert motion.step == (0, 1, 0)
+    assert motion.zoom == 0
+    assert {level for level, _ in predict(motion, PYRAMID)} == {0}

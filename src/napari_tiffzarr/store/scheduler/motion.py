@@ -65,12 +65,18 @@ class Motion:
         self.step: tuple[int, ...] | None = None
         self.zoom = 0
         self.interval: float | None = None  # seconds between views, smoothed
+        self._boxes: dict[int, Box] = {}  # the last box read of each level
 
-    def observe(self, view: View) -> bool:
-        """Take a new view; False where it is the last view again (a viewer reading the
-        same chunks again), which changes nothing."""
+    def observe(self, view: View, *, whole: bool = False) -> bool:
+        """Take a new view; False where it changes nothing: the last box of its level
+        again (a viewer reading the same chunks again, or its thumbnail of the coarsest
+        level beside each view), or a whole level beside a view of another (whole: the
+        box holds all of its level's plane, as a thumbnail does)."""
+        if self._boxes.get(view.level) == view.box:
+            return False
+        self._boxes[view.level] = view.box
         last = self.last
-        if last is not None and view.level == last.level and view.box == last.box:
+        if whole and last is not None and last.level != view.level:
             return False
         if last is not None:
             seconds = max(0.0, view.time - last.time)

@@ -154,7 +154,14 @@ class ReadScheduler:
             main = max(askeds, key=lambda a: (len(a.coords), -a.level))
             reader = main.reader
             motion = self._motion(reader)
-            if not motion.observe(View(main.level, box_of(main.coords), now)):
+            box = box_of(main.coords)
+            grid = reader.index.levels[main.level].grid
+            whole = all(
+                (low, high) == (0, count - 1)
+                for (low, high), count, role in zip(box, grid.grid, grid.roles, strict=True)
+                if role in (2, 3)
+            )
+            if not motion.observe(View(main.level, box, now), whole=whole):
                 continue
             moved = True
             jobs += self._prefetch_jobs(reader, motion)
