@@ -424,3 +424,16 @@ def test_a_thumbnail_read_between_views_does_not_break_the_motion() -> None:
     assert motion.step == (0, 1, 0)
     assert motion.zoom == 0
     assert {level for level, _ in predict(motion, PYRAMID)} == {0}
+
+
+def test_a_jump_predicts_nothing_along_it() -> None:
+    stack = [_grid(0, (2000, 6, 7), (1, 6, 7), (-1, 2, 3))]
+    motion = Motion()
+    motion.observe(View(0, ((1000, 1000), (0, 0), (0, 0)), 0.0))
+    assert list(predict(motion, stack)) == []  # a slider's neighbours wait for it to move
+    motion.observe(View(0, ((1500, 1500), (0, 0), (0, 0)), 0.1))
+    assert motion.step is None
+    assert list(predict(motion, stack)) == []
+    motion.observe(View(0, ((1501, 1501), (0, 0), (0, 0)), 0.2))
+    assert motion.step == (1, 0, 0)
+    assert [coords[0] for _, coords in predict(motion, stack)][:2] == [1502, 1503]

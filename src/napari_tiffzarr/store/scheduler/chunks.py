@@ -154,7 +154,7 @@ class ChunkReader:
             )
         cache = self.cache
         key = self.cache_key(page, ref)
-        found = cache.get(key)
+        found = cache.get(key, count_miss=not ahead)  # misses count what reads wait for
         if found is None and not ahead:
             found = cache.wait_decoding(key)  # a prefetch thread decodes it right now
         if found is not None:

@@ -7,7 +7,8 @@ pan, along a leading axis (T, Z, C, a page index) a slider; a box that shrinks o
 on both sides, or a change of level, is a zoom.  The next views follow the same step,
 as many ahead as the time between views asks for (a slider played fast, a fling) within
 the caller's budget; a zoom reads the next level around the same focus.  Knowing
-nothing yet, the chunks around the view and the finer level under it come first.
+nothing yet, the chunks around the view and the finer level under it come first; a jump
+(a click far along a slider) predicts nothing until the view moves on from there.
 
 Pure arithmetic on chunk coordinates: the scheduler turns them into chunks to decode.
 """
@@ -18,7 +19,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ..keys import PAGE_DIM, ChunkGrid
+from ..keys import ChunkGrid
 
 __all__ = ["Box", "Motion", "View", "box_of", "predict"]
 
@@ -29,8 +30,9 @@ Box = tuple[tuple[int, int], ...]  # per dimension, the first and last chunk ind
 LOOKAHEAD_SECONDS = 0.5
 MIN_STEPS = 2  # steps ahead with no pace measured, or a slow one
 MAX_STEPS = 12  # steps ahead at most, however fast the views come
-# roles of the dimensions along which a viewer's slider moves: pages, planes, depth
-_SLIDER_ROLES = (PAGE_DIM, 0, 1)
+# A move of more chunks than this along any dimension is a jump (a click on a slider, a
+# new place typed in), not a motion that goes on: nothing is predicted from it.
+MAX_STEP_CHUNKS = 16
 _SPACE_ROLES = (2, 3)  # length and width
 
 
@@ -86,10 +88,11 @@ class Motion:
                 self.step = None
             else:
                 step = tuple(_shift(o, n) for o, n in zip(last.box, view.box, strict=True))
-                self.step = step if any(step) else None
+                moving = any(step) and max(map(abs, step)) <= MAX_STEP_CHUNKS
+                self.step = step if moving else None
                 size = math.prod(high - low + 1 for low, high in view.box)
                 before = math.prod(high - low + 1 for low, high in last.box)
-                self.zoom = 0 if self.step or size == before else (1 if size > before else -1)
+                self.zoom = 0 if any(step) or size == before else (1 if size > before else -1)
         self.last = view
         return True
 
@@ -129,10 +132,10 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
         if 0 <= target < len(grids):
             yield from new(target, _zoomed(view.box, grid, grids[target]))
         return
-    # nothing known yet: around the view in space, the neighbours along each slider, and
-    # the finer level under the view (a viewer opens on the whole image, then zooms in)
+    # nothing known yet: around the view in space, and the finer level under it (a viewer
+    # opens on the whole image, then zooms in); a slider's neighbours wait for it to move,
+    # as a folder of thousands of files opens reading only the file in view
     yield from new(view.level, _clip(_grown(view.box, grid, _SPACE_ROLES), grid.grid))
-    yield from new(view.level, _clip(_grown(view.box, grid, _SLIDER_ROLES), grid.grid))
     if view.level > 0:
         yield from new(view.level - 1, _zoomed(view.box, grid, grids[view.level - 1]))
 
