@@ -452,27 +452,20 @@ def browse_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
 
 
 def chunk_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
-    """One row per chunk shape: mean and worst whole step and data fetch of each pan."""
-    scenarios = list(results)
-    readers = list(results[scenarios[0]])
-    head, columns = [f"{CHUNKSHAPE} (px)"], []
-    for scenario in scenarios:
-        for phase in results[scenario][readers[0]][0]["phases"]:
-            for measure, name in (("step", "whole step"), ("fetch", "data fetch")):
-                head.append(f"{LABELS[scenario]}, {phase}: {name} mean / worst (ms)")
-                columns.append((scenario, phase, measure))
-    head += [f"{LABELS[s]}: peak RSS (MB)" for s in scenarios]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for reader in readers:
-        cells = [reader.removeprefix("ours-")]
-        for scenario, phase, measure in columns:
-            mean, _, worst = _summary(_pooled(results[scenario][reader], phase, measure))
-            cells.append(f"{mean * 1000:.1f} / {worst * 1000:.1f}")
-        cells += [
-            f"{statistics.median(r['peak_rss_mb'] for r in results[s][reader]):.0f}"
-            for s in scenarios
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    """A column per chunk shape: mean and worst whole step and data fetch of each pan."""
+    readers = list(next(iter(results.values())))
+    head = ["scenario", "measure (mean / worst)"] + [r.removeprefix("ours-") for r in readers]
+    lines = [
+        f"Columns: {CHUNKSHAPE} in pixels.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|---|" + "---:|" * len(readers),
+    ]
+    for scenario, runs in results.items():
+        for row, figures in _rows(scenario, runs):
+            # mean and worst of a triple; a single value as it is
+            cells = [_cell(row, figures[r][0:3:2]) for r in readers]
+            lines.append(f"| {LABELS[scenario]} | {_label(row)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
