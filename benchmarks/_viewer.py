@@ -49,6 +49,10 @@ def set_reader_setting(name: str, value: Any) -> None:
     setattr(_reader, name, value)
 
 
+def is_ours(reader: str) -> bool:
+    return reader.partition("-")[0] == "ours"
+
+
 def ours_variant(reader: str) -> dict[str, Any]:
     """The settings of ``ours[-<chunk pixels>][-noahead]``, e.g. ours-512 or ours-noahead."""
     settings: dict[str, Any] = {}
@@ -58,7 +62,7 @@ def ours_variant(reader: str) -> dict[str, Any]:
         elif option.isdigit():
             settings[CHUNKSHAPE] = int(option)
         else:
-            raise ValueError(f"{reader}: ours takes -<chunk pixels> and -noahead, not -{option}")
+            raise MissingPiece(f"{reader}: ours takes -<chunk pixels> and -noahead, not -{option}")
     return settings
 
 
@@ -75,7 +79,7 @@ def check_reader(reader: str) -> None:
     from importlib import import_module
 
     needs = {"napari-tiff": ["napari_tiff"], "tifffile": ["tifffile", "zarr"]}
-    if reader.startswith("ours"):
+    if is_ours(reader):
         ours_settings(reader)
         needed = ["napari_tiffzarr.plugin._reader"]
     elif reader in needs or reader == "memory":
@@ -94,7 +98,7 @@ def check_reader(reader: str) -> None:
 
 def add_layer(viewer: Any, reader: str, path: str) -> Any:
     """Open path in the viewer with one reader; its first layer."""
-    if reader.startswith("ours"):
+    if is_ours(reader):
         for name, value in ours_variant(reader).items():
             set_reader_setting(name, value)
         return viewer.open(path, plugin="napari-tiffzarr")[0]

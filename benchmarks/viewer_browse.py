@@ -69,6 +69,7 @@ from _viewer import (
     add_layer,
     camera,
     check_reader,
+    is_ours,
     ours_settings,
 )
 from viewer_first_frame import CACHE, make_pyramid
@@ -311,7 +312,7 @@ def measure(run: Run) -> dict[str, Any]:
         "rest_s": run.rest,
         "canvas": list(canvas.scene.size),
         "level_drawn": int(layer.data_level) if layer.multiscale else 0,
-        "settings": ours_settings(run.reader) if run.reader.startswith("ours") else {},
+        "settings": ours_settings(run.reader) if is_ours(run.reader) else {},
         "first_frame_s": first_frame,
         "phases": recorded,
         "rss_before_open_mb": rss_before,
@@ -431,8 +432,20 @@ def _ratio(ours: tuple[float, ...], peer: tuple[float, ...]) -> str:
     return " / ".join(f"{a / b:.2f}" if b else "-" for a, b in zip(ours, peer, strict=True))
 
 
+def _columns(results: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """The readers measured, ours first and the chunk shapes in order."""
+    found = {r for runs in results.values() for r in runs}
+
+    def order(reader: str) -> tuple[int, int]:
+        base, _, size = reader.partition("-")
+        known = READERS.index(reader) if reader in READERS else READERS.index(base)
+        return known, int(size) if size.isdigit() else 0
+
+    return sorted(found, key=order)
+
+
 def browse_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
-    readers = list(next(iter(results.values())))
+    readers = _columns(results)
     peers = [p for p in PEERS if p in readers and "ours" in readers]
     head = ["scenario", "measure (mean / p90 / worst)", *readers]
     head += [f"ours / {p}" for p in peers] + ["target (issue 20)"]
@@ -440,12 +453,15 @@ def browse_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     for scenario, runs in results.items():
         for row, figures in _rows(scenario, runs):
             cells = [LABELS[scenario], _label(row)]
-            cells += [_cell(row, figures[r]) for r in readers]
-            cells += [_ratio(figures["ours"], figures[p]) for p in peers]
+            cells += [_cell(row, figures[r]) if r in figures else "-" for r in readers]
+            cells += [
+                _ratio(figures["ours"], figures[p]) if {"ours", p} <= figures.keys() else "-"
+                for p in peers
+            ]
             held = [
                 t.text(figures)
                 for t in TARGETS
-                if (t.scenario, t.row) == (scenario, row) and t.peer in peers
+                if (t.scenario, t.row) == (scenario, row) and {"ours", t.peer} <= figures.keys()
             ]
             lines.append("| " + " | ".join([*cells, "; ".join(held)]) + " |")
     return "\n".join(lines)
@@ -453,7 +469,7 @@ def browse_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
 
 def chunk_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     """A column per chunk shape: mean and worst whole step and data fetch of each pan."""
-    readers = list(next(iter(results.values())))
+    readers = _columns(results)
     head = ["scenario", "measure (mean / worst)"] + [r.removeprefix("ours-") for r in readers]
     lines = [
         f"Columns: {CHUNKSHAPE} in pixels.",
@@ -464,7 +480,7 @@ def chunk_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     for scenario, runs in results.items():
         for row, figures in _rows(scenario, runs):
             # mean and worst of a triple; a single value as it is
-            cells = [_cell(row, figures[r][0:3:2]) for r in readers]
+            cells = [_cell(row, figures[r][0:3:2]) if r in figures else "-" for r in readers]
             lines.append(f"| {LABELS[scenario]} | {_label(row)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -526,17 +542,16 @@ def _section(saved: dict[str, Any]) -> str:
     return name + ("-rest" if saved["rest"] else "")
 
 
-def run_all(plan: list[Run]) -> list[dict[str, Any]]:
+def run_all(plan: list[Run]) -> Iterator[dict[str, Any]]:
     """Each run in a fresh process, in order, in a napari settings file of their own (napari
     saves a setting as it is changed: the user's file is never read or written)."""
-    results = []
     with tempfile.TemporaryDirectory(prefix="viewer-browse-") as folder:
         settings = Path(folder) / "napari-settings.yaml"
         for run in plan:
             started = time.perf_counter()
-            results.append(_child(run, settings))
-            _say(results[-1], time.perf_counter() - started)
-    return results
+            result = _child(run, settings)
+            _say(result, time.perf_counter() - started)
+            yield result
 
 
 def _say(result: dict[str, Any], seconds: float) -> None:
@@ -553,14 +568,14 @@ def _say(result: dict[str, Any], seconds: float) -> None:
 
 
 def _preflight(readers: list[str]) -> None:
+    for reader in readers:
+        check_reader(reader)
+    SliceClock.check()
     if not os.environ.get("DISPLAY"):
         raise MissingPiece(
             'no display: run under xvfb-run -a -s "-screen 0 1920x1200x24" '
             "env QT_QPA_PLATFORM=xcb python benchmarks/viewer_browse.py ..."
         )
-    for reader in readers:
-        check_reader(reader)
-    SliceClock.check()
 
 
 def main() -> int:
@@ -614,11 +629,7 @@ def main() -> int:
         for scenario in scenarios
         for reader in (readers if turn % 2 == 0 else readers[::-1])
     ]
-    began = time.perf_counter()
     results: Results = {m: {s: {r: [] for r in readers} for s in scenarios} for m in args.modes}
-    for result in run_all(plan):
-        results[result["mode"]][result["scenario"]][result["reader"]].append(result)
-    print(f"all runs: {time.perf_counter() - began:.0f} s", flush=True)
     saved = {
         "command": "python benchmarks/viewer_browse.py " + " ".join(sys.argv[1:]),
         "runs": args.runs,
@@ -632,11 +643,30 @@ def main() -> int:
     }
     raw = CACHE / f"viewer-browse-{time.strftime('%Y%m%d-%H%M%S')}.json"
     raw.write_text(json.dumps(saved))
-    print(f"every step of every run: {raw} (--tables-from makes the tables again)", flush=True)
+    print(f"every step of every run goes to {raw} (--tables-from: the tables again)", flush=True)
+    began = time.perf_counter()
+    try:
+        for result in run_all(plan):
+            results[result["mode"]][result["scenario"]][result["reader"]].append(result)
+            raw.write_text(json.dumps(saved))
+    except RuntimeError as error:
+        print(f"{error}\nwhat was measured before is in {raw}", file=sys.stderr)
+        return 1
+    print(f"all runs: {time.perf_counter() - began:.0f} s", flush=True)
     return _tables(saved, args.write)
 
 
+def _measured(results: Results) -> Results:
+    """The readers and scenarios with runs: a run that stopped half-way has its tables."""
+    kept = {
+        mode: {s: {r: rs for r, rs in by_r.items() if rs} for s, by_r in by_s.items()}
+        for mode, by_s in results.items()
+    }
+    return {mode: {s: by_r for s, by_r in by_s.items() if by_r} for mode, by_s in kept.items()}
+
+
 def _tables(saved: dict[str, Any], write: bool) -> int:
+    saved = {**saved, "results": _measured(saved["results"])}
     text = report(saved)
     print(text)
     if write:
