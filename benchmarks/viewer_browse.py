@@ -32,10 +32,13 @@ levels decoded in numpy first: the floor).  Every scenario runs with napari's sy
 slicing and again with its experimental async slicing (``--modes``), in a napari settings
 file of its own, so the user's settings are never read or changed.
 
-``--chunkshape 256,512,1024,2048`` runs only ours, once with each VIEWER_CHUNKSHAPE, over
-the pans, for a table of mean and worst step per chunk size.  ``--quick`` is a smoke run:
-a 4096-pixel slide, a 12 x 1024 x 1024 time-lapse, 3 steps, one run.  ``--write`` puts
-the tables into benchmarks/RESULTS.md, with ratios against the issue's targets.
+Every step of every run is saved as it is measured (a JSON file in the benchmark data
+folder); ``--tables-from FILE`` makes the tables again from it, also of a run stopped
+half-way.  ``--chunkshape 256,512,1024,2048`` runs only ours, once with each
+VIEWER_CHUNKSHAPE, over the pans, for a table of mean and worst step per chunk size.
+``--quick`` is a smoke run: a 4096-pixel slide, a 12 x 1024 x 1024 time-lapse, 3 steps,
+one run.  ``--write`` puts the tables into benchmarks/RESULTS.md, with ratios against the
+issue's targets.
 """
 
 from __future__ import annotations
@@ -485,6 +488,27 @@ def chunk_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     return "\n".join(lines)
 
 
+def _measured_code() -> str:
+    """Which napari-tiffzarr ran: its checkout's commit, and whether it had changes."""
+    import subprocess
+
+    import napari_tiffzarr
+
+    folder = Path(napari_tiffzarr.__file__).parent
+
+    def git(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "-C", str(folder), *command], check=False, capture_output=True, text=True
+        )
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode:
+        return f"napari-tiffzarr {napari_tiffzarr.__version__}"
+    changed = git("status", "--porcelain", ".")
+    dirty = " with uncommitted changes" if changed.stdout.strip() else ""
+    return f"napari-tiffzarr at {head.stdout.strip()}{dirty}"
+
+
 def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -513,14 +537,15 @@ def report(saved: dict[str, Any]) -> str:
     pause = f"{rest:g} s of rest between steps" if rest else "no rest between steps"
     title = "## napari browsing: " + ("chunk shape of ours" if saved["chunks"] else pause)
     intro = (
-        f"`{saved['command']}` under Xvfb, {_versions()}; window {WINDOW[0]} x {WINDOW[1]} "
-        f"(canvas {canvas[0]} x {canvas[1]}); {pause}, each step starting once the canvas "
-        "has drawn the previous one; each reader in a fresh process per scenario, the "
-        f"readers taking turns, {runs} runs; mean, p90 and worst over every step of every "
-        "run. Data fetch: time inside napari's slicing call (the region in view and the "
-        "thumbnail); whole step: camera or slider set to the frame showing it. Pans at zoom "
-        f"1 over level 0 of the {slide} x {slide} RGB JPEG pyramid, {steps} steps forward "
-        "and back to the start; zoom from the whole slide to zoom 1 and out; T slider on a "
+        f"`{saved['command']}` under Xvfb, {saved.get('code', 'napari-tiffzarr')}, "
+        f"{_versions()}; window {WINDOW[0]} x {WINDOW[1]} (canvas {canvas[0]} x "
+        f"{canvas[1]}); {pause}, each step starting once the canvas has drawn the previous "
+        "one; each reader in a fresh process per scenario, the readers taking turns, "
+        f"{runs} runs; mean, p90 and worst over every step of every run. Data fetch: time "
+        "inside napari's slicing call (the region in view and the thumbnail); whole step: "
+        "camera or slider set to the frame showing it. Pans at zoom 1 over level 0 of the "
+        f"{slide} x {slide} RGB JPEG pyramid, {steps} steps forward and back to the start; "
+        "zoom from the whole slide to zoom 1 and out; T slider on a "
         f"{frames} x {frame} x {frame} uint16 deflate time-lapse, {steps} frames forward, "
         f"back, {steps} random jumps. Each process first opens and closes a small file of "
         "the same kind, untimed (napari's one-time costs of a reader's first layer). "
@@ -636,6 +661,7 @@ def main() -> int:
         "steps": args.steps,
         "rest": args.rest,
         "chunks": chunks,
+        "code": _measured_code(),
         "slide": args.sizes.slide,
         "frames": args.sizes.frames,
         "frame": args.sizes.frame,
