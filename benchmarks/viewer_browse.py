@@ -337,8 +337,10 @@ def _child(run: Run, settings: Path) -> dict[str, Any]:
 def _summary(values: list[float]) -> tuple[float, float, float]:
     """Mean, p90 and worst: a step that reads nothing counts as much as one that does, as a
     user feels it."""
-    p90 = statistics.quantiles(values, n=10, method="inclusive")[8] if len(values) > 1 else 0.0
-    return statistics.fmean(values), p90 or values[0], max(values)
+    p90 = (
+        statistics.quantiles(values, n=10, method="inclusive")[8] if len(values) > 1 else values[0]
+    )
+    return statistics.fmean(values), p90, max(values)
 
 
 def _pooled(runs: list[dict[str, Any]], phase: str, measure: str) -> list[float]:
