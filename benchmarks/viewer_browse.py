@@ -141,6 +141,13 @@ Move = Callable[[], None]
 Phases = list[tuple[str, list[Move]]]
 
 
+def _chunks(layer: Any) -> list[int]:
+    """The chunk shape napari reads level 0 (or the one level) in; none for numpy."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    chunks = getattr(data, "chunksize", getattr(data, "chunks", ()))  # dask, then zarr
+    return [int(n) for n in chunks]
+
+
 def _plane_shape(layer: Any) -> tuple[int, int]:
     data = layer.data[0] if layer.multiscale else layer.data
     shape = data.shape[:-1] if layer.rgb else data.shape
@@ -316,6 +323,7 @@ def measure(run: Run) -> dict[str, Any]:
         "rest_s": run.rest,
         "canvas": list(canvas.scene.size),
         "level_drawn": int(layer.data_level) if layer.multiscale else 0,
+        "chunks": _chunks(layer),
         "settings": ours_settings(run.reader) if is_ours(run.reader) else {},
         "first_frame_s": first_frame,
         "phases": recorded,
@@ -473,12 +481,20 @@ def browse_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     return "\n".join(lines)
 
 
+def _first(results: dict[str, dict[str, list[dict[str, Any]]]], reader: str) -> dict[str, Any]:
+    return next(runs[reader][0] for runs in results.values() if reader in runs)
+
+
 def chunk_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     """A column per chunk shape: mean and worst whole step and data fetch of each pan."""
     readers = _columns(results)
     head = ["scenario", "measure (mean / worst)"] + [r.removeprefix("ours-") for r in readers]
     lines = [
-        f"Columns: {CHUNKSHAPE} in pixels.",
+        f"Columns: {CHUNKSHAPE} in pixels; napari read level 0 in chunks of "
+        + ", ".join(
+            f"{' x '.join(map(str, _first(results, r).get('chunks', [])))} ({r})" for r in readers
+        )
+        + ".",
         "",
         "| " + " | ".join(head) + " |",
         "|---|---|" + "---:|" * len(readers),
