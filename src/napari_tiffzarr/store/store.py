@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, Unpack
 
 import numpy as np
 from zarr.abc.store import (
@@ -43,6 +43,9 @@ from .location import StoreLocation, home_source, target_of
 from .readahead import ReadAhead
 from .reading import ChunkReader, TiffChunkWarning, page_key
 from .writing import erase_chunk, write_chunk
+
+if TYPE_CHECKING:
+    from ..references import FsspecOptions
 
 __all__ = ["CHUNKMODE", "TiffChunkWarning", "ZarrTiffStore"]
 
@@ -370,41 +373,13 @@ class ZarrTiffStore(Store):
         jsonfile: str | os.PathLike[str] | TextIO,
         /,
         url: str | None,
-        *,
-        groupname: str | None = None,
-        templatename: str | None = None,
-        compressors: Mapping[int, str | None] | None = None,
-        version: int | None = None,
-        zarr_format: ZarrFormat | None = None,
-        portable: bool = False,
-        _shape: Sequence[int] | None = None,
-        _axes: Sequence[str] | None = None,
-        _index: Sequence[int] | None = None,
-        _append: bool = False,
-        _close: bool = True,
+        **options: Unpack[FsspecOptions],
     ) -> None:
-        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does;
-        url is the TIFF's directory.  portable uses imagecodecs' codecs only, refusing what
-        they cannot decode; otherwise our TIFF segment codec decodes those levels.  See
-        :func:`napari_tiffzarr.references.write_fsspec`."""
+        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does:
+        :func:`napari_tiffzarr.references.write_fsspec`, whose options these are."""
         from ..references import write_fsspec
 
-        write_fsspec(
-            self,
-            jsonfile,
-            url,
-            groupname=groupname,
-            templatename=templatename,
-            compressors=compressors,
-            version=version,
-            zarr_format=zarr_format,
-            portable=portable,
-            _shape=_shape,
-            _axes=_axes,
-            _index=_index,
-            _append=_append,
-            _close=_close,
-        )
+        write_fsspec(self, jsonfile, url, **options)
 
     def close(self) -> None:
         """Release the threads and the file; reads after this raise TiffClosedError."""
