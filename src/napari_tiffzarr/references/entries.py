@@ -24,10 +24,10 @@ from .coding import (
     required_codecs,
     segment_coding,
 )
-from .sequences import Placement, lead_multiscales, unique
+from .sequences import Placement, lead_axes, lead_multiscales, unique
 
 if TYPE_CHECKING:
-    from ..store.config import ZarrFormat
+    from ..store.config import Layout, ZarrFormat
     from ..store.store import ZarrTiffStore
 
 __all__ = ["format_store", "metadata_documents", "reference_entries"]
@@ -61,26 +61,47 @@ def metadata_documents(
     codings: Sequence[ChunkCoding],
 ) -> dict[str, dict[str, Any]]:
     """The store's metadata documents with codecs, and the sequence's leading axes."""
-    documents = {key: json.loads(value) for key, value in store.index.metadata.items()}
+    index = store.index
+    documents = {key: json.loads(value) for key, value in index.metadata.items()}
     fmt = store.zarr_format
     lead = list(seq.shape)
+    ngff = store.config.layout == "ngff"
+    # the leading axes' names: NGFF's, as the multiscales axes get them, in NGFF's layout
+    taken = [axis.name for axis in index.ngff_axes]
+    ngff_lead = [name for name, _ in lead_axes(seq, taken)]
+
+    def lead_names(dims: list[str]) -> list[str]:
+        return ngff_lead if ngff else unique(seq.axes, dims)
+
     for key, document in documents.items():
         head, _, name = key.rpartition("/")
         level = int(head) if head else 0
         if name == ".zattrs" and "_ARRAY_DIMENSIONS" in document:
             dims = document["_ARRAY_DIMENSIONS"]
-            document["_ARRAY_DIMENSIONS"] = unique(seq.axes, dims) + dims
+            document["_ARRAY_DIMENSIONS"] = lead_names(dims) + dims
         elif name == ".zarray":
             document.update(codings[level].zarr2())
             document["shape"] = lead + document["shape"]
             document["chunks"] = [1] * len(lead) + document["chunks"]
         elif fmt == 3 and document.get("node_type") == "array":
-            document["codecs"] = codings[level].zarr3()
+            # the served order's transpose stays first: the chunks' bytes are the TIFF's
+            transpose = [
+                {
+                    "name": "transpose",
+                    "configuration": {
+                        "order": list(range(len(lead)))
+                        + [len(lead) + i for i in codec["configuration"]["order"]]
+                    },
+                }
+                for codec in document["codecs"]
+                if codec["name"] == "transpose"
+            ]
+            document["codecs"] = transpose + codings[level].zarr3()
             document["shape"] = lead + document["shape"]
             grid = document["chunk_grid"]["configuration"]
             grid["chunk_shape"] = [1] * len(lead) + grid["chunk_shape"]
             dims = document.get("dimension_names") or []
-            document["dimension_names"] = unique(seq.axes, dims) + dims
+            document["dimension_names"] = lead_names(dims) + dims
         if seq.shape and name in ("zarr.json", ".zattrs"):
             lead_multiscales(document.get("attributes", document), seq)
     return documents
@@ -133,11 +154,15 @@ def _target(store: ZarrTiffStore, url: str | None) -> tuple[str, str]:
     return base, name
 
 
-def format_store(store: ZarrTiffStore, zarr_format: ZarrFormat | None) -> ZarrTiffStore:
-    """The store, or a twin serving the other zarr format over the same series."""
-    if zarr_format is None or zarr_format == store.zarr_format:
-        return store
-    return store.with_zarr_format(zarr_format)
+def format_store(
+    store: ZarrTiffStore, zarr_format: ZarrFormat | None, layout: Layout | None = None
+) -> ZarrTiffStore:
+    """The store, or a twin serving the other zarr format or layout over the same series."""
+    if zarr_format is not None and zarr_format != store.zarr_format:
+        store = store.with_zarr_format(zarr_format)
+    if layout is not None and layout != store.config.layout:
+        store = store.with_layout(layout)
+    return store
 
 
 def _entry(key: str, value: Any) -> str:
@@ -169,13 +194,14 @@ def reference_entries(
     compressors: Mapping[int, str | None] | None = None,
     version: int = 0,
     zarr_format: ZarrFormat | None = None,
+    layout: Layout | None = None,
     sequence: Placement | None = None,
     metadata: bool = True,
     portable: bool = False,
 ) -> tuple[dict[str, str], dict[str, str], Iterator[str]]:
     """(templates, codecs needed, entries) of the references: metadata (if asked for),
     then chunks."""
-    store = format_store(store, zarr_format)
+    store = format_store(store, zarr_format, layout)
     seq = sequence or Placement((), (), ())
     base, name = _target(store, url)
     templates: dict[str, str] = {}

@@ -16,7 +16,7 @@ from .entries import format_store, metadata_documents, reference_entries
 from .sequences import Placement, array_signature, is_array
 
 if TYPE_CHECKING:
-    from ..store.config import ZarrFormat
+    from ..store.config import Layout, ZarrFormat
     from ..store.store import ZarrTiffStore
 
 __all__ = ["FsspecOptions", "ReferenceOptions", "write_fsspec", "write_sequence"]
@@ -32,6 +32,9 @@ class ReferenceOptions(TypedDict, total=False):
     compressors: Mapping[int, str | None] | None
     version: int | None  # 0: a flat mapping; 1: templates, and the codecs a reader needs
     zarr_format: ZarrFormat | None  # None: the store's own
+    # 'tifffile': tifffile's shape and axes; 'ngff': OME-NGFF's order and names, as a
+    # multiscales group (zarr 3 reorders through its transpose codec); None: the store's
+    layout: Layout | None
     # imagecodecs' codecs only, refusing what they cannot decode; otherwise our TIFF
     # segment codec decodes those levels
     portable: bool
@@ -131,6 +134,7 @@ def write_fsspec(
         compressors=options.get("compressors"),
         version=version,
         zarr_format=options.get("zarr_format"),
+        layout=options.get("layout"),
         sequence=seq,
         metadata=not append,
         portable=options.get("portable", False),
@@ -174,7 +178,7 @@ def write_sequence(
     portable = bool(options.get("portable", False))
     first: dict[str, str] | None = None
     for store in stores:
-        twin = format_store(store, zarr_format)
+        twin = format_store(store, zarr_format, options.get("layout"))
         codings = level_codings(twin, compressors, portable)
         metadata = metadata_documents(twin, Placement((), (), ()), codings)
         arrays = {k: array_signature(v) for k, v in metadata.items() if is_array(k, v)}

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..store.metadata import NGFF_AXES
+from ..store.ngff import NGFF_AXES
 
-__all__ = ["Placement", "array_signature", "is_array", "lead_multiscales", "unique"]
+__all__ = ["Placement", "array_signature", "is_array", "lead_axes", "lead_multiscales", "unique"]
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,22 @@ def unique(names: Sequence[str], taken: Sequence[str]) -> list[str]:
     return result
 
 
+def lead_axes(seq: Placement, taken: Sequence[str]) -> list[tuple[str, str | None]]:
+    """NGFF name and type of the sequence's leading axes, names unique beside taken."""
+    kinds = [NGFF_AXES.get(ax, (ax.lower(), None)) for ax in seq.axes]
+    named = unique([n for n, _ in kinds], taken)
+    return [(name, kind) for name, (_, kind) in zip(named, kinds, strict=True)]
+
+
 def lead_multiscales(attributes: dict[str, Any], seq: Placement) -> None:
     """Give OME-NGFF multiscales the sequence's leading axes, at scale 1."""
     ome = attributes.get("ome")
     multiscales = (ome if isinstance(ome, dict) else attributes).get("multiscales") or []
     for multiscale in multiscales:
         axes = multiscale["axes"]
-        names = [NGFF_AXES.get(ax, (ax.lower(), None)) for ax in seq.axes]
-        named = unique([n for n, _ in names], [a["name"] for a in axes])
         lead = [
             {"name": n, "type": kind} if kind else {"name": n}
-            for n, (_, kind) in zip(named, names, strict=True)
+            for n, kind in lead_axes(seq, [a["name"] for a in axes])
         ]
         multiscale["axes"] = lead + axes
         for dataset in multiscale["datasets"]:

@@ -35,7 +35,7 @@ from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
 from .batching import ChunkData
 from .cache import ChunkCache
-from .config import CHUNKMODE, OnError, StoreConfig, ZarrFormat
+from .config import CHUNKMODE, Layout, OnError, StoreConfig, ZarrFormat
 from .decoding import DecodeQueue
 from .index import ChunkIndex
 from .keys import ChunkRef
@@ -77,6 +77,7 @@ class ZarrTiffStore(Store):
         chunkshape: int | Sequence[int] | None = None,
         cachesize: int | None = None,
         readahead: bool = False,
+        layout: Layout = "tifffile",
     ) -> None:
         series = _as_series(arg)
         config = StoreConfig.resolve(
@@ -94,6 +95,7 @@ class ZarrTiffStore(Store):
             chunkshape=chunkshape,
             cachesize=cachesize,
             readahead=readahead,
+            layout=layout,
         )
         if read_only is None:
             read_only = not getattr(home_source(series), "writable", False)
@@ -134,6 +136,15 @@ class ZarrTiffStore(Store):
         if zarr_format not in (2, 3):
             raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
         return self._copy(self.config.replace(zarr_format=zarr_format), True)
+
+    def with_layout(self, layout: Layout) -> ZarrTiffStore:
+        """A read-only twin serving the same chunks in the other layout (a series of one
+        level as a group in NGFF's, which lives on groups)."""
+        if layout not in ("tifffile", "ngff"):
+            raise ValueError(f"layout must be 'tifffile' or 'ngff', not {layout!r}")
+        single = len(self.series.levels) == 1 and layout == "ngff"
+        multiscales = self.config.multiscales or single
+        return self._copy(self.config.replace(layout=layout, multiscales=multiscales), True)
 
     # -- what the store serves ----------------------------------------------------------
     @property
@@ -433,7 +444,8 @@ class ZarrTiffStore(Store):
         return (
             f"ZarrTiffStore({name!r}, {kind}={index}, "
             f"level={'all' if config.multiscales else config.level}, "
-            f"chunkmode={config.chunkmode.name}, zarr_format={config.zarr_format})"
+            f"chunkmode={config.chunkmode.name}, zarr_format={config.zarr_format}"
+            + (f", layout={config.layout!r})" if config.layout != "tifffile" else ")")
         )
 
     def __str__(self) -> str:
