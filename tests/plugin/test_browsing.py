@@ -55,6 +55,7 @@ def test_a_slider_stepped_without_rest_shows_each_frame(
             ),
             timeout=30000,
         )
+
     # the slider moved forward: the frames after the last one shown were read ahead
     def cached_frames() -> set[int]:
         return {key[0][2] for key in list(store.cache._entries)}

@@ -189,7 +189,7 @@ def _grid(
         pass
 
     grid = Grid()
-    grid.level, grid.shape, grid.chunks, grid.roles = level, shape, chunks, roles  # type: ignore[attr-defined]
+    grid.level, grid.shape, grid.chunks, grid.served_roles = level, shape, chunks, roles  # type: ignore[attr-defined]
     grid.grid = tuple(-(-s // c) for s, c in zip(shape, chunks, strict=True))  # type: ignore[attr-defined]
     return grid
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, Unpack
 
 import numpy as np
 from zarr.abc.store import (
@@ -32,12 +32,15 @@ from zarr.core.buffer.core import default_buffer_prototype
 from ..errors import TiffClosedError
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
-from .config import CHUNKMODE, OnError, StoreConfig, ZarrFormat
+from .config import CHUNKMODE, Layout, OnError, StoreConfig, ZarrFormat
 from .index import ChunkIndex
 from .keys import ChunkRef
 from .location import StoreLocation, home_source, target_of
 from .scheduler import ChunkCache, ChunkReader, ReadScheduler, TiffChunkWarning, page_key
 from .writing import erase_chunk, write_chunk
+
+if TYPE_CHECKING:
+    from ..references import FsspecOptions
 
 __all__ = ["CHUNKMODE", "TiffChunkWarning", "ZarrTiffStore"]
 
@@ -69,6 +72,7 @@ class ZarrTiffStore(Store):
         chunkshape: int | Sequence[int] | None = None,
         cachesize: int | None = None,
         readahead: bool = False,
+        layout: Layout = "tifffile",
     ) -> None:
         series = _as_series(arg)
         config = StoreConfig.resolve(
@@ -86,6 +90,7 @@ class ZarrTiffStore(Store):
             chunkshape=chunkshape,
             cachesize=cachesize,
             readahead=readahead,
+            layout=layout,
         )
         if read_only is None:
             read_only = not getattr(home_source(series), "writable", False)
@@ -122,6 +127,15 @@ class ZarrTiffStore(Store):
         if zarr_format not in (2, 3):
             raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
         return self._copy(self.config.replace(zarr_format=zarr_format), True)
+
+    def with_layout(self, layout: Layout) -> ZarrTiffStore:
+        """A read-only twin serving the same chunks in the other layout (a series of one
+        level as a group in NGFF's, which lives on groups)."""
+        if layout not in ("tifffile", "ngff"):
+            raise ValueError(f"layout must be 'tifffile' or 'ngff', not {layout!r}")
+        single = len(self.series.levels) == 1 and layout == "ngff"
+        multiscales = self.config.multiscales or single
+        return self._copy(self.config.replace(layout=layout, multiscales=multiscales), True)
 
     # -- what the store serves ----------------------------------------------------------
     @property
@@ -340,41 +354,13 @@ class ZarrTiffStore(Store):
         jsonfile: str | os.PathLike[str] | TextIO,
         /,
         url: str | None,
-        *,
-        groupname: str | None = None,
-        templatename: str | None = None,
-        compressors: Mapping[int, str | None] | None = None,
-        version: int | None = None,
-        zarr_format: ZarrFormat | None = None,
-        portable: bool = False,
-        _shape: Sequence[int] | None = None,
-        _axes: Sequence[str] | None = None,
-        _index: Sequence[int] | None = None,
-        _append: bool = False,
-        _close: bool = True,
+        **options: Unpack[FsspecOptions],
     ) -> None:
-        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does;
-        url is the TIFF's directory.  portable uses imagecodecs' codecs only, refusing what
-        they cannot decode; otherwise our TIFF segment codec decodes those levels.  See
-        :func:`napari_tiffzarr.references.write_fsspec`."""
+        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does:
+        :func:`napari_tiffzarr.references.write_fsspec`, whose options these are."""
         from ..references import write_fsspec
 
-        write_fsspec(
-            self,
-            jsonfile,
-            url,
-            groupname=groupname,
-            templatename=templatename,
-            compressors=compressors,
-            version=version,
-            zarr_format=zarr_format,
-            portable=portable,
-            _shape=_shape,
-            _axes=_axes,
-            _index=_index,
-            _append=_append,
-            _close=_close,
-        )
+        write_fsspec(self, jsonfile, url, **options)
 
     def close(self) -> None:
         """Release the threads and the file; reads after this raise TiffClosedError."""
@@ -425,7 +411,8 @@ class ZarrTiffStore(Store):
         return (
             f"ZarrTiffStore({name!r}, {kind}={index}, "
             f"level={'all' if config.multiscales else config.level}, "
-            f"chunkmode={config.chunkmode.name}, zarr_format={config.zarr_format})"
+            f"chunkmode={config.chunkmode.name}, zarr_format={config.zarr_format}"
+            + (f", layout={config.layout!r})" if config.layout != "tifffile" else ")")
         )
 
     def __str__(self) -> str:

@@ -166,7 +166,7 @@ def _grown(box: Box, grid: ChunkGrid, roles: Sequence[int]) -> Box:
     """box one chunk larger on both sides along the dimensions of roles."""
     return tuple(
         (lo - 1, hi + 1) if role in roles and n > 1 else (lo, hi)
-        for (lo, hi), role, n in zip(box, grid.roles, grid.grid, strict=True)
+        for (lo, hi), role, n in zip(box, grid.served_roles, grid.grid, strict=True)
     )
 
 

@@ -158,7 +158,7 @@ class ReadScheduler:
             grid = reader.index.levels[main.level].grid
             whole = all(
                 (low, high) == (0, count - 1)
-                for (low, high), count, role in zip(box, grid.grid, grid.roles, strict=True)
+                for (low, high), count, role in zip(box, grid.grid, grid.served_roles, strict=True)
                 if role in (2, 3)
             )
             if not motion.observe(View(main.level, box, now), whole=whole):
