@@ -273,7 +273,7 @@ def _image_series(
     lazy = PlanePages(tif, refs, missing, planes.names)
     first = next((i for i, ref in enumerate(refs) if ref is not None), None)
     keyframe = lazy[first] if first is not None else None
-    if keyframe is None:
+    if keyframe is None or first is None:
         return None
     if spp > 1:
         if keyframe.planarconfig == 1:
@@ -293,6 +293,8 @@ def _image_series(
             "%s: OME image misses %d planes: they read as fill", tif.filename, size - len(refs)
         )
         refs = refs + [None] * (size - len(refs))
+    if first >= len(refs):
+        return None  # its only planes lie past the image's size
     pages = PlanePages(tif, refs, missing, planes.names)
     squeezed = squeeze_axes(shape, axes)[0]
     if keyframe.shape != tuple(squeezed[-len(keyframe.shape) :]):
@@ -308,31 +310,57 @@ def _image_series(
     series.channel_names = [c.attrib.get("Name", "") for c in channels]
     series.channel_colors = [_rgb(c.attrib.get("Color", "")) for c in channels]
     series.missing_files = missing  # grows where a remote file is found missing
-    _add_subifd_levels(tif, series)
+    _add_subifd_levels(tif, series, pages, first)
     return series
 
 
-def _add_subifd_levels(tif: TiffFile, series: TiffPageSeries) -> None:
-    """SubIFD i of every plane's IFD is that plane at pyramid level i + 1."""
+class SubIfdPages(PageSequence["TiffPage | None"]):
+    """SubIFD level of each plane's page, found when first asked for in the plane's own
+    file (the offsets in a page's SubIFDs tag point into the file that holds it)."""
+
+    def __init__(self, planes: PlanePages, level: int) -> None:
+        super().__init__()
+        self._planes = planes
+        self._level = level
+
+    def __len__(self) -> int:
+        return len(self._planes)
+
+    def _make(self, index: int) -> TiffPage | None:
+        page = self._planes[index]
+        if page is None or len(page.subifds) <= self._level:
+            return None
+        tif = self._planes.file(index)
+        if tif is None:
+            return None
+        offset = page.subifds[self._level]
+        return tif.subifd_page(offset, subifd_index(page, self._level))
+
+
+def _add_subifd_levels(
+    tif: TiffFile, series: TiffPageSeries, planes: PlanePages, first: int
+) -> None:
+    """SubIFD i of every plane's IFD is that plane at pyramid level i + 1; only the
+    keyframe's (plane first's) are parsed here, the others when their chunks are read."""
     keyframe = series.keyframe
+    home = planes.file(first)
+    if home is None:
+        return
     base_shape = list(series.get_shape(False))
     base_axes = series.get_axes(False)
-    tif.prefetch_ifds(keyframe.subifds)
+    home.prefetch_ifds(keyframe.subifds)
     for level in range(len(keyframe.subifds)):
-        pages: list[TiffPage | None] = []
-        for page in series.pages:
-            if page is None or len(page.subifds) <= level:
-                pages.append(None)
-                continue
-            pages.append(tif.subifd_page(page.subifds[level], subifd_index(page, level)))
-        first = next((p for p in pages if p is not None), None)
-        if first is None:
-            return
-        shape = list(base_shape)
-        shape[base_axes.rindex("Y")] = first.imagelength
-        shape[base_axes.rindex("X")] = first.imagewidth
+        pages = SubIfdPages(planes, level)
         try:
-            item = TiffPageSeries(tif, pages, shape, base_axes, kind="ome", name=series.name)
+            top = pages[first]
+            if top is None:
+                return
+            shape = list(base_shape)
+            shape[base_axes.rindex("Y")] = top.imagelength
+            shape[base_axes.rindex("X")] = top.imagewidth
+            item = TiffPageSeries(
+                tif, pages, shape, base_axes, kind="ome", name=series.name, keyframe=top
+            )
         except TiffFileError as exc:
             log.warning("%s: OME pyramid level %d skipped: %s", tif.filename, level + 1, exc)
             return
