@@ -47,7 +47,7 @@ def page_info(page: TiffPage) -> dict[str, Any]:
         "shape": list(page.shape),
         "dtype": str(page.dtype),
         "axes": page.axes,
-        "storage": "tiles" if page.is_tiled else "strips",
+        "storage": page.storage,
         "chunk": list(page.chunks),
         "compression": _name(Compression, page.compression),
         "predictor": _name(Predictor, page.predictor),
