@@ -24,6 +24,7 @@ from .codecs import (
 )
 from .ifd import Ifd, TiffHeader
 from .layout import SegmentLayout
+from .ojpegstream import OjpegCoding
 from .tags import (
     Compression,
     Photometric,
@@ -34,7 +35,8 @@ from .tags import (
     describe_value,
     enum_or_int,
 )
-from .tagvalues import IntTag, read_int
+from .tagvalues import IntTag, read_floats, read_int
+from .ycbcr import DEFAULT_COEFFICIENTS, DEFAULT_REFERENCE, YCbCrColours
 
 if TYPE_CHECKING:
     from ..store.store import ZarrTiffStore
@@ -138,6 +140,11 @@ class TiffPage:
         """A JPEG header to decode every segment with; only NDPI's pages have one."""
         return None
 
+    @property
+    def ojpeg(self) -> OjpegCoding | None:
+        """How old-style JPEG segments decode; only old-style JPEG pages have it."""
+        return None
+
     @cached_property
     def rowsperstrip(self) -> int:
         rows = read_int(self, TagCode.RowsPerStrip, 2**32 - 1)
@@ -156,6 +163,18 @@ class TiffPage:
         if not isinstance(value, tuple) or len(value) != 2:
             return (2, 2)
         return (int(value[0]), int(value[1]))
+
+    @cached_property
+    def ycbcr_colours(self) -> YCbCrColours | None:
+        """A YCbCr page's colour tags, for converting its samples as libtiff does."""
+        if self.photometric != Photometric.YCBCR:
+            return None
+        coefficients = read_floats(self, TagCode.YCbCrCoefficients, DEFAULT_COEFFICIENTS)
+        return YCbCrColours(
+            read_floats(self, TagCode.ReferenceBlackWhite, DEFAULT_REFERENCE),
+            (coefficients[0], coefficients[1], coefficients[2]),
+            self.subsampling or (1, 1),
+        )
 
     @property
     def is_subsampled(self) -> bool:
@@ -225,7 +244,8 @@ class TiffPage:
         """(separate samples, depth, length, width, contiguous samples)."""
         width, length, depth = self.imagewidth, self.imagelength, self.imagedepth
         samples = self.samplesperpixel
-        if width < 1 or length < 1 or depth < 1 or samples < 1:
+        # a width or length of 0 is an empty image, read as an empty array of its shape
+        if depth < 1 or samples < 1:
             raise TiffFileError(
                 f"{self.name}: invalid image size: width {width}, length {length}, "
                 f"depth {depth}, samples {samples}"
@@ -281,7 +301,9 @@ class TiffPage:
         else:
             if self.rowsperstrip < 1:
                 raise TiffFileError(f"{self.name}: RowsPerStrip is 0")
-            layout = SegmentLayout(shaped, (1, self.rowsperstrip, width, samples), tiled=False)
+            # an empty image has no strips; its strip width stays 1 for the grid's sake
+            segment = (1, self.rowsperstrip, max(width, 1), samples)
+            layout = SegmentLayout(shaped, segment, tiled=False)
         return layout
 
     @property
@@ -395,6 +417,8 @@ class TiffPage:
             t4options=self.t4options,
             fillvalue=self.nodata if fillvalue is None else fillvalue,
             name=self.name,
+            ojpeg=self.ojpeg,
+            ycbcr=self.ycbcr_colours,
         )
 
     @property
