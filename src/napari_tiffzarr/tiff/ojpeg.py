@@ -28,8 +28,8 @@ from ..errors import TiffFileError
 from .jpeg import jpeg_frame, jpeg_header_end
 from .ojpegstream import SOI, OjpegCoding
 from .page import TiffPage
-from .tags import Photometric, PlanarConfig, TagCode
-from .tagvalues import read_int
+from .tags import Compression, Photometric, PlanarConfig, TagCode
+from .tagvalues import IntTag, read_int
 
 __all__ = ["OjpegPage"]
 
@@ -45,6 +45,8 @@ def _segment(marker: int, payload: bytes) -> bytes:
 
 class OjpegPage(TiffPage):
     """A page compressed with old-style JPEG."""
+
+    compression = IntTag(TagCode.Compression, Compression.OJPEG, kind=Compression)
 
     def _tag_offsets(self, code: int) -> list[int]:
         tag = self.ifd.get(code)

@@ -148,7 +148,9 @@ class TiffPage:
     @cached_property
     def rowsperstrip(self) -> int:
         rows = read_int(self, TagCode.RowsPerStrip, 2**32 - 1)
-        return max(1, min(rows, self.imagelength)) if rows > 0 else 0
+        if rows <= 0:
+            return 0
+        return max(1, min(rows, self.imagelength))
 
     @cached_property
     def extrasamples(self) -> tuple[int, ...]:
@@ -242,6 +244,8 @@ class TiffPage:
     @cached_property
     def shaped(self) -> tuple[int, int, int, int, int]:
         """(separate samples, depth, length, width, contiguous samples)."""
+        if not self.ifd:
+            raise TiffFileError(f"{self.name}: the IFD has no entries: no image")
         width, length, depth = self.imagewidth, self.imagelength, self.imagedepth
         samples = self.samplesperpixel
         # a width or length of 0 is an empty image, read as an empty array of its shape
@@ -337,6 +341,10 @@ class TiffPage:
         offsets = self._first_tag(*OFFSET_TAGS)
         if offsets is None:
             raise TiffFileError(f"{self.name}: the image has no strip or tile offsets")
+        if len(offsets) > self.layout.count:
+            # more offsets than segments (a RowsPerStrip that overflowed): libtiff and
+            # GDAL use the first ones
+            return offsets[: self.layout.count]
         return offsets
 
     @cached_property
@@ -363,7 +371,21 @@ class TiffPage:
                 return np.array([end - start], np.uint64)
         if counts is None:
             raise TiffFileError(f"{self.name}: the image has no segment byte counts")
+        if len(counts) > len(offsets):
+            return self._trimmed_counts(counts[: len(offsets)])
         return counts
+
+    def _trimmed_counts(self, counts: np.ndarray) -> np.ndarray:
+        """Byte counts of a page listing more segments than it has: uncompressed ones are
+        read whole where the file holds them, as GDAL reads them."""
+        if self.codec is None or self.codec.role is not Role.RAW or self.layout.tiled:
+            return counts
+        need = np.array(
+            [self.layout.valid_shape(i)[1] for i in range(len(counts))], np.uint64
+        ) * np.uint64(self.nbytes_stored // max(1, self.imagelength * self.shaped[0]))
+        room = np.uint64(self.source.size) - np.minimum(self.dataoffsets, self.source.size)
+        whole: np.ndarray = np.maximum(counts, np.minimum(need, room))
+        return whole
 
     @property
     def nbytes_stored(self) -> int:
