@@ -10,6 +10,7 @@ import logging
 import shutil
 import struct
 import subprocess
+import warnings
 from pathlib import Path
 
 import imagecodecs
@@ -68,6 +69,30 @@ def test_empty_image_reads_as_tifffile_gives_it(length: int, width: int, samples
         array = zarr.open(ours.series[0].aszarr(), mode="r")
         assert array.shape == zarr_shape
         assert array[...].shape == expected.shape
+
+
+@pytest.mark.parametrize("shape", [(0, 10), (3, 0, 4), (0, 5, 3)])
+@pytest.mark.parametrize("imagej", [False, True])
+def test_empty_arrays_written_by_tifffile(
+    tmp_path: Path, shape: tuple[int, ...], imagej: bool
+) -> None:
+    """tifffile writes an empty array as a page of no size and the array's shape in its
+    description: the series has that shape, through the store too."""
+    path = tmp_path / "empty.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # tifffile: "writing zero-size array to nonconformant TIFF"
+        tifffile.imwrite(path, np.empty(shape, np.uint8), imagej=imagej)
+    _quiet_tifffile()
+    with tifffile.TiffFile(path) as theirs:
+        expected = [(s.shape, s.axes, s.asarray().shape) for s in theirs.series]
+    with TiffFile(path) as ours:
+        assert [(s.shape, s.axes, s.asarray().shape) for s in ours.series] == expected
+        for chunkmode in (0, 2):
+            array = zarr.open(ours.series[0].aszarr(chunkmode=chunkmode), mode="r")
+            assert array.shape == expected[0][0]
+            assert array[...].size == 0
 
 
 # -- IFD chains ---------------------------------------------------------------------------

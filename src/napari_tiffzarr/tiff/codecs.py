@@ -365,6 +365,7 @@ class SegmentDecoder:
             and params.planarconfig == 1
             and params.predictor == 1
             and params.layout.segment[3] == 3
+            and all(f in (1, 2, 4) for f in params.ycbcr.subsampling)
         )
 
     @property

@@ -303,10 +303,11 @@ class TiffPage:
                 raise TiffFileError(f"{self.name}: invalid tile size {segment[:3]}")
             layout = SegmentLayout(shaped, segment, tiled=True)
         else:
-            if self.rowsperstrip < 1:
+            rows = self.rowsperstrip
+            if rows < 1 and shaped[2] and width:
                 raise TiffFileError(f"{self.name}: RowsPerStrip is 0")
-            # an empty image has no strips; its strip width stays 1 for the grid's sake
-            segment = (1, self.rowsperstrip, max(width, 1), samples)
+            # an empty image has no strips; its strip stays 1 x 1 for the grid's sake
+            segment = (1, max(rows, 1), max(width, 1), samples)
             layout = SegmentLayout(shaped, segment, tiled=False)
         return layout
 
