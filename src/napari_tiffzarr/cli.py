@@ -59,6 +59,8 @@ def page_info(page: TiffPage) -> dict[str, Any]:
 def file_info(tif: TiffFile) -> dict[str, Any]:
     pages = tif.pages
     count = len(pages)
+    if not count:
+        pages.first()  # a file without pages: raises TiffNoPagesError, saying why
     listed = []
     for page in pages[:MAX_LISTED_PAGES]:
         try:

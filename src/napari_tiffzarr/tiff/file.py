@@ -8,10 +8,11 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import TiffFileError
 from ..sources import FsspecSource, open_source
 from .files import DEFAULT_OPENFILES, FilePool
 from .ifd import read_header, read_ifd
-from .ndpi import page_class
+from .kinds import page_class
 from .page import TiffPage
 from .pages import TiffPages
 from .series import TiffPageSeries, find_series
@@ -116,6 +117,8 @@ class TiffFile:
     def asarray(self, key: int | None = None, *, series: int = 0, level: int = 0) -> np.ndarray:
         if key is not None:
             return self.pages[key].asarray()
+        if not self.series:
+            raise TiffFileError(f"{self.filename}: the file holds no image")
         return self.series[series].levels[level].asarray()
 
     def close(self) -> None:

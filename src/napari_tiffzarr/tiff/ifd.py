@@ -217,7 +217,9 @@ def _check_ifd_offset(source: ByteSource, header: TiffHeader, offset: int) -> No
 
 def _entry_count(source: ByteSource, header: TiffHeader, offset: int, head: bytes) -> int:
     (count,) = struct.unpack(header.count_format, head[: header.count_size])
-    if count == 0 or count > MAX_IFD_ENTRIES:
+    # an IFD of no entries is a page without an image; the chain goes on past it, as
+    # tifffile follows it
+    if count > MAX_IFD_ENTRIES:
         raise TiffFileError(f"{source.name}: IFD at offset {offset} declares {count} entries")
     return int(count)
 
@@ -385,7 +387,7 @@ def read_entries(
     if start < 0 or start + count_size > len(block):  # not in the window yet
         block, start = window.span(offset, count_size)
     (count,) = count_format.unpack_from(block, start)
-    if count == 0 or count > MAX_IFD_ENTRIES:
+    if count > MAX_IFD_ENTRIES:
         raise TiffFileError(f"{source.name}: IFD at offset {offset} declares {count} entries")
     size = count_size + count * entry_size
     if offset + size > filesize:

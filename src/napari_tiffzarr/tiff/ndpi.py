@@ -16,12 +16,11 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import TiffFileError
-from .ifd import Ifd
 from .jpeg import RestartTiling, restart_tiling
 from .page import STRIP_BYTECOUNT_TAGS, STRIP_OFFSET_TAGS, TiffPage
 from .tags import Compression
 
-__all__ = ["NDPI_MCU_STARTS", "NdpiPage", "page_class"]
+__all__ = ["NDPI_MCU_STARTS", "NdpiPage"]
 
 log = logging.getLogger("napari_tiffzarr")
 
@@ -112,8 +111,3 @@ class NdpiPage(TiffPage):
         assert total is not None  # restart_tiles checked it
         spans: np.ndarray = np.diff(starts, append=total[0])
         return spans
-
-
-def page_class(ifd: Ifd) -> type[TiffPage]:
-    """The class to read an IFD with: NDPI's where it has McuStarts."""
-    return NdpiPage if NDPI_MCU_STARTS in ifd else TiffPage

@@ -285,7 +285,7 @@ def _image_series(
     if "S" not in axes:
         shape.append(1)
         axes += "S"
-    size = max(math.prod(shape) // keyframe.size, 1)
+    size = max(math.prod(shape) // keyframe.size, 1) if keyframe.size else 1
     if len(refs) > size:
         refs = refs[:size]
     elif len(refs) < size:
