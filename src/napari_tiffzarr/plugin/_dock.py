@@ -58,14 +58,17 @@ def dock_left() -> None:
         positions.setdefault(title, DOCK_AREA)
 
 
-def _activate_upwards(widget: QWidget) -> None:
-    """Lay out widget's ancestors now, innermost first: each layout then knows its
-    children's new size hints, where Qt would take one turn of the event loop per level."""
+def _activate_upwards(widget: QWidget, last: QWidget | None = None) -> None:
+    """Lay out widget and its ancestors up to last (or to the window) now, innermost first:
+    each layout then knows its children's new size hints, where Qt would take one turn of
+    the event loop per level."""
     current: QWidget | None = widget
     while current is not None:
         layout = current.layout()
         if layout is not None:
             layout.activate()
+        if current is last:
+            break
         current = current.parentWidget()
 
 
@@ -161,10 +164,16 @@ class DockFitting(QObject):
     def settle(self, section: QCollapsible) -> None:
         """The section has its final height: fit the dock to it, then, if it is open, bring
         it into view where the dock could not grow enough."""
-        _activate_upwards(section)
+        _activate_upwards(section, self._widget)
         self._widget.updateGeometry()  # its size hint follows the content's
-        _activate_upwards(self._widget)
-        self.fit()
+        found = self._dock()
+        if found is not None:
+            # the dock learns the widget's new height, and a folded section's shrinks it
+            # at once, leaving a gap the window has not shared out yet: fitted from the
+            # height the dock had, the gap goes back where the dock's height came from
+            allotted = found[1].height()
+            _activate_upwards(self._widget, found[1])
+            self.fit(allotted)
         self._revealing = weakref.ref(section) if section.isExpanded() else None
         self._keep_revealed()
 
@@ -185,31 +194,35 @@ class DockFitting(QObject):
             return None
         return window, dock
 
-    def fit(self) -> None:
-        """Grow the dock to the height the widget asks for, taking it from the docks
-        stacked with it, nearest first, down to their minimum height."""
+    def fit(self, allotted: int | None = None) -> None:
+        """Give the dock the height the widget asks for: taken from the docks stacked with
+        it, nearest first, down to their minimum height; given back to the nearest.
+        allotted: the height the dock has in the window's layout, if not its own."""
         found = self._dock()
         if found is None:
             return
         window, dock = found
         wanted = self._widget.sizeHint().height() + dock.height() - self._widget.height()
-        missing = wanted - dock.height()
-        if missing <= 0:
-            return
+        has = dock.height() if allotted is None else allotted
         column = _column(window, dock)
-        if dock not in column:
+        if wanted == has or dock not in column or len(column) < 2:
             return
-        sizes = {other: other.height() for other in column}
         here = column.index(dock)
-        for other in sorted(column, key=lambda other: abs(column.index(other) - here)):
-            if other is dock or missing <= 0:
-                continue
-            taken = min(_spare(other), missing)
-            sizes[other] -= taken
-            sizes[dock] += taken
-            missing -= taken
-        if sizes[dock] == dock.height():
-            return
+        others = sorted(
+            (d for d in column if d is not dock), key=lambda d: abs(column.index(d) - here)
+        )
+        sizes = {other: other.height() for other in column}
+        sizes[dock] = has
+        if wanted < has:
+            sizes[others[0]] += has - wanted
+            sizes[dock] = wanted
+        for other in others:
+            taken = min(_spare(other), wanted - sizes[dock])
+            if taken > 0:
+                sizes[other] -= taken
+                sizes[dock] += taken
+        if sizes[dock] == has and wanted > has:
+            return  # nothing to spare
         window.resizeDocks(column, [sizes[other] for other in column], Qt.Orientation.Vertical)
         layout = window.layout()
         if layout is not None:
