@@ -164,3 +164,26 @@ def test_demo_and_plugins_menu_give_the_dock_one_title(make_napari_viewer, qtbot
     item.trigger()
     qtbot.waitUntil(dock.isVisible, timeout=WAIT_MS)
     assert dict(viewer.window.dock_widgets) == {title: widget}
+
+
+def test_the_demo_command_docks_the_widget_under_the_same_title(
+    qtbot, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """``napari-tiffzarr demo`` (which may not import the plugin) docks the widget through
+    napari's own Plugins menu action: the same title as the menu's."""
+    from napari.window import Window
+
+    from napari_tiffzarr.cli import main
+
+    seen: list[list[str]] = []
+    screenshot = Window.screenshot
+
+    def recording(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(list(self.dock_widgets))
+        return screenshot(self, *args, **kwargs)
+
+    monkeypatch.setattr(Window, "screenshot", recording)
+    picture = tmp_path / "demo.png"
+    assert main(["demo", "--screenshot", str(picture), "--size", "1280x800"]) == 0
+    assert picture.stat().st_size > 10_000
+    assert seen == [[dock_title()]]
