@@ -3,8 +3,9 @@ structure and the export of kerchunk references, each in a section folded until 
 
 Narrow by design (napari's own docks are about 350 pixels): nothing in it asks for more
 width than its labels and a short combo box, long texts elide and show whole in tooltips.
-Its parts: the controls (_form), the workers (_jobs), the dock's height (_dock); this
-module ties them to the viewer's layers and the files they come from.
+Its parts: the controls (_form), the workers (_jobs), the dock's height (_dock), napari's
+reader for TIFF files (_reader_choice); this module ties them to the viewer's layers and
+the files they come from.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ._form import ALL_LEVELS, ExportForm, SourceForm, StatusLine, section
 from ._info import describe_file, describe_series, format_shape
 from ._jobs import Jobs, LayerData, Worker
 from ._layers import LayerSource
+from ._reader_choice import ReaderChoice
 from ._view import KeepFitted
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ class TiffZarrWidget(QWidget):
         self.exporting = ExportForm()
         self.export_section = section("Export references", self.exporting.native)
         self.status = StatusLine()
+        self.reader_choice = ReaderChoice(self.status)
         self.jobs = Jobs(
             self.form.apply,
             self.exporting.export,
@@ -86,7 +89,13 @@ class TiffZarrWidget(QWidget):
         layout = QVBoxLayout(self.content)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.setSpacing(2)
-        for part in (self.form.native, self.structure, self.export_section, self.status.native):
+        for part in (
+            self.form.native,
+            self.structure,
+            self.export_section,
+            self.reader_choice.button.native,
+            self.status.native,
+        ):
             layout.addWidget(part)
         layout.addStretch(1)
         scroll = QScrollArea()
