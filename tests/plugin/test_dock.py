@@ -187,3 +187,14 @@ def test_the_demo_command_docks_the_widget_under_the_same_title(
     assert main(["demo", "--screenshot", str(picture), "--size", "1280x800"]) == 0
     assert picture.stat().st_size > 10_000
     assert seen == [[dock_title()]]
+
+
+def test_the_readme_gives_the_left_column_s_measured_width(make_napari_viewer, qtbot) -> None:  # type: ignore[no-untyped-def]
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    said = re.search(r"(\d+)\s+pixels\s+wide\s+at\s+1280\s+x\s+800", readme)
+    assert said is not None, "the README gives no width at 1280 x 800"
+    _, widget = _demo(make_napari_viewer, qtbot, (1280, 800))
+    assert _dock(widget).width() == int(said.group(1))

@@ -11,7 +11,7 @@ from qtpy.QtCore import Qt
 
 from napari_tiffzarr.plugin._default_reader import MEMO_NAME, default_patterns, is_default
 from napari_tiffzarr.plugin._demo import dock_widget
-from napari_tiffzarr.plugin._reader_choice import UNDO, USE
+from napari_tiffzarr.plugin._reader_choice import TEXT
 
 pytestmark = pytest.mark.viewer
 
@@ -30,7 +30,8 @@ def test_use_for_tiff_files_and_its_undo(
     settings.plugins.extension2reader = dict(before)
     widget = dock_widget(viewer)
     button = widget.reader_choice.button
-    assert button.text == USE
+    assert button.text == TEXT
+    assert not widget.reader_choice.pressed
     assert "without asking" in button.tooltip
     assert not is_default()
 
@@ -40,7 +41,8 @@ def test_use_for_tiff_files_and_its_undo(
     assert all(table[pattern] == OURS for pattern in default_patterns())
     assert table["*.png"] == "napari"
     assert (napari_settings_file.parent / MEMO_NAME).exists()  # the earlier choice, kept
-    assert button.text == UNDO
+    assert widget.reader_choice.pressed
+    assert "put back" in button.tooltip
     assert widget.status.value == "napari opens TIFF files with this plugin"
     # napari's open path with no plugin named, as drag and drop and File > Open call it
     viewer.window._qt_viewer._qt_open([str(pyramid_path)], stack=False)
@@ -53,7 +55,7 @@ def test_use_for_tiff_files_and_its_undo(
     qtbot.mouseClick(button.native, Qt.MouseButton.LeftButton)
     assert settings.plugins.extension2reader == before
     assert not is_default()
-    assert button.text == USE
+    assert not widget.reader_choice.pressed
     assert "before" in widget.status.value
     (layer,) = viewer.open(pyramid_path, plugin=None)
     assert layer.source.reader_plugin == "napari"

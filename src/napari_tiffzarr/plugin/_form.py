@@ -66,6 +66,17 @@ def _rows(widgets: Sequence[Any]) -> tuple[QWidget, QFormLayout]:
     return form, layout
 
 
+def _beside(first: QWidget, *others: QWidget) -> QWidget:
+    """Controls side by side in one form field, the first taking what the others leave."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(first, 1)
+    for other in others:
+        layout.addWidget(other)
+    return row
+
+
 def section(title: str, content: QWidget) -> QCollapsible:
     """A section folded until clicked; it unfolds with superqt's animation."""
     folded = QCollapsible(title, expandedIcon="▾", collapsedIcon="▸")
@@ -73,6 +84,8 @@ def section(title: str, content: QWidget) -> QCollapsible:
     layout = folded.layout()
     if layout is not None:
         layout.setContentsMargins(0, 0, 0, 0)
+        # no gap under a folded title: 1280 x 800 leaves the widget no pixel to spare
+        layout.setSpacing(0)
     folded.collapse(animate=False)
     return folded
 
@@ -107,13 +120,16 @@ class SourceForm:
             narrow_combo(combo, tip)
         self.native, form = _rows([self.layer, self.series, self.level, self.chunkmode])
         # Apply beside the fill value: one row less in a dock shared with napari's own
-        fill = QWidget()
-        row = QHBoxLayout(fill)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.fillvalue.native, 1)
-        row.addWidget(self.apply.native)
+        fill = _beside(self.fillvalue.native, self.apply.native)
         form.addRow(_label(self.fillvalue.label, FILL_TIP), fill)
-        form.addRow(_label(self.cachesize.label, self.cachesize.tooltip), self.cachesize.native)
+        self._cache_row = _beside(self.cachesize.native)
+        form.addRow(_label(self.cachesize.label, self.cachesize.tooltip), self._cache_row)
+
+    def beside_cache(self, widget: QWidget) -> None:
+        """A control of the whole plugin, like the cache, on the cache's row."""
+        layout = self._cache_row.layout()
+        if layout is not None:
+            layout.addWidget(widget)
 
     def show(self, source: LayerSource) -> None:
         """Set the controls to what the layer was opened with."""

@@ -8,35 +8,45 @@ to be put back.
 from __future__ import annotations
 
 from magicgui.widgets import PushButton
+from qtpy.QtCore import QSignalBlocker
 
 from ._default_reader import is_default, undo_default, use_as_default
 from ._form import StatusLine
 
 __all__ = ["ReaderChoice"]
 
-USE = "Use for TIFF files"
-UNDO = "Undo: napari's reader for TIFFs"
+TEXT = "Use for TIFF files"
 USE_TIP = (
     "Make napari open TIFF files (.tif, .tiff, .svs, .ndpi, ...) with this plugin when they "
     "are dropped on the window or opened from File > Open, without asking which reader: "
     "napari's reader preference, also in Preferences > Plugins."
 )
-UNDO_TIP = "Put back the reader napari used for TIFF files before."
+UNDO_TIP = (
+    "napari opens TIFF files with this plugin. Click to put back the reader napari used "
+    "for them before."
+)
 
 
 class ReaderChoice:
-    """One button: "Use for TIFF files", or, once napari does, its undo."""
+    """One button, pressed while napari opens TIFF files with this plugin; a click makes
+    it do so, or undoes it."""
 
     def __init__(self, status: StatusLine) -> None:
         self.status = status
-        self.button = PushButton(text=USE)
+        self.button = PushButton(text=TEXT)
+        self.button.native.setCheckable(True)
         self.button.changed.connect(self._clicked)
         self.refresh()
 
+    @property
+    def pressed(self) -> bool:
+        return bool(self.button.native.isChecked())
+
     def refresh(self) -> None:
-        """Say what a click would do now (the preference may change elsewhere)."""
+        """Show what napari does now (the preference may change elsewhere)."""
         ours = is_default()
-        self.button.text = UNDO if ours else USE
+        with QSignalBlocker(self.button.native):
+            self.button.native.setChecked(ours)
         self.button.tooltip = UNDO_TIP if ours else USE_TIP
 
     def _clicked(self, _value: object = None) -> None:

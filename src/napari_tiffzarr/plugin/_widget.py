@@ -66,6 +66,7 @@ class TiffZarrWidget(QWidget):
         self.export_section = section("Export references", self.exporting.native)
         self.status = StatusLine()
         self.reader_choice = ReaderChoice(self.status)
+        self.form.beside_cache(self.reader_choice.button.native)  # no row of its own
         self.jobs = Jobs(
             self.form.apply,
             self.exporting.export,
@@ -89,13 +90,7 @@ class TiffZarrWidget(QWidget):
         layout = QVBoxLayout(self.content)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.setSpacing(2)
-        for part in (
-            self.form.native,
-            self.structure,
-            self.export_section,
-            self.reader_choice.button.native,
-            self.status.native,
-        ):
+        for part in (self.form.native, self.structure, self.export_section, self.status.native):
             layout.addWidget(part)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -111,8 +106,8 @@ class TiffZarrWidget(QWidget):
         return scroll
 
     def sizeHint(self) -> Any:  # Qt's name
-        # napari's style sheet borders the scroll area: a few pixels more than the content
-        return QSize(WIDTH, self.content.sizeHint().height() + 4)
+        # napari's style sheet borders the scroll area: its frame above and below the content
+        return QSize(WIDTH, self.content.sizeHint().height() + 2 * self._scroll.frameWidth())
 
     def minimumSizeHint(self) -> Any:  # Qt's name
         return QSize(min(WIDTH, self.content.minimumSizeHint().width()), MIN_HEIGHT)
