@@ -67,7 +67,7 @@ def _click_open(qtbot: Any, section: Any) -> None:
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)], ids=["1280x800", "1600x1000"])
-def test_a_clicked_section_unfolds_into_view(make_napari_viewer, qtbot, size) -> None:  # type: ignore[no-untyped-def]
+def test_a_clicked_section_unfolds_into_view(make_napari_viewer, qtbot, size, tmp_path) -> None:  # type: ignore[no-untyped-def]
     viewer, widget = _demo(make_napari_viewer, qtbot, size)
     dock = _dock(widget)
     layer_list = viewer.window._qt_viewer.dockLayerList
@@ -92,6 +92,12 @@ def test_a_clicked_section_unfolds_into_view(make_napari_viewer, qtbot, size) ->
     assert _in_view(widget, widget.structure.toggleButton())
     # no wider for it: the image keeps its share of the window
     assert (dock.width(), canvas.width()) == (width, canvas_width)
+
+    # what an export then says shows too, below both sections
+    target = tmp_path / "slide.json"
+    widget.export_references(str(target))
+    qtbot.waitUntil(lambda: widget.status.value == f"wrote {target}", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _in_view(widget, widget.status.native), timeout=WAIT_MS)
 
 
 def test_the_dock_grows_into_what_the_layer_list_spares(make_napari_viewer, qtbot) -> None:  # type: ignore[no-untyped-def]

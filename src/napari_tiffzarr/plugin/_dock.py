@@ -89,15 +89,21 @@ def _column(window: QMainWindow, dock: QDockWidget) -> list[QDockWidget]:
     return sorted(column, key=lambda other: other.y())
 
 
+def _shows(part: QWidget) -> bool:
+    """Whether a part of the widget has something to show: a section unfolded, a line
+    not hidden."""
+    return part.isExpanded() if isinstance(part, QCollapsible) else not part.isHidden()
+
+
 def _spare(dock: QDockWidget) -> int:
     """The height a dock has beyond what it needs."""
     return max(0, dock.height() - max(dock.minimumHeight(), dock.minimumSizeHint().height()))
 
 
 class DockFitting(QObject):
-    """Fits the dock of widget to its content's height and keeps an unfolded section in
-    view: at the first show, when the window resizes, when other docks squeeze it, and
-    when a section has unfolded or folded.
+    """Fits the dock of widget to its content's height and keeps an unfolded section (or a
+    new status) in view: at the first show, when the window resizes, when other docks
+    squeeze it, when a section has unfolded or folded, when the widget says something.
 
     The widget's vertical size policy is Maximum: napari's dock never makes it taller than
     its size hint, so a fold gives the height back on its own; growing needs asking.
@@ -108,7 +114,7 @@ class DockFitting(QObject):
         self._widget = widget
         self._scroll = scroll
         self._window: weakref.ref[QWidget] | None = None  # weakly: it must not outlive napari
-        self._revealing: weakref.ref[QCollapsible] | None = None
+        self._revealing: weakref.ref[QWidget] | None = None
         # resizes come in bursts: one fit once they have been handled (a timer owned by
         # the widget dies with it)
         self._refit = QTimer(self)
@@ -161,10 +167,11 @@ class DockFitting(QObject):
             self.settle(section)  # folded or unfolded at once: its height is known now
         # else the animation's end settles it
 
-    def settle(self, section: QCollapsible) -> None:
-        """The section has its final height: fit the dock to it, then, if it is open, bring
-        it into view where the dock could not grow enough."""
-        _activate_upwards(section, self._widget)
+    def settle(self, part: QWidget) -> None:
+        """part of the widget (a section, the status line) has its final height: fit the
+        dock to it, then, if it shows, bring it into view where the dock could not grow
+        enough."""
+        _activate_upwards(part, self._widget)
         self._widget.updateGeometry()  # its size hint follows the content's
         found = self._dock()
         if found is not None:
@@ -174,7 +181,7 @@ class DockFitting(QObject):
             allotted = found[1].height()
             _activate_upwards(self._widget, found[1])
             self.fit(allotted)
-        self._revealing = weakref.ref(section) if section.isExpanded() else None
+        self._revealing = weakref.ref(part) if _shows(part) else None
         self._keep_revealed()
 
     def close(self) -> None:
@@ -228,10 +235,10 @@ class DockFitting(QObject):
         if layout is not None:
             layout.activate()  # the docks take their heights now, the scroll range with them
 
-    # -- the section in view ----------------------------------------------------------
+    # -- a part in view ---------------------------------------------------------------
     def _keep_revealed(self, *_range: int) -> None:
-        section = self._revealing() if self._revealing is not None else None
-        if section is None or not section.isExpanded():
+        part = self._revealing() if self._revealing is not None else None
+        if part is None or not _shows(part):
             self._revealing = None
             return
         bar = self._scroll.verticalScrollBar()
@@ -239,9 +246,9 @@ class DockFitting(QObject):
         viewport = self._scroll.viewport()
         if bar is None or content is None or viewport is None:
             return
-        top = section.mapTo(content, section.rect().topLeft()).y()
-        bottom = top + section.height()
-        # the whole section where it fits, else its title and as much as fits below it
+        top = part.mapTo(content, part.rect().topLeft()).y()
+        bottom = top + part.height()
+        # the whole part where it fits, else its top (a section's title) and what fits below
         value = max(bar.value(), bottom - viewport.height())
         bar.setValue(min(value, top))
 

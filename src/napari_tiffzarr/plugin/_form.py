@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, Label, LineEdit, PushButton, SpinBox
-from qtpy.QtCore import Qt
+from magicgui.widgets import CheckBox, ComboBox, LineEdit, PushButton, SpinBox
+from qtpy.QtCore import Qt, Signal  # type: ignore[attr-defined]  # qtpy's per-binding alias
 from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 from superqt import QCollapsible
 
@@ -209,32 +209,39 @@ class ExportForm:
         )
 
 
-class StatusLine:
+class StatusLine(QLabel):
     """One line saying what the widget is doing or what went wrong; hidden while it says
-    nothing."""
+    nothing.  said: emitted with each new text, once the line shows or hides."""
+
+    said = Signal(str)
 
     def __init__(self) -> None:
-        self.label = Label(value="")
-        native = self.native = self.label.native
-        native.setWordWrap(True)
-        native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        native.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        native.setVisible(False)
-        self.label.changed.connect(lambda text: native.setVisible(bool(text)))
+        super().__init__("")
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setVisible(False)
+
+    @property
+    def native(self) -> QLabel:
+        """The Qt widget, as magicgui widgets name theirs."""
+        return self
 
     @property
     def value(self) -> str:
-        return str(self.label.value)
+        return str(self.text())
 
     @value.setter
     def value(self, text: str) -> None:
-        self.label.value = text
+        self.setText(text)
+        self.setVisible(bool(text))
+        self.said.emit(text)
 
     def report(self, message: str, *, notify: bool = True) -> None:
         """The line and, for what went wrong in a worker, one notification."""
         from napari.utils.notifications import show_error
 
         self.value = message
-        self.native.setToolTip(message)
+        self.setToolTip(message)
         if notify:
             show_error(message)

@@ -115,10 +115,13 @@ class Jobs:
         self.status.value = f"opening {name}…"
         self.reopening.start(
             worker,
-            returned=lambda layers: setattr(self.status, "value", f"reopened {place(layers)}"),
+            returned=lambda layers: self._reopened(place(layers)),
             errored=lambda exc: self.status.report(f"cannot reopen {name}: {exc}"),
         )
         return worker
+
+    def _reopened(self, name: str) -> None:
+        self.status.value = f"reopened {name}"
 
     def cancel_reopen(self) -> None:
         """Stop waiting for the reopened layer: the layer stays as it was."""

@@ -76,6 +76,8 @@ class TiffZarrWidget(QWidget):
         )
         self._scroll = self._lay_out()
         self.dock_fit = DockFitting(self, self._scroll, [self.structure, self.export_section])
+        # what the widget says shows where it is said, below the sections
+        self.status.said.connect(lambda _text: self.dock_fit.settle(self.status))
         self.view_fit = KeepFitted(napari_viewer)  # the image in view while docks settle
         self.form.layer.changed.connect(self._layer_changed)
         self.form.series.changed.connect(lambda _value=None: self.form.level.reset_choices())
@@ -90,7 +92,7 @@ class TiffZarrWidget(QWidget):
         layout = QVBoxLayout(self.content)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.setSpacing(2)
-        for part in (self.form.native, self.structure, self.export_section, self.status.native):
+        for part in (self.form.native, self.structure, self.export_section, self.status):
             layout.addWidget(part)
         layout.addStretch(1)
         scroll = QScrollArea()
