@@ -15,8 +15,8 @@ from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSizePolicy, QWidge
 from superqt import QCollapsible
 
 from ..store import CHUNKMODE
-from ..store.cache import DEFAULT_CACHE_BYTES
 from ..store.config import ZarrFormat
+from ..store.scheduler import DEFAULT_CACHE_BYTES
 from ._layers import LayerSource
 from ._narrow import narrow_combo
 

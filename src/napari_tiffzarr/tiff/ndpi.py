@@ -69,6 +69,14 @@ class NdpiPage(TiffPage):
     def is_tiled(self) -> bool:
         return super().is_tiled or self.restart_tiles is not None
 
+    @property
+    def storage(self) -> str:
+        """Its segments are not tiles of the file but the restart intervals of one JPEG
+        strip: rows of MCUs, as wide as the interval (often the whole level)."""
+        if self.restart_tiles is not None:
+            return "restart-interval strips"
+        return super().storage
+
     @cached_property
     def tilewidth(self) -> int:  # type: ignore[override]
         if self.restart_tiles is not None:

@@ -134,6 +134,11 @@ class TiffPage:
         return TagCode.TileWidth in self.ifd and TagCode.TileLength in self.ifd
 
     @property
+    def storage(self) -> str:
+        """What the page's segments are, as people name them: tiles or strips."""
+        return "tiles" if self.is_tiled else "strips"
+
+    @property
     def jpegheader(self) -> bytes | None:
         """A JPEG header to decode every segment with; only NDPI's pages have one."""
         return None

@@ -10,6 +10,7 @@ from typing import TypeVar, overload
 
 from ..errors import TiffFileError
 from ..sources import ByteSource
+from .alike import AlikePage, ifd_signature
 from .ifd import EntryReader, IfdEntries, ReadWindow, TiffHeader, read_entries, read_ifd
 from .ndpi import page_class
 from .page import TiffPage
@@ -62,6 +63,9 @@ class TiffPages(PageSequence[TiffPage]):
         # decoding threads ask for pages of files still being walked (the other files of
         # a dataset): the chain grows under this lock, or two threads append one offset
         self._lock = threading.RLock()
+        # the first page of each kind, by signature: later pages alike it borrow its work
+        self._models: dict[tuple[object, ...], TiffPage] = {}
+        self._values: dict[tuple[int, int], bytes] = {}  # small tag values read for them
         self._append_offset(header.first_offset, first=True)
 
     def _append_offset(self, offset: int, *, first: bool = False) -> None:
@@ -154,7 +158,20 @@ class TiffPages(PageSequence[TiffPage]):
             raise IndexError(f"page index {index} out of range")
         ifd = read_ifd(self._source, self._header, self._offsets[index])
         self._extend(index, ifd.next_offset)
-        return page_class(ifd)(self._source, self._header, ifd, index)
+        kind = page_class(ifd)
+        if kind is not TiffPage:
+            return kind(self._source, self._header, ifd, index)
+        signature = ifd_signature(ifd, self._values)
+        if signature is None:
+            return TiffPage(self._source, self._header, ifd, index)
+        model = self._models.get(signature)
+        if model is None:
+            model = self._models.setdefault(
+                signature, TiffPage(self._source, self._header, ifd, index)
+            )
+            if model.ifd is ifd:
+                return model
+        return AlikePage(model, self._source, self._header, ifd, index)
 
     def __iter__(self) -> Iterator[TiffPage]:
         index = 0
