@@ -1,5 +1,9 @@
-"""The command line: ``napari-tiffzarr info FILE``, ``refs FILE ... -o OUT.json [--url URL]``
-and ``demo``."""
+"""The command line: ``napari-tiffzarr info FILE``, ``refs FILE ... -o OUT.json [--url URL]``,
+``demo`` and ``use-as-default [--undo]``.
+
+It behaves as Unix tools do: quiet when the reader of its output goes away (``| head``)
+or on Ctrl-C, with the exit status a shell reports for those (141, 130).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ import argparse
 import enum
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from . import __version__
 from .errors import TiffFileError
 from .tiff.file import TiffFile
 from .tiff.page import TiffPage
@@ -28,6 +35,18 @@ __all__ = ["build_parser", "file_info", "main"]
 
 # Pages are listed up to this many; files may have 100,000 of them.
 MAX_LISTED_PAGES = 20
+# What a shell reports for a process ended by SIGPIPE or SIGINT: 128 + the signal.
+EXIT_PIPE = 128 + signal.SIGPIPE
+EXIT_INTERRUPT = 128 + signal.SIGINT
+
+
+def _error(subject: str, exc: BaseException) -> None:
+    """``napari-tiffzarr: SUBJECT: problem``, the subject said once where the message
+    starts with it already (a URL's errors name it)."""
+    text = str(exc)
+    if not text.startswith(subject):
+        text = f"{subject}: {text}"
+    print(f"napari-tiffzarr: {text}", file=sys.stderr)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -127,14 +146,26 @@ def layouts_info(item: TiffPageSeries) -> dict[str, Any]:
     return layouts
 
 
-def sequence_info(sequence: TiffSequence) -> dict[str, Any]:
-    """A folder or pattern of TIFF files: how many, the first one, and the series they
-    make together."""
+def files_to_check(count: int, every: bool) -> list[int]:
+    """Which files to compare with the first: all of them, or the cheap sample (the
+    middle and the last), where files written by one acquisition differ if any do."""
+    if every:
+        return list(range(1, count))
+    return sorted({i for i in (count // 2, count - 1) if i > 0})
+
+
+def sequence_info(sequence: TiffSequence, *, check_all: bool = False) -> dict[str, Any]:
+    """A folder or pattern of TIFF files: how many, the first one, the series they make
+    together, and which of the files checked differ from the first."""
+    checked = files_to_check(len(sequence.files), check_all)
+    unlike = sequence.unlike(checked)
     return {
         "sequence": sequence.filename,
         "files": len(sequence.files),
         "first": file_info(sequence.first),
         "series": [series_info(item) for item in sequence.series],
+        "checked": [sequence.files[i] for i in checked],
+        "differ": [{"file": sequence.files[i], "problem": unlike[i]} for i in sorted(unlike)],
     }
 
 
@@ -193,12 +224,33 @@ def _print_layout(name: str, served: dict[str, Any]) -> None:
     print(text)
 
 
+def _print_checks(info: dict[str, Any], check_all: bool) -> None:
+    checked, differ = len(info["checked"]), info["differ"]
+    if not checked:
+        return
+    how = "every file" if check_all else f"{_plural(checked, 'file')} of {info['files']:,}"
+    if not differ:
+        more = "" if check_all else " (--check compares every file)"
+        print(f"checked {how} against the first: alike{more}")
+        return
+    verb = "differs" if len(differ) == 1 else "differ"
+    print(
+        f"checked {how} against the first: {_plural(len(differ), 'file')} {verb}, so the "
+        "files do not make one series:"
+    )
+    for item in differ:
+        print(f"  {item['problem']}")
+
+
 def _info(args: argparse.Namespace) -> int:
     try:
         with open_tiff(args.file) as opened:
-            info = sequence_info(opened) if isinstance(opened, TiffSequence) else file_info(opened)
+            if isinstance(opened, TiffSequence):
+                info = sequence_info(opened, check_all=args.check)
+            else:
+                info = file_info(opened)
     except (TiffFileError, OSError) as exc:
-        print(f"napari-tiffzarr: {args.file}: {exc}", file=sys.stderr)
+        _error(args.file, exc)
         return 1
     if args.json:
         print(json.dumps(info, indent=2))
@@ -206,9 +258,10 @@ def _info(args: argparse.Namespace) -> int:
         print(f"{info['sequence']}: {_plural(info['files'], 'TIFF file')}, the first:")
         _print_info({**info["first"], "series": []})
         _print_series(info["series"])
+        _print_checks(info, args.check)
     else:
         _print_info(info)
-    return 0
+    return 1 if info.get("differ") else 0
 
 
 def _files_url(files: Sequence[str], output: str, relative: bool) -> str:
@@ -224,6 +277,27 @@ def _files_url(files: Sequence[str], output: str, relative: bool) -> str:
     return "" if path == "." else Path(path).as_posix()
 
 
+def _urls_folder(urls: Sequence[str]) -> str:
+    """Where files given by URL live: the folder their URLs name, if they share one."""
+    folders = set()
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.query or parts.fragment:
+            raise ValueError(f"{url}: a URL with a query: give --url, the folder's URL")
+        folders.add(url.rsplit("/", 1)[0])
+    if len(folders) > 1:
+        raise ValueError("URLs in several folders: give --url, the folder readers find them in")
+    return folders.pop()
+
+
+def _check_output_folder(output: str) -> None:
+    """The output's folder must exist: say so, before any file is opened or written."""
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise FileNotFoundError(f"{output}: the folder {folder} {what}")
+
+
 def _refs(args: argparse.Namespace) -> int:
     """Write the references of one file, or of several joined along a new leading axis."""
     from .references import write_sequence
@@ -232,8 +306,12 @@ def _refs(args: argparse.Namespace) -> int:
     try:
         if args.url is not None and args.relative:
             raise ValueError("--relative applies only without --url")
-        if args.url is None and any("://" in f for f in args.files):
-            raise ValueError("--url is required for files given by URL")
+        remote = ["://" in f for f in args.files]
+        if args.url is None and any(remote) and not all(remote):
+            raise ValueError("local files and URLs together: give --url")
+        if args.relative and any(remote):
+            raise ValueError("--relative applies only to local files")
+        _check_output_folder(args.output)
         with ExitStack() as stack:
             files, stores = args.files, []
             for path in args.files:
@@ -250,7 +328,9 @@ def _refs(args: argparse.Namespace) -> int:
                 )
                 stores.append(store)
             url = args.url
-            if url is None:
+            if url is None and any(remote):
+                url = _urls_folder(args.files)
+            elif url is None:
                 url = _files_url(files, args.output, args.relative)
             options = {
                 "version": args.version,
@@ -284,14 +364,29 @@ def _demo(args: argparse.Namespace) -> int:
     path = args.file or sample_path()
     viewer = napari.Viewer()
     try:
+        return _show(viewer, path, args)
+    except KeyboardInterrupt:
+        # Ctrl-C: napari's event loop quits and hands the interrupt on; the window goes
+        # with it, and main() ends quietly, as a shell expects
+        viewer.close()
+        raise
+
+
+def _show(viewer: Any, path: str, args: argparse.Namespace) -> int:
+    import napari
+
+    try:
         viewer.open(path, plugin="napari-tiffzarr")
     except (ValueError, OSError) as exc:  # TiffFileError is a ValueError
         viewer.close()
-        print(f"napari-tiffzarr: {path}: {exc}", file=sys.stderr)
+        _error(path, exc)
         return 1
-    # the plugin's one widget, through napari (cli and plugin are sibling layers); it keeps
-    # the slide fitted while the canvas settles: its dock, the window's size
-    viewer.window.add_plugin_dock_widget("napari-tiffzarr")
+    # the plugin's one widget, through napari's own Plugins menu action (cli and plugin are
+    # sibling layers): the dock takes the menu's title, and the menu item toggles it; the
+    # widget keeps the slide fitted while the canvas settles: its dock, the window's size
+    from app_model import Application
+
+    Application.get_or_create("napari").commands.execute_command("napari-tiffzarr.make_widget")
     if args.screenshot:
         from napari.qt import get_qapp  # Qt through napari's own handle, not qtpy
 
@@ -304,8 +399,32 @@ def _demo(args: argparse.Namespace) -> int:
         viewer.window.screenshot(args.screenshot, canvas_only=False, flash=False)
         viewer.close()
         return 0
-    print("napari is open; close its window to return here", file=sys.stderr)
+    print("napari is open; close its window (or press Ctrl-C) to return here", file=sys.stderr)
     napari.run()
+    return 0
+
+
+def _use_as_default(args: argparse.Namespace) -> int:
+    """Make napari open TIFFs with this plugin (napari's reader preference), or undo it."""
+    # the plugin owns napari's settings; this command only asks it (imported here, so the
+    # other commands never import napari)
+    from .plugin._default_reader import default_patterns, undo_default, use_as_default
+
+    try:
+        changed = undo_default() if args.undo else use_as_default()
+    except (ValueError, OSError) as exc:
+        _error("napari's settings", exc)
+        return 1
+    names = " ".join(changed)
+    if args.undo:
+        if changed:
+            print(f"napari's reader choice is back as it was for {names}")
+        else:
+            print("napari's reader choice for TIFF files did not point at napari-tiffzarr")
+    elif changed:
+        print(f"napari now opens {names} with napari-tiffzarr (--undo puts back its choice)")
+    else:
+        print(f"napari already opens {' '.join(default_patterns())} with napari-tiffzarr")
     return 0
 
 
@@ -321,10 +440,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-tiffzarr", description="Browse multiscale TIFFs lazily as Zarr."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="print pages, series, levels, chunks, compression")
     info.add_argument("file", help="a TIFF file, a folder of TIFF files or a glob pattern")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.add_argument(
+        "--check",
+        action="store_true",
+        help="a folder or pattern: compare every file with the first (by default the middle "
+        "and the last file are); exits 1 when they differ",
+    )
     info.set_defaults(run=_info)
     refs = commands.add_parser(
         "refs",
@@ -386,12 +512,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="the window's size for --screenshot (default 1280x800)",
     )
     demo.set_defaults(run=_demo)
+    default = commands.add_parser(
+        "use-as-default",
+        help="make napari open TIFF files with napari-tiffzarr, without asking",
+        description="Write napari's own reader preference (Preferences > Plugins) so that "
+        "drag and drop, File > Open, `napari FILE` and viewer.open(path, plugin=None) use "
+        "napari-tiffzarr for TIFF files; napari's choice before is remembered beside its "
+        "settings, and --undo puts it back.",
+    )
+    default.add_argument("--undo", action="store_true", help="put back what napari chose before")
+    default.set_defaults(run=_use_as_default)
     return parser
+
+
+def _quiet_stdout() -> None:
+    """Whatever is still buffered for a reader that has gone is dropped: without this,
+    Python's flush at exit reports the closed pipe once more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_PIPE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPT
     return result
 
 

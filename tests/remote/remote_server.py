@@ -34,6 +34,8 @@ class Served:
     stall: bool = False
     # seconds every request waits before its answer, as a distant server's round trip
     latency: float = 0.0
+    # file name -> the HTTP status every request for it gets (403, 410, ...), no body
+    statuses: dict[str, int] = field(default_factory=dict)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -113,8 +115,9 @@ class RangeHandler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         path = self.server.root / unquote(urlsplit(self.path).path).lstrip("/")
-        if not path.is_file():
-            self.send_response(404)
+        status = served.statuses.get(path.name)
+        if status is not None or not path.is_file():
+            self.send_response(404 if status is None else status)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

@@ -24,6 +24,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from ..errors import TiffClosedError, TiffFileError
 from .base import ByteSource, SourceBase, coalesce_ranges, split_runs
+from .failures import describe_failure, status_of
 from .requestcost import RequestCost
 
 __all__ = [
@@ -271,10 +272,20 @@ class FsspecSource(SourceBase):
 
     # -- requests, retried -----------------------------------------------------------
     def _give_up(self, what: str, exc: BaseException, attempts: int) -> BaseException:
-        if isinstance(exc, OSError) and not _is_transient(exc):
-            return exc  # FileNotFoundError, PermissionError: the filesystem's own words
+        """The error to raise for good, naming the URL and why ("not found (HTTP 404)"),
+        of the kind callers catch: missing, refused, or failing."""
+        reason = describe_failure(exc, self.url)
+        if not _is_transient(exc):
+            status = status_of(exc)
+            if status in (404, 410) or (status is None and isinstance(exc, FileNotFoundError)):
+                return FileNotFoundError(f"{self.url}: {reason}")
+            if status in (401, 403) or (status is None and isinstance(exc, PermissionError)):
+                return PermissionError(f"{self.url}: {reason}")
+            if isinstance(exc, OSError) and status is None:
+                return exc  # IsADirectoryError and the like: the filesystem's own words
+            return RemoteReadError(f"{self.url}: {what} failed: {reason}")
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        return RemoteReadError(f"{self.url}: {what} failed{tries}: {exc!r}")
+        return RemoteReadError(f"{self.url}: {what} failed{tries}: {reason}")
 
     def _retrying(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
         delay = self._backoff
@@ -283,7 +294,10 @@ class FsspecSource(SourceBase):
                 return call(*args)
             except Exception as exc:  # re-raised below, wrapped when it is not an OSError
                 if not _is_transient(exc) or attempt > self._retries:
-                    raise self._give_up(what, exc, attempt) from exc
+                    failure = self._give_up(what, exc, attempt)
+                    if failure is exc:
+                        raise  # its own cause would make a cycle
+                    raise failure from exc
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
@@ -333,7 +347,10 @@ class FsspecSource(SourceBase):
                     raise TypeError(f"{self.url}: cat_ranges returned {type(problem).__name__}")
                 if not _is_transient(problem) or attempt > self._retries:
                     what = f"reading {length} bytes at offset {offset}"
-                    raise self._give_up(what, problem, attempt) from problem
+                    failure = self._give_up(what, problem, attempt)
+                    if failure is problem:
+                        raise failure
+                    raise failure from problem
                 failed.append(i)
                 error = problem
             pending = failed

@@ -242,6 +242,24 @@ class TiffSequence:
         item.channel_names = list(first.channel_names)
         return [item]
 
+    def unlike(self, files: Sequence[int]) -> dict[int, str]:
+        """The files, of those at these indices, that differ from the first, each with
+        what differs: their first and last pages of the series are read as a chunk read
+        would (tags only, no pixel), so this is what reading them would raise."""
+        item = self.series[0]
+        pages = item.pages
+        per_file = len(pages) // max(1, math.prod(self.shape))
+        found: dict[int, str] = {}
+        for file in files:
+            slot = self._indices[file]
+            for j in dict.fromkeys((0, per_file - 1)):
+                try:
+                    pages[slot * per_file + j]
+                except TiffFileError as exc:
+                    found[file] = str(exc)
+                    break
+        return found
+
     def close(self) -> None:
         self.pool.close()
 
