@@ -92,5 +92,7 @@ def test_a_pan_without_rest_shows_the_file_at_every_step(
 def _settle(viewer, qtbot) -> None:  # type: ignore[no-untyped-def]
     """Let napari's slicing thread finish and its results reach the layers, so that the
     viewer closes with nothing of it in flight."""
-    viewer._layer_slicer.wait_until_idle(timeout=30)
-    qtbot.wait(50)
+    slicer = viewer._layer_slicer
+    slicer.wait_until_idle(timeout=30)
+    qtbot.waitUntil(lambda: not slicer._layers_to_task, timeout=30000)
+    qtbot.wait(200)  # the last slice's results reach the layers through Qt's event loop
