@@ -249,6 +249,9 @@ def _refs(args: argparse.Namespace) -> int:
         if args.relative and any(remote):
             raise ValueError("--relative applies only to local files")
         _check_output_folder(args.output)
+        url = args.url
+        if url is None and any(remote):
+            url = _urls_folder(args.files)
         with ExitStack() as stack:
             files, stores = args.files, []
             for path in args.files:
@@ -262,10 +265,7 @@ def _refs(args: argparse.Namespace) -> int:
                     raise ValueError(f"{path}: no series {args.series}")
                 store = ZarrTiffStore(opened.series[args.series], zarr_format=args.zarr_format)
                 stores.append(store)
-            url = args.url
-            if url is None and any(remote):
-                url = _urls_folder(args.files)
-            elif url is None:
+            if url is None:
                 url = _files_url(files, args.output, args.relative)
             options = {
                 "version": args.version,

@@ -165,5 +165,6 @@ def test_patterns_are_the_manifests_and_their_upper_case() -> None:
     )
     (reader,) = manifest["contributions"]["readers"]
     lower = reader["filename_patterns"]
-    assert "*.tif" in lower and "*.svs" in lower
+    assert "*.tif" in lower
+    assert "*.svs" in lower
     assert default_patterns() == lower + [p.upper() for p in lower]
