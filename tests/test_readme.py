@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from remote.remote_server import RangeServer, Served
 
 from napari_tiffzarr.cli import main
 from napari_tiffzarr.tiff.sample import sample_path
+from remote.remote_server import RangeServer, Served
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SNIPPET = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
