@@ -22,9 +22,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def child_result(command: list[str], what: str) -> dict[str, Any]:
-    """Run command and return the JSON object it printed last; fail naming what ran."""
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def child_result(
+    command: list[str], what: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run command (with these environment variables added) and return the JSON object it
+    printed last; fail naming what ran."""
+    environment = {**os.environ, **env} if env else None
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
         raise RuntimeError(f"{what} run failed:\n{done.stdout}\n{done.stderr[-3000:]}")

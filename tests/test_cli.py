@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import pytest
 import tifffile
@@ -151,7 +152,7 @@ def test_refs_of_a_folder_open_as_the_sequence(
     out = tmp_path / "frames.json"
     assert main(["refs", str(folder), "-o", str(out), "--zarr-format", "3"]) == 0
     assert "references to 3 files" in capsys.readouterr().out
-    fs = fsspec.filesystem("reference", fo=str(out), remote_protocol="file")
+    fs = fsspec.filesystem("reference", fo=str(out), remote_protocol="file", asynchronous=True)
     got = zarr.open_array(fs.get_mapper(""), mode="r")[:]
     np.testing.assert_array_equal(got, tifffile.imread(str(folder / "*.tif")))
     np.testing.assert_array_equal(got, frames)
@@ -162,3 +163,39 @@ def test_refs_of_a_folder_open_as_the_sequence(
     np.testing.assert_array_equal(zarr.open_array(fs.get_mapper(""), mode="r")[:], frames)
     assert main(["refs", str(folder), str(folder), "-o", str(out)]) == 1
     assert "referenced alone" in capsys.readouterr().err
+
+
+def test_info_shows_the_layouts_served(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rgb.tif"
+    tifffile.imwrite(path, np.zeros((32, 48, 3), np.uint8), photometric="rgb")
+    layouts = _info(path, capsys)["series"][0]["layouts"]
+    assert layouts["tifffile"]["axes"] == "YXS"
+    assert layouts["ngff, zarr 3"] == {"axes": "SYX", "shape": [3, 32, 48], "ngff_problems": []}
+    assert layouts["ngff, zarr 2"]["shape"] == [32, 48, 3]
+    assert layouts["ngff, zarr 2"]["ngff_problems"][0].startswith("axis order YXS")
+    assert main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "as tifffile's layout (ZarrTiffStore's default): YXS (32, 48, 3)" in text
+    assert "as NGFF's layout, zarr 3: SYX (3, 32, 48), valid OME-NGFF 0.5" in text
+    assert "as NGFF's layout, zarr 2: YXS (32, 48, 3), not OME-NGFF 0.4: axis order" in text
+
+
+@pytest.mark.parametrize("zarr_format", ["2", "3"])
+def test_refs_layout_ngff(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], zarr_format: str
+) -> None:
+    from ome_zarr_models.v04.image import Image as ImageV04
+    from ome_zarr_models.v05.image import Image as ImageV05
+
+    path = tmp_path / "channels.tif"
+    data = np.arange(2 * 24 * 16, dtype=np.uint16).reshape(2, 24, 16)
+    tifffile.imwrite(path, data, metadata={"axes": "CYX"})
+    out = tmp_path / "refs.json"
+    args = ["refs", str(path), "-o", str(out), "--zarr-format", zarr_format, "--layout", "ngff"]
+    assert main(args) == 0
+    fs = fsspec.filesystem("reference", fo=str(out), remote_protocol="file", asynchronous=True)
+    group = zarr.open_group(zarr.storage.FsspecStore(fs, read_only=True, path=""), mode="r")
+    (ImageV05 if zarr_format == "3" else ImageV04).from_zarr(group)
+    np.testing.assert_array_equal(group["0"][:], data)  # type: ignore[index]
+    with pytest.raises(SystemExit):
+        main(["refs", str(path), "-o", str(out), "--layout", "xyz"])

@@ -44,8 +44,8 @@ def _installed(group: str) -> dict[str, str]:
 
 
 def test_entry_points_declare_every_codec_the_references_name() -> None:
-    from napari_tiffzarr.store.refcodecs import SEGMENT_CODEC_ID as V3_SEGMENT_ID
-    from napari_tiffzarr.store.refcodecs import V3_CODECS
+    from napari_tiffzarr.references.codecs import SEGMENT_CODEC_ID as V3_SEGMENT_ID
+    from napari_tiffzarr.references.codecs import V3_CODECS
     from napari_tiffzarr.tiff.codecs import numcodec_kinds
 
     assert V3_SEGMENT_ID == SEGMENT_CODEC_ID
@@ -60,7 +60,7 @@ def test_entry_points_declare_every_codec_the_references_name() -> None:
     assert set(zarr3_names) == {"numcodecs." + codec_id for codec_id in V3_CODECS}
     for codec_id, cls in V3_CODECS.items():
         module, _, name = zarr3_names["numcodecs." + codec_id].partition(":")
-        assert module == "napari_tiffzarr.store.refcodecs"
+        assert module == "napari_tiffzarr.references.codecs"
         assert cls.__name__ == name
         assert cls.codec_id == codec_id
     for codec_id, value in numcodecs_ids.items():

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -27,6 +27,9 @@ from .tiff.page import TiffPage
 from .tiff.sequence import TiffSequence, open_tiff
 from .tiff.series import TiffPageSeries
 from .tiff.tags import Compression, Photometric, Predictor, enum_or_int
+
+if TYPE_CHECKING:
+    from .store.config import Layout, ZarrFormat
 
 __all__ = ["build_parser", "file_info", "main"]
 
@@ -102,7 +105,43 @@ def series_info(item: TiffPageSeries) -> dict[str, Any]:
         "axes": item.axes,
         "levels": [list(level.shape) for level in item.levels],
         "physical_sizes": {ax: list(v) for ax, v in item.physical_sizes.items()},
+        "layouts": layouts_info(item),
     }
+
+
+# what `info` tells of the store's layouts: ZarrTiffStore's default, and NGFF's in each format
+_LAYOUTS: tuple[tuple[Layout, ZarrFormat], ...] = (("tifffile", 3), ("ngff", 3), ("ngff", 2))
+
+
+def layouts_info(item: TiffPageSeries) -> dict[str, Any]:
+    """The axes and shape the store serves in each layout, and what stops the metadata
+    being valid OME-NGFF (nothing, where they are)."""
+    from .store.config import StoreConfig
+    from .store.index import ChunkIndex
+
+    layouts: dict[str, Any] = {}
+    for layout, fmt in _LAYOUTS:
+        name = layout if layout == "tifffile" else f"{layout}, zarr {fmt}"
+        try:
+            config = StoreConfig.resolve(
+                len(item.levels),
+                level=None,
+                multiscales=None,
+                chunkmode=None,
+                zattrs=None,
+                zarr_format=fmt,
+                on_error="raise",
+                layout=layout,
+            )
+            index = ChunkIndex(item, config)
+            layouts[name] = {
+                "axes": index.axes,
+                "shape": list(index.levels[0].grid.shape),
+                "ngff_problems": index.ngff_problems,
+            }
+        except TiffFileError as exc:
+            layouts[name] = {"error": str(exc)}
+    return layouts
 
 
 def files_to_check(count: int, every: bool) -> list[int]:
@@ -159,6 +198,28 @@ def _print_series(found: list[dict[str, Any]]) -> None:
         )
         for index, shape in enumerate(series["levels"]):
             print(f"  level {index}: {tuple(shape)}")
+        for name, served in series["layouts"].items():
+            _print_layout(name, served)
+
+
+def _print_layout(name: str, served: dict[str, Any]) -> None:
+    """One line per layout: what the store serves, and whether it is valid NGFF."""
+    layout, _, fmt = name.partition(", ")
+    title = (
+        "tifffile's layout (ZarrTiffStore's default)"
+        if layout == "tifffile"
+        else f"NGFF's layout, {fmt}"
+    )
+    if "error" in served:
+        print(f"  as {title}: {served['error']}")
+        return
+    text = f"  as {title}: {served['axes']} {tuple(served['shape'])}"
+    if layout != "tifffile":
+        version = "0.5" if fmt.endswith("3") else "0.4"
+        problems = served["ngff_problems"]
+        text += f", valid OME-NGFF {version}" if not problems else f", not OME-NGFF {version}: "
+        text += "; ".join(problems)
+    print(text)
 
 
 def _print_checks(info: dict[str, Any], check_all: bool) -> None:
@@ -263,7 +324,9 @@ def _refs(args: argparse.Namespace) -> int:
                     files = opened.files  # their folder is where readers find them
                 if not -len(opened.series) <= args.series < len(opened.series):
                     raise ValueError(f"{path}: no series {args.series}")
-                store = ZarrTiffStore(opened.series[args.series], zarr_format=args.zarr_format)
+                store = ZarrTiffStore(
+                    opened.series[args.series], zarr_format=args.zarr_format, layout=args.layout
+                )
                 stores.append(store)
             if url is None:
                 url = _files_url(files, args.output, args.relative)
@@ -420,6 +483,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--zarr-format", type=int, choices=(2, 3), default=2, help="2 (default) or 3"
     )
     refs.add_argument("--series", type=int, default=0, help="which series of each file")
+    refs.add_argument(
+        "--layout",
+        choices=("tifffile", "ngff"),
+        default="tifffile",
+        help="tifffile's shape and axes (default), or OME-NGFF's axis order and names as a "
+        "multiscales group (valid OME-Zarr for every file with --zarr-format 3)",
+    )
     refs.set_defaults(run=_refs)
     demo = commands.add_parser(
         "demo",

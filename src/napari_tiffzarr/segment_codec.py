@@ -6,7 +6,7 @@ carries a page's coding parameters in its configuration and hands each segment t
 reader's :class:`~napari_tiffzarr.tiff.codecs.SegmentDecoder`, so packed integers, FillOrder
 2, CCITT, old-style JPEG, subsampled YCbCr, float24 and short last strips decode as the store
 decodes them.  It is registered through the ``numcodecs.codecs`` entry point; zarr 3 finds
-its format-3 wrapper through ``zarr.codecs`` (see :mod:`napari_tiffzarr.store.refcodecs`).
+its format-3 wrapper through ``zarr.codecs`` (see :mod:`napari_tiffzarr.references.codecs`).
 
 A codec sees a segment's bytes but not its index, which only a strip's length depends on:
 every strip but the last of a plane is full, so a strip is decoded as a full one first and,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_tiffzarr.store import ZarrTiffStore
+from napari_tiffzarr.store.scheduler import ChunkReader
 
 
 def _gradient_rgb(size: int) -> np.ndarray:
@@ -70,13 +70,13 @@ def stack_path(tmp_path: Path) -> Path:
 def decode_counter(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[int]:
     """Counts chunks decoded through any ZarrTiffStore, by pyramid level."""
     counts: collections.Counter[int] = collections.Counter()
-    read_chunk = ZarrTiffStore.read_chunk
+    decode = ChunkReader._decode
 
-    def counting(self: ZarrTiffStore, ref, data=None):  # type: ignore[no-untyped-def]
+    def counting(self: ChunkReader, page, ref, data, parallel):  # type: ignore[no-untyped-def]
         counts[ref.level] += 1
-        return read_chunk(self, ref, data)
+        return decode(self, page, ref, data, parallel=parallel)
 
-    monkeypatch.setattr(ZarrTiffStore, "read_chunk", counting)
+    monkeypatch.setattr(ChunkReader, "_decode", counting)
     return counts
 
 

@@ -14,7 +14,8 @@ from remote_server import TILE, RangeServer
 
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.sources.remote import FsspecSource
-from napari_tiffzarr.store import ZarrTiffStore, batching
+from napari_tiffzarr.store import ZarrTiffStore
+from napari_tiffzarr.store.scheduler import fetching
 
 
 @pytest.fixture
@@ -73,11 +74,11 @@ def test_rows_fetched_ahead_are_not_fetched_again(server: RangeServer, noise: Pa
 def test_a_failing_prediction_fails_the_read_and_never_hangs(
     server: RangeServer, noise: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(batch: object, budget: int) -> list[tuple[int, int]]:
+    def broken(turn: object, source: object, budget: int) -> list[tuple[int, int]]:
         raise RuntimeError("prediction broke")
 
     tif, level0, store = _open(server)
-    monkeypatch.setattr(batching, "_walk_ahead", broken)
+    monkeypatch.setattr(fetching, "walk_ahead", broken)
     outcome: list[BaseException | None] = []
 
     def read() -> None:

@@ -1,4 +1,4 @@
-"""The decoded-chunk cache, chunks of several tiles (chunkshape) and read-ahead.
+"""The decoded-chunk cache and chunks of several tiles (chunkshape).
 
 Pixels are compared with tifffile's; the cache's own bookkeeping with counts computed
 from the arrays put in.  Nothing here is timed.
@@ -7,7 +7,6 @@ from the arrays put in.  Nothing here is timed.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import zarr
 
 from napari_tiffzarr import TiffFile, TiffFileError
 from napari_tiffzarr.store import TiffChunkWarning, ZarrTiffStore
-from napari_tiffzarr.store.cache import ChunkCache
+from napari_tiffzarr.store.scheduler import ChunkCache
 from sparse_segments import make_sparse
 
 
@@ -310,45 +309,6 @@ def test_chunkshape_refusals(tiled: tuple[Path, np.ndarray], tmp_path: Path) -> 
     np.testing.assert_array_equal(tifffile.imread(raw), _image((64, 64)))
 
 
-# -- read-ahead -------------------------------------------------------------------------
-def test_read_ahead_never_changes_what_a_read_returns(tmp_path: Path) -> None:
-    data = _image((256, 384, 3), seed=4)
-    path = tmp_path / "pyramid.tif"
-    with tifffile.TiffWriter(path) as tif:
-        tif.write(data, tile=(16, 16), photometric="rgb", subifds=1, compression="jpeg")
-        tif.write(
-            data[::2, ::2], tile=(16, 16), photometric="rgb", subfiletype=1, compression="jpeg"
-        )
-    with tifffile.TiffFile(path) as tif:
-        expected = [tif.series[0].levels[i].asarray() for i in range(2)]
-    store = ZarrTiffStore(TiffFile(path).series[0], chunkshape=32, readahead=True)
-    group = zarr.open_group(store, mode="r")
-    plain = zarr.open_group(
-        ZarrTiffStore(TiffFile(path).series[0], chunkshape=32, cachesize=0), mode="r"
-    )
-    for step in range(6):  # pan right at the coarse level, then look at the fine one
-        x = 20 * step
-        got = group["1"][10:70, x : x + 60]
-        np.testing.assert_array_equal(got, expected[1][10:70, x : x + 60])
-        np.testing.assert_array_equal(got, plain["1"][10:70, x : x + 60])
-    ahead = store._ahead
-    assert ahead is not None
-    fine_offset = store.series.levels[0].keyframe.offset
-
-    def fine_cached() -> bool:
-        return any(key[0][1] == fine_offset for key in list(store.cache._entries))
-
-    deadline = time.monotonic() + 30  # read-ahead waits for a quiet moment, at low priority
-    while not (ahead.done and fine_cached()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert ahead.done > 0  # it did read ahead, and what it decoded is what reads see
-    assert fine_cached(), "the finer level under the view is read ahead"
-    np.testing.assert_array_equal(group["0"][:], expected[0])
-    np.testing.assert_array_equal(group["1"][:], expected[1])
-    store.close()
-    assert len(store.cache) == 0
-
-
 def test_a_corrupt_tile_fills_only_itself_in_a_spanned_chunk(tmp_path: Path) -> None:
     data = np.full((64, 64), 200, np.uint8)
     path = _write(tmp_path / "corrupt.tif", data, tile=(16, 16), compression="zlib")
@@ -370,30 +330,3 @@ def test_a_corrupt_tile_fills_only_itself_in_a_spanned_chunk(tmp_path: Path) -> 
     np.testing.assert_array_equal(filling[:], expected)  # cached: no second warning needed
     assert store.errors == 1
     store.close()
-
-
-def test_read_ahead_thread_ends_with_an_unclosed_store(
-    tiled: tuple[Path, np.ndarray], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The thread holds its store weakly: a store dropped without close() is collected,
-    and its thread ends, instead of both living as long as the process."""
-    import gc
-    import weakref
-
-    from napari_tiffzarr.store import readahead
-
-    monkeypatch.setattr(readahead, "_ALIVE_SECONDS", 0.05)
-    path, data = tiled
-    array, store = _array(path, readahead=True)
-    np.testing.assert_array_equal(array[:16, :32], data[:16, :32])
-    thread = store._ahead._thread
-    assert thread is not None
-    deadline = time.monotonic() + 20
-    while store._ahead._pending and time.monotonic() < deadline:
-        time.sleep(0.01)
-    owner = weakref.ref(store)
-    del array, store
-    gc.collect()
-    thread.join(20)
-    assert not thread.is_alive()
-    assert owner() is None

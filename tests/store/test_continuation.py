@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from napari_tiffzarr.store.continuation import continuation
+from napari_tiffzarr.store.scheduler.continuation import continuation
 
 
 def walk(

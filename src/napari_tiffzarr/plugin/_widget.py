@@ -35,7 +35,7 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..store import CHUNKMODE
-from ..store.cache import DEFAULT_CACHE_BYTES
+from ..store.scheduler import DEFAULT_CACHE_BYTES
 from ..tiff.file import TiffFile
 from ..tiff.sequence import TiffSequence, open_tiff
 from ._info import describe_file, describe_series, format_shape

@@ -3,16 +3,20 @@ coalescing of nearby ranges into fewer reads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ..errors import TiffTruncatedError
+from .requestcost import RequestCost
 
 __all__ = ["COALESCE_GAP", "ByteSource", "SourceBase", "coalesce_ranges", "split_runs"]
 
 # Ranges closer than this are read as one, wasting at most this many bytes per gap:
 # far cheaper than another system call or, remotely, another request.
 COALESCE_GAP = 4096
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -30,6 +34,17 @@ class ByteSource(Protocol):
 
     @property
     def closed(self) -> bool: ...
+
+    @property
+    def cost(self) -> RequestCost | None:
+        """What a request costs, where it costs more than a system call (a remote file):
+        readers batch the requests of one turn then.  None for local files and memory."""
+        ...
+
+    def attachment(self, kind: type[T], make: Callable[[], T]) -> T:
+        """The one object of kind kept with this open file for the layers above (the
+        store's read scheduler), made by make() on first use."""
+        ...
 
     def read(self, offset: int, length: int) -> bytes: ...
 
@@ -71,11 +86,29 @@ def split_runs(
     return out
 
 
+# guards the first attachment of a kind to a source; constant, shared by all sources
+_ATTACHING = threading.Lock()
+
+
 class SourceBase:
     """Bounds checks and batching shared by all sources."""
 
     _size: int
     _name: str
+    _attachments: dict[type[Any], Any]
+
+    @property
+    def cost(self) -> RequestCost | None:
+        return None
+
+    def attachment(self, kind: type[T], make: Callable[[], T]) -> T:
+        # set lazily: subclasses need not call a base __init__
+        with _ATTACHING:
+            attachments = self.__dict__.setdefault("_attachments", {})
+            found = attachments.get(kind)
+            if found is None:
+                found = attachments[kind] = make()
+            return found  # type: ignore[no-any-return]
 
     @property
     def size(self) -> int:

@@ -188,7 +188,7 @@ class FsspecSource(SourceBase):
         self._block_size = block_size
         self._cache_blocks = cache_blocks
         self._gap = coalesce_gap  # None: learnt from the requests, at least the default
-        self.cost = RequestCost(REMOTE_COALESCE_GAP, REMOTE_MAX_REQUEST // 2)
+        self._cost = RequestCost(REMOTE_COALESCE_GAP, REMOTE_MAX_REQUEST // 2)
         self._retries = retries
         self._backoff = backoff
         self._lock = threading.Lock()
@@ -231,6 +231,11 @@ class FsspecSource(SourceBase):
     @property
     def closed(self) -> bool:
         return self._fs is None
+
+    @property
+    def cost(self) -> RequestCost:
+        """The server's round trip and rate, learnt from the requests made so far."""
+        return self._cost
 
     def _filesystem(self) -> Any:
         fs = self._fs
@@ -293,7 +298,7 @@ class FsspecSource(SourceBase):
                 results = [exc] * len(pending)
             else:
                 received = sum(len(r) for r in results if isinstance(r, bytes))
-                self.cost.record(time.perf_counter() - began, received)
+                self._cost.record(time.perf_counter() - began, received)
             failed: list[int] = []
             error: BaseException | None = None
             for i, result in zip(pending, results, strict=True):
@@ -404,7 +409,7 @@ class FsspecSource(SourceBase):
     def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         for offset, length in ranges:
             self._check(offset, length)
-        gap = self.cost.gap() if self._gap is None else self._gap
+        gap = self._cost.gap() if self._gap is None else self._gap
         runs = cap_runs(coalesce_ranges(ranges, gap), ranges, REMOTE_MAX_REQUEST)
         blobs = self._fetch([(start, length) for start, length, _ in runs])
         return split_runs(ranges, runs, blobs)

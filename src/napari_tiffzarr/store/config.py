@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 
 __all__ = [
     "CHUNKMODE",
+    "Layout",
     "OnError",
     "StoreConfig",
     "ZarrFormat",
@@ -24,6 +25,10 @@ __all__ = [
 
 ZarrFormat = Literal[2, 3]
 OnError = Literal["raise", "fill"]  # a chunk that cannot be read: raise, or show the fill value
+# the axes served: tifffile's shape and axis letters, as its ZarrTiffStore serves them; or
+# OME-NGFF's order and names, always as a multiscales group (zarr 3 reorders with its
+# transpose codec, over the same chunk bytes)
+Layout = Literal["tifffile", "ngff"]
 
 
 class CHUNKMODE(enum.IntEnum):
@@ -93,6 +98,7 @@ class StoreConfig:
     chunkshape: tuple[int, int] | None = None
     cachesize: int | None = None
     readahead: bool = False
+    layout: Layout = "tifffile"
 
     @classmethod
     def resolve(
@@ -108,6 +114,7 @@ class StoreConfig:
         chunkshape: int | Sequence[int] | None = None,
         cachesize: int | None = None,
         readahead: bool = False,
+        layout: Layout = "tifffile",
         **rest: Any,
     ) -> StoreConfig:
         """Check the constructor's arguments against a series of `levels` levels (the
@@ -116,10 +123,13 @@ class StoreConfig:
             raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
         if on_error not in get_args(OnError):
             raise ValueError(f"on_error must be 'raise' or 'fill', not {on_error!r}")
+        if layout not in get_args(Layout):
+            raise ValueError(f"layout must be 'tifffile' or 'ngff', not {layout!r}")
         if level is not None and not -levels <= level < levels:
             raise IndexError(f"level {level} out of range: the series has {levels} levels")
         if multiscales is None:
-            multiscales = level is None and levels > 1
+            # NGFF's metadata lives on a group: its layout is one even for one level
+            multiscales = level is None and (levels > 1 or layout == "ngff")
         if cachesize is not None and cachesize < 0:
             raise ValueError(f"cachesize must be >= 0 bytes, not {cachesize}")
         mode = parse_chunkmode(chunkmode)
@@ -130,6 +140,7 @@ class StoreConfig:
             chunkshape=parse_chunkshape(chunkshape, mode),
             cachesize=cachesize,
             readahead=bool(readahead),
+            layout=layout,
             zattrs=MappingProxyType(dict(zattrs or {})),
             zarr_format=zarr_format,
             on_error=on_error,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,9 +20,9 @@ from ..errors import TiffFileError
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
 from .config import CHUNKMODE, StoreConfig, ZarrFormat
-from .keys import ChunkGrid, ChunkRef, chunk_span, map_dimensions
+from .keys import ChunkGrid, ChunkRef, chunk_segments, chunk_span, map_dimensions
 from .metadata import array_metadata, dimension_names, group_metadata, multiscales_attributes
-from .tiles import chunk_segments
+from .ngff import NgffAxis, ngff_axes, ngff_order, ngff_problems, omero_attributes
 
 __all__ = ["ChunkIndex", "ChunkLocation", "Level"]
 
@@ -90,34 +90,50 @@ class ChunkIndex:
 
     # -- metadata ------------------------------------------------------------------------
     @cached_property
+    def axes(self) -> str:
+        """The served axes' letters (tifffile's), in the order the arrays serve them."""
+        axes = self.series.get_axes(self.config.squeeze)
+        order = self.levels[0].grid.order
+        return axes if order is None else "".join(axes[i] for i in order)
+
+    @cached_property
+    def ngff_axes(self) -> list[NgffAxis]:
+        return ngff_axes(self.axes)
+
+    @cached_property
     def metadata(self) -> Mapping[str, bytes]:
         """The metadata documents by key: the group's (multiscales) and every array's."""
         config = self.config
         fmt = config.zarr_format
+        ngff = config.layout == "ngff"
+        axes = self.axes
         documents: dict[str, bytes] = {}
         if config.multiscales:
-            axes = self.levels[0].series.get_axes(config.squeeze)
             sizes = self.series.physical_sizes
             attributes = multiscales_attributes(
                 name=self.series.name or self.series.kind,
-                axes=axes,
+                axes=self.ngff_axes,
                 shapes=[level.grid.shape for level in self.levels],
                 # level 0's physical pixel size per axis, 1 where the file does not say
                 scale=[sizes[ax][0] if ax in sizes else 1.0 for ax in axes] if sizes else None,
                 units={ax: sizes[ax][1] for ax in axes if ax in sizes} or None,
                 zarr_format=fmt,
+                omero=self._omero() if ngff else None,
             )
             documents.update(group_metadata({**attributes, **config.zattrs}, fmt))
         base_shape = self.levels[0].grid.shape
         for level in self.levels:
             grid = level.grid
-            names = dimension_names(level.series.get_axes(config.squeeze))
-            # a dimension that shrinks with the level gets a name of its own, so that
-            # xarray can open all levels of the group as one dataset
-            names = [
-                name if size == base else f"{name}_{level.index}"
-                for name, size, base in zip(names, grid.shape, base_shape, strict=True)
-            ]
+            if ngff:  # NGFF: every level's dimension names are the multiscales axes' names
+                names = [axis.name for axis in self.ngff_axes]
+            else:  # tifffile's: its letters, and a dimension that shrinks with the level
+                # gets a name of its own, so that xarray opens all levels as one dataset
+                names = [
+                    name if size == base else f"{name}_{level.index}"
+                    for name, size, base in zip(
+                        dimension_names(axes), grid.shape, base_shape, strict=True
+                    )
+                ]
             arrays = array_metadata(
                 shape=grid.shape,
                 chunks=grid.chunks,
@@ -126,9 +142,30 @@ class ChunkIndex:
                 dimensions=names,
                 attributes=None if config.multiscales else config.zattrs,
                 zarr_format=fmt,
+                transpose=_transpose(grid.order),
             )
             documents.update({level.prefix + key: value for key, value in arrays.items()})
         return documents
+
+    def _omero(self) -> Mapping[str, Any] | None:
+        series = self.series
+        return omero_attributes(
+            self.ngff_axes,
+            self.levels[0].grid.shape,
+            series.dtype,
+            series.channel_names,
+            series.channel_colors,
+        )
+
+    @cached_property
+    def ngff_problems(self) -> list[str]:
+        """Why the metadata served are not valid OME-NGFF; empty where they are."""
+        problems = []
+        if self.config.layout != "ngff":
+            problems.append("tifffile's layout: its axis letters name the dimensions")
+        if not self.config.multiscales:
+            problems.append("a lone array: NGFF's metadata lives on a multiscales group")
+        return problems + ngff_problems(self.axes)
 
     # -- keys ----------------------------------------------------------------------------
     def key(self, level: int, coords: tuple[int, ...]) -> str:
@@ -318,14 +355,28 @@ def _grid(index: int, series: TiffPageSeries, config: StoreConfig) -> ChunkGrid:
     shape = series.get_shape(config.squeeze)
     keyframe = series.keyframe
     axes = series.get_axes(config.squeeze)
+    # NGFF's order where zarr can reorder a chunk's axes: format 3's transpose codec
+    order = ngff_order(axes) if config.layout == "ngff" and config.zarr_format == 3 else None
     return ChunkGrid(
         level=index,
-        shape=shape,
+        stored_shape=shape,
         roles=map_dimensions(shape, axes, keyframe.layout.shaped, len(series.pages)),
         layout=keyframe.layout,
         whole_pages=config.chunkmode == CHUNKMODE.PAGE,
         span=chunk_span(keyframe.layout, config.chunkshape),
+        order=None if order == tuple(range(len(axes))) else order,
     )
+
+
+def _transpose(order: tuple[int, ...] | None) -> list[int] | None:
+    """The transpose codec's order that gives a chunk's stored bytes from the served array:
+    stored dimension i is served dimension result[i]."""
+    if order is None:
+        return None
+    inverse = [0] * len(order)
+    for served, stored in enumerate(order):
+        inverse[stored] = served
+    return inverse
 
 
 def _positions(

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from ..errors import TiffFileError
 from ..tiff.layout import SegmentLayout
 
-__all__ = ["PAGE_DIM", "UNIT_DIM", "ChunkGrid", "ChunkRef", "chunk_span", "map_dimensions"]
+__all__ = [
+    "PAGE_DIM",
+    "UNIT_DIM",
+    "ChunkGrid",
+    "ChunkRef",
+    "chunk_segments",
+    "chunk_span",
+    "map_dimensions",
+]
 
 PAGE_DIM = -1  # the dimension counts pages
 UNIT_DIM = -2  # a length-1 dimension that belongs to nothing
@@ -78,17 +86,40 @@ class ChunkRef:
 
 @dataclass(frozen=True, slots=True)
 class ChunkGrid:
-    """The zarr shape and chunk shape of one level, and the key arithmetic for it."""
+    """The zarr shape and chunk shape of one level, and the key arithmetic for it.
+
+    The series' dimensions may be served in another order (NGFF's, where zarr's transpose
+    codec turns a chunk's stored bytes around): ``stored_shape`` and ``roles`` are in the
+    series' order, ``shape``, ``chunks``, ``grid`` and chunk coordinates in the served one.
+    """
 
     level: int
-    shape: tuple[int, ...]
+    stored_shape: tuple[int, ...]
     roles: tuple[int, ...]
     layout: SegmentLayout
     whole_pages: bool  # chunkmode 2: one chunk per page
     span: tuple[int, int] = (1, 1)  # segments per chunk along length and width
+    order: tuple[int, ...] | None = None  # served dimension i is stored one order[i]
+
+    def _served(self, values: tuple[int, ...]) -> tuple[int, ...]:
+        order = self.order
+        return values if order is None else tuple(values[i] for i in order)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._served(self.stored_shape)
+
+    @property
+    def served_roles(self) -> tuple[int, ...]:
+        """What each served dimension is (PAGE_DIM, UNIT_DIM or a page dimension 0-4)."""
+        return self._served(self.roles)
 
     @property
     def chunks(self) -> tuple[int, ...]:
+        return self._served(self.stored_chunks)
+
+    @property
+    def stored_chunks(self) -> tuple[int, ...]:
         depth, length, width, samples = self.layout.segment
         planes, idepth, ilength, iwidth, isamples = self.layout.shaped
         if self.whole_pages:
@@ -111,17 +142,24 @@ class ChunkGrid:
     @property
     def page_shape(self) -> tuple[int, ...]:
         """The shape of the page dimensions only, whose product is the page count."""
-        return tuple(s for s, role in zip(self.shape, self.roles, strict=True) if role == PAGE_DIM)
+        shape, roles = self.stored_shape, self.roles
+        return tuple(s for s, role in zip(shape, roles, strict=True) if role == PAGE_DIM)
 
     def chunk_ref(self, coords: tuple[int, ...]) -> ChunkRef | None:
         """The page and segment of chunk coords, or None where coords are out of range."""
-        if len(coords) != len(self.shape):
+        if len(coords) != len(self.stored_shape):
             return None
         if any(not 0 <= c < n for c, n in zip(coords, self.grid, strict=True)):
             return None
+        order = self.order
+        if order is not None:
+            stored = [0] * len(coords)
+            for served, coord in zip(order, coords, strict=True):
+                stored[served] = coord
+            coords = tuple(stored)
         page = 0
         position = [0, 0, 0, 0, 0]
-        for coord, size, role in zip(coords, self.shape, self.roles, strict=True):
+        for coord, size, role in zip(coords, self.stored_shape, self.roles, strict=True):
             if role == PAGE_DIM:
                 page = page * size + coord
             elif role >= 0:
@@ -149,3 +187,21 @@ def chunk_span(layout: SegmentLayout, chunkshape: tuple[int, int] | None) -> tup
         max(1, min(rows, -(-chunkshape[0] // length))),
         max(1, min(columns, -(-chunkshape[1] // width))),
     )
+
+
+def chunk_segments(layout: SegmentLayout, ref: ChunkRef) -> list[tuple[int, int, int]]:
+    """(segment index, row, column of the segment in the chunk) of every segment of a
+    chunk inside the page; segments of an edge chunk beyond the page are left out (they
+    read as the fill value)."""
+    if ref.segment is None:
+        raise ValueError("a whole page is not made of segments")
+    _, _, rows, columns = layout.grid
+    first = ref.segment
+    base, x0 = divmod(first, columns)
+    y0 = base % rows
+    span_rows, span_columns = ref.span
+    return [
+        (first + row * columns + column, row, column)
+        for row in range(min(span_rows, rows - y0))
+        for column in range(min(span_columns, columns - x0))
+    ]

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .ngff import NgffAxis
+
 __all__ = [
     "array_metadata",
     "dimension_names",
@@ -16,16 +18,6 @@ __all__ = [
     "json_bytes",
     "multiscales_attributes",
 ]
-
-# tifffile's axis letters -> (NGFF name, NGFF type)
-NGFF_AXES: dict[str, tuple[str, str | None]] = {
-    "T": ("t", "time"),
-    "C": ("c", "channel"),
-    "S": ("c", "channel"),
-    "Z": ("z", "space"),
-    "Y": ("y", "space"),
-    "X": ("x", "space"),
-}
 
 
 def json_bytes(document: Mapping[str, Any]) -> bytes:
@@ -78,8 +70,10 @@ def array_metadata(
     dimensions: Sequence[str],
     attributes: Mapping[str, Any] | None,
     zarr_format: int,
+    transpose: Sequence[int] | None = None,
 ) -> dict[str, bytes]:
-    """The metadata documents of one array, by key relative to the array."""
+    """The metadata documents of one array, by key relative to the array; transpose is the
+    order of format 3's transpose codec, where the chunks' bytes are stored in another."""
     native = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
     if zarr_format == 3:
         document: dict[str, Any] = {
@@ -90,9 +84,12 @@ def array_metadata(
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
             "fill_value": _fill_value_json(fill_value, dtype),
-            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]
-            if dtype.itemsize > 1
-            else [{"name": "bytes"}],
+            "codecs": [
+                *([] if transpose is None else [_transpose_codec(transpose)]),
+                {"name": "bytes", "configuration": {"endian": "little"}}
+                if dtype.itemsize > 1
+                else {"name": "bytes"},
+            ],
             "attributes": dict(attributes or {}),
             "dimension_names": list(dimensions),
         }
@@ -112,6 +109,10 @@ def array_metadata(
     return {".zarray": json_bytes(zarray), ".zattrs": json_bytes(zattrs)}
 
 
+def _transpose_codec(order: Sequence[int]) -> dict[str, Any]:
+    return {"name": "transpose", "configuration": {"order": list(order)}}
+
+
 def group_metadata(attributes: Mapping[str, Any], zarr_format: int) -> dict[str, bytes]:
     if zarr_format == 3:
         return {
@@ -125,27 +126,27 @@ def group_metadata(attributes: Mapping[str, Any], zarr_format: int) -> dict[str,
 def multiscales_attributes(
     *,
     name: str,
-    axes: str,
+    axes: Sequence[NgffAxis],
     shapes: Sequence[Sequence[int]],
     scale: Sequence[float] | None,
     units: Mapping[str, str] | None,
     zarr_format: int,
+    omero: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """OME-NGFF multiscales (0.5 for zarr 3, 0.4 for zarr 2) for levels of one series.
+    """OME-NGFF multiscales (0.5 for zarr 3, 0.4 for zarr 2) for levels of one series, and
+    omero's channel metadata where given.
 
-    Each level's scale is the base scale times the level's downsampling along each axis.
+    Each level's scale is the base scale times the level's downsampling along each axis;
+    units are by axis letter.
     """
     base_scale = list(scale) if scale is not None else [1.0] * len(axes)
-    names = [NGFF_AXES.get(ax, (ax.lower(), None))[0] for ax in axes]
-    unique = dimension_names("".join(names)) if len(set(names)) < len(names) else names
     ngff_axes: list[dict[str, Any]] = []
-    for ax, axis_name in zip(axes, unique, strict=True):
-        entry: dict[str, Any] = {"name": axis_name}
-        kind = NGFF_AXES.get(ax, (ax, None))[1]
-        if kind is not None:
-            entry["type"] = kind
-        if units and ax in units:
-            entry["unit"] = units[ax]
+    for axis in axes:
+        entry: dict[str, Any] = {"name": axis.name}
+        if axis.type is not None:
+            entry["type"] = axis.type
+        if units and axis.letter in units:
+            entry["unit"] = units[axis.letter]
         ngff_axes.append(entry)
     datasets = []
     base = shapes[0]
@@ -160,6 +161,7 @@ def multiscales_attributes(
             }
         )
     multiscale: dict[str, Any] = {"name": name, "axes": ngff_axes, "datasets": datasets}
+    extra = {} if omero is None else {"omero": dict(omero)}
     if zarr_format == 3:
-        return {"ome": {"version": "0.5", "multiscales": [multiscale]}}
-    return {"multiscales": [{"version": "0.4", **multiscale}]}
+        return {"ome": {"version": "0.5", "multiscales": [multiscale], **extra}}
+    return {"multiscales": [{"version": "0.4", **multiscale}], **extra}

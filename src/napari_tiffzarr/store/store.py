@@ -1,8 +1,8 @@
 """ZarrTiffStore: a read-mostly zarr-python 3 store over a TIFF page, series or pyramid.
 
-The store is a frozen StoreConfig, the series it serves and a few pieces of runtime state,
-set in one place.  Keys, metadata and listing come from the ChunkIndex; a chunk is read
-with one pread (or one batched remote request) and decoded on the DecodeQueue's threads,
+The store is a frozen StoreConfig, the series it serves and its file's read scheduler,
+set in one place.  Keys, metadata and listing come from the ChunkIndex; chunks are read,
+decoded, cached and prefetched by the ReadScheduler that all stores of the file share,
 so zarr's many concurrent requests decode on every core while the event loop only waits.
 A chunk comes back at its full size, edge chunks padded, in native byte order, so zarr
 needs nothing but the ``bytes`` codec.
@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, Unpack
 
 import numpy as np
 from zarr.abc.store import (
@@ -30,19 +30,17 @@ from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.core.buffer.core import default_buffer_prototype
 
 from ..errors import TiffClosedError
-from ..sources.remote import FsspecSource
 from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
-from .batching import ChunkData
-from .cache import ChunkCache
-from .config import CHUNKMODE, OnError, StoreConfig, ZarrFormat
-from .decoding import DecodeQueue
+from .config import CHUNKMODE, Layout, OnError, StoreConfig, ZarrFormat
 from .index import ChunkIndex
 from .keys import ChunkRef
 from .location import StoreLocation, home_source, target_of
-from .readahead import ReadAhead
-from .reading import ChunkReader, TiffChunkWarning, page_key
+from .scheduler import ChunkCache, ChunkReader, ReadScheduler, TiffChunkWarning, page_key
 from .writing import erase_chunk, write_chunk
+
+if TYPE_CHECKING:
+    from ..references import FsspecOptions
 
 __all__ = ["CHUNKMODE", "TiffChunkWarning", "ZarrTiffStore"]
 
@@ -74,6 +72,7 @@ class ZarrTiffStore(Store):
         chunkshape: int | Sequence[int] | None = None,
         cachesize: int | None = None,
         readahead: bool = False,
+        layout: Layout = "tifffile",
     ) -> None:
         series = _as_series(arg)
         config = StoreConfig.resolve(
@@ -91,6 +90,7 @@ class ZarrTiffStore(Store):
             chunkshape=chunkshape,
             cachesize=cachesize,
             readahead=readahead,
+            layout=layout,
         )
         if read_only is None:
             read_only = not getattr(home_source(series), "writable", False)
@@ -112,10 +112,6 @@ class ZarrTiffStore(Store):
         self._opening = threading.Lock()
         self._lock = lock
         self._closed = False
-        self._readahead = config.readahead
-        self._queue: DecodeQueue[tuple[ChunkRef, ChunkData | None]] = DecodeQueue(
-            self._decode, self._closed_error, config.maxworkers
-        )
 
     def _copy(self, config: StoreConfig, read_only: bool) -> ZarrTiffStore:
         """A store over the same open series and lock, with config."""
@@ -131,6 +127,15 @@ class ZarrTiffStore(Store):
         if zarr_format not in (2, 3):
             raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format}")
         return self._copy(self.config.replace(zarr_format=zarr_format), True)
+
+    def with_layout(self, layout: Layout) -> ZarrTiffStore:
+        """A read-only twin serving the same chunks in the other layout (a series of one
+        level as a group in NGFF's, which lives on groups)."""
+        if layout not in ("tifffile", "ngff"):
+            raise ValueError(f"layout must be 'tifffile' or 'ngff', not {layout!r}")
+        single = len(self.series.levels) == 1 and layout == "ngff"
+        multiscales = self.config.multiscales or single
+        return self._copy(self.config.replace(layout=layout, multiscales=multiscales), True)
 
     # -- what the store serves ----------------------------------------------------------
     @property
@@ -175,46 +180,32 @@ class ZarrTiffStore(Store):
         return self._reader.errors
 
     @property
+    def scheduler(self) -> ReadScheduler:
+        """The reads of this store's file: shared by its stores, as is its cache."""
+        return self._scheduler
+
+    @property
     def cache(self) -> ChunkCache:
         """The decoded chunks of this store's file, shared with its other stores."""
-        return self._reader.cache
+        return self._scheduler.cache
 
     @property
     def readahead(self) -> bool:
-        """Whether chunks around each view are decoded in the background.  A viewer turns
-        it on once the layer is open, so the reads that open it start none."""
-        return self._readahead
+        """Whether the chunks of the views that the motion of the last ones predicts are
+        decoded ahead.  A viewer turns it on once the layer is open, so the reads that
+        open it start none; it is part of the config, so a pickled copy keeps it."""
+        return self.config.readahead
 
     @readahead.setter
     def readahead(self, value: bool) -> None:
-        self._readahead = bool(value)
+        self.config = self.config.replace(readahead=bool(value))
+        reader = self.__dict__.get("_reader")
+        if reader is not None:
+            reader.readahead = self.config.readahead
 
     @property
     def closed(self) -> bool:
         return self._closed
-
-    @property
-    def decoding_busy(self) -> bool:
-        return self._queue.busy
-
-    @cached_property
-    def _ahead(self) -> ReadAhead:
-        return ReadAhead(self, self.cache.maxbytes // 4)
-
-    def cached_chunk(self, ref: ChunkRef) -> np.ndarray | None:
-        """The chunk if it is decoded already, without reading or queueing anything."""
-        return self._reader.cached(ref)
-
-    def read_ahead_chunk(self, ref: ChunkRef) -> None:
-        """Decode a chunk into the cache on one thread, a remote chunk's segments fetched
-        in one batch; errors are the caller's to ignore: the foreground read reports them."""
-        self._check_open()
-        data: dict[tuple[int, int], bytes] | None = None
-        source = self.series.keyframe.source
-        if isinstance(source, FsspecSource) and ref.segment is not None:
-            ranges = self.index.byte_ranges(ref)
-            data = dict(zip(ranges, source.read_ranges(ranges), strict=True))
-        self._reader.read(ref, data, workers=1)
 
     # -- reading chunks --------------------------------------------------------------
     def _check_open(self) -> None:
@@ -225,27 +216,19 @@ class ZarrTiffStore(Store):
         return TiffClosedError(f"{self!r} is closed")
 
     @cached_property
-    def _reader(self) -> ChunkReader:
-        return ChunkReader(self.index, self._lock)
+    def _scheduler(self) -> ReadScheduler:
+        return ReadScheduler.of(self.series.keyframe.source)
 
-    def read_chunk(self, ref: ChunkRef, data: ChunkData | None = None) -> np.ndarray | None:
-        """Decode one chunk at full size, None where it is missing or sparse (or, with
-        on_error='fill', unreadable); data: its stored bytes where fetched already."""
+    @cached_property
+    def _reader(self) -> ChunkReader:
+        return self._scheduler.reader(self.index, self._lock)
+
+    def read_chunk(self, ref: ChunkRef, data: Any = None) -> np.ndarray | None:
+        """Decode one chunk at full size on the calling thread, None where it is missing
+        or sparse (or, with on_error='fill', unreadable); data: its stored bytes where
+        fetched already."""
         self._check_open()
         return self._reader.read(ref, data)
-
-    def _decode(self, request: tuple[ChunkRef, ChunkData | None]) -> np.ndarray | None:
-        array = self.read_chunk(*request)
-        return None if array is None else _flat_bytes(array)
-
-    async def _chunk_bytes(self, ref: ChunkRef, key: str) -> np.ndarray | None:
-        if self._readahead:
-            self._ahead.note(ref)
-        hit = self._reader.cached(ref)
-        if hit is not None:
-            return _flat_bytes(hit)  # no thread, no fetch: most of a pan step's chunks
-        # remote files: the bytes of the chunks asked for in one turn come in one batch
-        return await self._queue.submit((ref, await self._reader.fetch(ref, key)))
 
     # -- zarr Store API ---------------------------------------------------------------
     async def get(
@@ -257,7 +240,8 @@ class ZarrTiffStore(Store):
         prototype, found = self._lookup(key, prototype, byte_range)
         if not isinstance(found, ChunkRef):
             return found
-        return _chunk_buffer(prototype, await self._chunk_bytes(found, key), byte_range)
+        chunk = await self._scheduler.read(self._reader, found, key)
+        return _chunk_buffer(prototype, chunk, byte_range)
 
     def get_sync(
         self,
@@ -269,7 +253,7 @@ class ZarrTiffStore(Store):
         prototype, found = self._lookup(key, prototype, byte_range)
         if not isinstance(found, ChunkRef):
             return found
-        return _chunk_buffer(prototype, self._decode((found, None)), byte_range)
+        return _chunk_buffer(prototype, self.read_chunk(found), byte_range)
 
     def _lookup(
         self, key: str, prototype: BufferPrototype | None, byte_range: ByteRequest | None
@@ -370,52 +354,21 @@ class ZarrTiffStore(Store):
         jsonfile: str | os.PathLike[str] | TextIO,
         /,
         url: str | None,
-        *,
-        groupname: str | None = None,
-        templatename: str | None = None,
-        compressors: Mapping[int, str | None] | None = None,
-        version: int | None = None,
-        zarr_format: ZarrFormat | None = None,
-        portable: bool = False,
-        _shape: Sequence[int] | None = None,
-        _axes: Sequence[str] | None = None,
-        _index: Sequence[int] | None = None,
-        _append: bool = False,
-        _close: bool = True,
+        **options: Unpack[FsspecOptions],
     ) -> None:
-        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does;
-        url is the TIFF's directory.  portable uses imagecodecs' codecs only, refusing what
-        they cannot decode; otherwise our TIFF segment codec decodes those levels.  See
-        :func:`napari_tiffzarr.references.write_fsspec`."""
+        """Write fsspec ReferenceFileSystem (kerchunk) JSON that opens as this store does:
+        :func:`napari_tiffzarr.references.write_fsspec`, whose options these are."""
         from ..references import write_fsspec
 
-        write_fsspec(
-            self,
-            jsonfile,
-            url,
-            groupname=groupname,
-            templatename=templatename,
-            compressors=compressors,
-            version=version,
-            zarr_format=zarr_format,
-            portable=portable,
-            _shape=_shape,
-            _axes=_axes,
-            _index=_index,
-            _append=_append,
-            _close=_close,
-        )
+        write_fsspec(self, jsonfile, url, **options)
 
     def close(self) -> None:
         """Release the threads and the file; reads after this raise TiffClosedError."""
         self._closed = True
-        ahead = self.__dict__.get("_ahead")
-        if ahead is not None:
-            ahead.stop()
-        self._queue.close()
         series = self._series
         if series is not None:
-            self.cache.clear()
+            # the file closes below: its scheduler, shared by its stores, ends with it
+            ReadScheduler.of(series.keyframe.source).close()
             if series.parent is not None:
                 series.parent.close()
             else:
@@ -458,7 +411,8 @@ class ZarrTiffStore(Store):
         return (
             f"ZarrTiffStore({name!r}, {kind}={index}, "
             f"level={'all' if config.multiscales else config.level}, "
-            f"chunkmode={config.chunkmode.name}, zarr_format={config.zarr_format})"
+            f"chunkmode={config.chunkmode.name}, zarr_format={config.zarr_format}"
+            + (f", layout={config.layout!r})" if config.layout != "tifffile" else ")")
         )
 
     def __str__(self) -> str:
@@ -505,4 +459,6 @@ def _chunk_buffer(
     prototype: BufferPrototype, chunk: np.ndarray | None, byte_range: ByteRequest | None
 ) -> Buffer | None:
     """A decoded chunk's bytes as zarr's buffer, None for a chunk zarr fills itself."""
-    return None if chunk is None else prototype.buffer.from_array_like(_slice(chunk, byte_range))
+    if chunk is None:
+        return None
+    return prototype.buffer.from_array_like(_slice(_flat_bytes(chunk), byte_range))

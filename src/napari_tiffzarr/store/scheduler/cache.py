@@ -2,8 +2,8 @@
 
 napari reads the whole visible region again at every camera step, so most chunks of a
 step were decoded one step earlier, and all of them on the way back.  The stores of one
-open file share one cache (keyed by the file's byte source), so a store reopened with
-other options, or a second layer of the same file, finds what the first decoded.
+open file share one cache (their read scheduler's), so a store reopened with other
+options, or a second layer of the same file, finds what the first decoded.
 
 A write to a page drops that page's chunks and moves the cache's generation on; a chunk
 decoded from bytes read before the write is then not stored, so no read can ever see
@@ -13,14 +13,13 @@ pixels older than a write that finished before it started.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["DEFAULT_CACHE_BYTES", "ChunkCache", "shared_cache"]
+__all__ = ["DEFAULT_CACHE_BYTES", "ChunkCache"]
 
 # Enough for a few screens of a 4K display of RGB tiles and the read-ahead around them
 # (a 1280 x 1024 RGB view is 4 MB; 1024 x 1024 chunks around it are 3 MB each), small
@@ -43,6 +42,7 @@ class ChunkCache:
         self._nbytes = 0
         self._generation = 0
         self._lock = threading.Lock()
+        self._decoding: dict[tuple[Hashable, ...], threading.Event] = {}
         self.hits = 0
         self.misses = 0
 
@@ -87,6 +87,34 @@ class ChunkCache:
             self.hits += 1
             return array
 
+    @contextmanager
+    def decoding(self, key: tuple[Hashable, ...]) -> Iterator[bool]:
+        """Mark key as being decoded ahead, so that a read of it waits for this decode
+        instead of doing it again; yields False where another thread decodes it already."""
+        with self._lock:
+            done = None if key in self._decoding else threading.Event()
+            if done is not None:
+                self._decoding[key] = done
+        if done is None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._lock:
+                del self._decoding[key]
+            done.set()
+
+    def wait_decoding(self, key: tuple[Hashable, ...]) -> np.ndarray | None:
+        """The array under key once a decode marked with decoding() ends, None where
+        none runs (or it failed, or kept nothing)."""
+        with self._lock:
+            done = self._decoding.get(key)
+        if done is None:
+            return None
+        done.wait()
+        return self.get(key, count_miss=False)
+
     def put(self, key: tuple[Hashable, ...], array: np.ndarray, generation: int) -> None:
         """Keep array (made read-only: callers share it) unless a write came between."""
         size = array.nbytes
@@ -127,26 +155,3 @@ class ChunkCache:
             f"ChunkCache({len(self)} chunks, {self._nbytes} of {self._maxbytes} bytes, "
             f"{self.hits} hits, {self.misses} misses)"
         )
-
-
-# One cache per open file, found through its byte source; gone with the source.
-_caches: weakref.WeakKeyDictionary[Any, ChunkCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def shared_cache(source: Any, maxbytes: int | None) -> ChunkCache:
-    """The cache of the file that source reads; maxbytes, where given, resizes it."""
-    with _caches_lock:
-        try:
-            cache = _caches.get(source)
-        except TypeError:  # a source that cannot be weakly referenced keeps its own
-            return ChunkCache(DEFAULT_CACHE_BYTES if maxbytes is None else maxbytes)
-        if cache is None:
-            cache = ChunkCache(DEFAULT_CACHE_BYTES if maxbytes is None else maxbytes)
-            try:
-                _caches[source] = cache
-            except TypeError:
-                return cache
-        elif maxbytes is not None:
-            cache.maxbytes = maxbytes
-    return cache

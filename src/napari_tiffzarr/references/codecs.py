@@ -3,9 +3,9 @@
 zarr-python 3 resolves a format-3 codec by its name in its own registry, and imagecodecs
 registers its codecs with numcodecs only; zarr 3 itself wraps only numcodecs' built-in
 codecs as ``numcodecs.<id>``.  :func:`register_codecs` adds the same kind of wrapper, under
-the same naming, for the imagecodecs ids that :mod:`napari_tiffzarr.references` writes, so
-that format-3 references open after one call.  The wrappers only decode: references are
-read-only.
+the same naming, for the imagecodecs ids that the references write and for our segment
+codec, so that format-3 references open with no call (through the ``zarr.codecs`` entry
+points) or after one.  The wrappers only decode: references are read-only.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
 from zarr.core.array_spec import ArraySpec
 from zarr.core.buffer import Buffer, NDBuffer
 
+from ..segment_codec import SEGMENT_CODEC_ID, TiffSegmentCodec
 from ..tiff.codecs import numcodec_kinds
 
-__all__ = ["V3_CODECS", "V3_PREFIX", "register_codecs"]
+__all__ = ["SEGMENT_CODEC_ID", "V3_CODECS", "V3_PREFIX", "register_codecs"]
 
 V3_PREFIX = "numcodecs."
 
@@ -30,9 +31,6 @@ V3_PREFIX = "numcodecs."
 BYTES = "bytes"
 IMAGE = "image"
 ARRAY = "array"
-# ours: one stored TIFF segment to its decoded samples (napari_tiffzarr.segment_codec, a
-# layer above, registers it with numcodecs under this id)
-SEGMENT_CODEC_ID = "napari_tiffzarr_segment"
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,8 @@ globals().update({cls.__name__: cls for cls in V3_CODECS.values()})
 
 
 def register_codecs(extra: dict[str, str] | None = None) -> None:
-    """Register imagecodecs with numcodecs, and zarr 3 wrappers as ``numcodecs.<id>``.
+    """Register our segment codec and imagecodecs' with numcodecs (zarr format 2), and zarr 3
+    wrappers as ``numcodecs.<id>`` (format 3).
 
     With napari-tiffzarr installed the entry points do this already; the call remains for
     ids given to write_fsspec's compressors: extra maps further numcodecs ids to their role
@@ -143,8 +142,10 @@ def register_codecs(extra: dict[str, str] | None = None) -> None:
     never has two implementations to choose from.  Calling it again is harmless.
     """
     import imagecodecs.numcodecs
+    import numcodecs
     from zarr.registry import get_codec_class, register_codec
 
+    numcodecs.register_codec(TiffSegmentCodec)
     imagecodecs.numcodecs.register_codecs(verbose=False)
     for codec_id, role in {**_WRAPPED, **(extra or {})}.items():
         name = V3_PREFIX + codec_id

@@ -1,0 +1,268 @@
+"""Reading chunks of one store: their bytes (read here, or fetched already), then decoded.
+
+What a decoding thread does per chunk, apart from the zarr protocol: look in the
+decoded-chunk cache, check the page against its level's keyframe, read the segment (or
+the segments of a spanned chunk) under the store's lock, decode with the page's
+SegmentDecoder, keep the result in the cache, and apply on_error to what the file's
+content breaks.  A run of single-segment chunks of one page is read with one coalesced
+read before they are decoded one after the other on the same thread.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import numpy as np
+
+from ...errors import TiffFileError
+from ...tiff.codecs import SegmentDecoder
+from ...tiff.page import TiffPage
+from ..index import ChunkIndex
+from ..keys import ChunkRef, chunk_segments
+from .cache import ChunkCache
+
+__all__ = ["ChunkData", "ChunkReader", "Fetched", "TiffChunkWarning", "page_key"]
+
+Fetched = bytes | BaseException  # a segment's bytes, or why they could not be fetched
+# what a read is given: one segment's, or for a chunk of several segments each one's by range
+ChunkData = Fetched | Mapping[tuple[int, int], Fetched | None]
+# runs the parts of one chunk, the calling thread among those that run them
+Share = Callable[[Sequence[Callable[[], None]]], None]
+
+
+class TiffChunkWarning(UserWarning):
+    """A chunk could not be read and shows the fill value instead."""
+
+
+def _serially(parts: Sequence[Callable[[], None]]) -> None:
+    for part in parts:
+        part()
+
+
+class ChunkReader:
+    """Reads and decodes the chunks of one store's index into its file's cache,
+    remembering the ones that failed."""
+
+    def __init__(
+        self,
+        index: ChunkIndex,
+        cache: ChunkCache,
+        lock: AbstractContextManager[Any] | None,
+        share: Share = _serially,
+    ) -> None:
+        self.index = index
+        self.cache = cache
+        self._lock = lock or nullcontext()
+        self._share = share
+        # whether the views of this store feed the scheduler's prefetch; the store's
+        # readahead, which a viewer turns on once a layer is open
+        self.readahead = index.config.readahead
+        self._decoders: dict[tuple[int, int], SegmentDecoder] = {}
+        self.failed: set[ChunkRef] = set()  # unreadable, shown as the fill value
+        self.partly_failed: set[ChunkRef] = set()  # spanned chunks with unreadable tiles
+
+    def cache_key(self, page: TiffPage, ref: ChunkRef) -> tuple[Hashable, ...]:
+        return (page_key(page), ref.segment, ref.span, self.index.fillvalue)
+
+    def cached(self, ref: ChunkRef) -> np.ndarray | None:
+        """The chunk if it is decoded already, without reading anything.  A miss is
+        counted by the read that follows it."""
+        if ref in self.failed:
+            return None
+        page = self.index.page(ref)
+        if page is None:
+            return None
+        return self.cache.get(self.cache_key(page, ref), count_miss=False)
+
+    @property
+    def errors(self) -> int:
+        return len(self.failed) + len(self.partly_failed)
+
+    def read(
+        self,
+        ref: ChunkRef,
+        data: ChunkData | None = None,
+        *,
+        generation: int | None = None,
+        ahead: bool = False,
+    ) -> np.ndarray | None:
+        """Decode one chunk at full chunk size, or None where it is missing or sparse.
+
+        data are the chunk's stored bytes where they were read already (or why they could
+        not be), and generation the cache's generation from before they were read.  A
+        chunk read ahead is decoded on the calling thread alone and never waits for
+        another thread's decode of it (the prefetch threads mark what they decode).  With
+        on_error='fill', a chunk that cannot be read is missing (zarr fills it) and the
+        first such failure is warned about once: a viewer should show the fill value,
+        not raise on every frame.  The default raises, as a library should.
+        """
+        if ref in self.failed:
+            return None  # known unreadable: do not decode it again for every frame
+        try:
+            return self._read(ref, data, generation, ahead)
+        except TiffFileError as exc:
+            if self.index.config.on_error == "raise":
+                raise
+            self.failed.add(ref)
+            self._warn_once(exc)
+            return None
+
+    def read_run(self, refs: Sequence[ChunkRef]) -> dict[tuple[int, int], Fetched]:
+        """The stored bytes of single-segment chunks of one page, read together: ranges
+        that lie close are one read.  Empty where the caller should read each itself."""
+        page = self.index.page(refs[0]) if refs else None
+        if page is None or len(refs) < 2:
+            return {}
+        try:
+            ranges = [found for found in map(self._segment_range, refs) if found is not None]
+            with self._lock:
+                blobs = page.source.read_ranges(ranges)
+        except (TiffFileError, OSError):
+            return {}  # each chunk's own read meets the error and reports it as usual
+        return dict(zip(ranges, blobs, strict=True))
+
+    def _segment_range(self, ref: ChunkRef) -> tuple[int, int] | None:
+        page = self.index.page(ref)
+        if page is None or ref.segment is None or ref.span != (1, 1):
+            return None
+        return page.segment_range(ref.segment)
+
+    def _warn_once(self, exc: TiffFileError) -> None:
+        if self.errors == 1:
+            warnings.warn(
+                f"{exc}; unreadable chunks show the fill value {self.index.fillvalue}",
+                TiffChunkWarning,
+                stacklevel=4,
+            )
+
+    def _read(
+        self, ref: ChunkRef, data: ChunkData | None, generation: int | None, ahead: bool
+    ) -> np.ndarray | None:
+        index = self.index
+        page = index.page(ref)
+        if page is None:
+            return None
+        keyframe = index.levels[ref.level].keyframe
+        if page is not keyframe and (
+            page.layout != keyframe.layout or page.dtype != keyframe.dtype
+        ):
+            raise TiffFileError(
+                f"{page.name}: shape, type or strips and tiles differ from the series' first page"
+            )
+        cache = self.cache
+        key = self.cache_key(page, ref)
+        found = cache.get(key, count_miss=not ahead)  # misses count what reads wait for
+        if found is None and not ahead:
+            found = cache.wait_decoding(key)  # a prefetch thread decodes it right now
+        if found is not None:
+            return found
+        if generation is None:
+            generation = cache.generation  # before the bytes are read: see ChunkCache
+        array = self._decode(page, ref, data, parallel=not ahead)
+        if array is not None:
+            cache.put(key, array, generation)
+        return array
+
+    def _decode(
+        self, page: TiffPage, ref: ChunkRef, data: ChunkData | None, parallel: bool
+    ) -> np.ndarray | None:
+        index = self.index
+        if ref.segment is None:
+            config = index.config
+            return page.asarray(
+                maxworkers=config.maxworkers if parallel else 1,
+                buffersize=config.buffersize,
+                fillvalue=index.fillvalue,
+            )
+        if ref.span != (1, 1):
+            fetched = data if isinstance(data, Mapping) else {}
+            return self._decode_spanned(page, ref, fetched, parallel)
+        segment = page.segment_range(ref.segment)
+        if isinstance(data, Mapping):  # fetched by range, with other chunks' segments
+            data = None if segment is None else data.get(segment)
+        if isinstance(data, BaseException):
+            raise data
+        if data is None:
+            if segment is None:
+                return None
+            with self._lock:
+                data = page.source.read(*segment)
+        return self._decoder(page).decode(data, ref.segment)
+
+    def _decode_spanned(
+        self,
+        page: TiffPage,
+        ref: ChunkRef,
+        fetched: Mapping[tuple[int, int], Fetched | None],
+        parallel: bool,
+    ) -> np.ndarray | None:
+        """A chunk of several segments decoded into one padded buffer, a row of its
+        segments at a time: one read per row, each row on whichever thread is free."""
+        tiles = chunk_segments(page.layout, ref)
+        located = {i: page.segment_range(i) for i, _, _ in tiles}
+        if all(found is None for found in located.values()):
+            return None  # wholly sparse: zarr fills it, as for a single segment
+        depth, length, width, samples = page.layout.segment
+        rows, columns = ref.span
+        out = np.full(
+            (depth, length * rows, width * columns, samples), self.index.fillvalue, page.dtype
+        )
+        decoder = self._decoder(page)
+        on_error = self.index.config.on_error
+
+        def decode_row(row: list[tuple[int, int, int]]) -> None:
+            wanted = [located[i] for i, _, _ in row]
+            blobs: dict[tuple[int, int], Fetched | None] = {}
+            missing = [r for r in wanted if r is not None and fetched.get(r) is None]
+            if len(missing) > 1:
+                try:
+                    with self._lock:
+                        blobs.update(zip(missing, page.source.read_ranges(missing), strict=True))
+                except (TiffFileError, OSError):
+                    pass  # each tile's own read below meets the error and reports it
+            for (segment, y, x), found in zip(row, wanted, strict=True):
+                if found is None:
+                    continue
+                try:
+                    blob = fetched.get(found) or blobs.get(found)
+                    if isinstance(blob, BaseException):
+                        raise blob
+                    if blob is None:
+                        with self._lock:
+                            blob = page.source.read(*found)
+                    tile = decoder.decode(blob, segment)
+                except TiffFileError as exc:
+                    if on_error == "raise":
+                        raise
+                    # one bad tile shows the fill value, not the fifteen good ones beside it
+                    self.partly_failed.add(ref)
+                    self._warn_once(exc)
+                    continue
+                y0, x0 = y * length, x * width
+                out[:, y0 : y0 + length, x0 : x0 + width] = tile
+
+        by_row: dict[int, list[tuple[int, int, int]]] = {}
+        for tile in tiles:
+            by_row.setdefault(tile[1], []).append(tile)
+        parts = [lambda row=row: decode_row(row) for row in by_row.values()]
+        (self._share if parallel else _serially)(parts)
+        return out
+
+    def _decoder(self, page: TiffPage) -> SegmentDecoder:
+        # pages of a multi-file series may share offsets: the file is part of the key
+        key = (id(page.source), page.offset)
+        decoder = self._decoders.get(key)
+        if decoder is None:
+            decoder = SegmentDecoder(page.coding(self.index.fillvalue), page.dtype)
+            self._decoders[key] = decoder
+        return decoder
+
+
+def page_key(page: TiffPage) -> tuple[Any, ...]:
+    """A page as every store of its file names it: the file, the IFD's offset and the
+    page's index, since the frames of an ImageJ or shaped stack share their first IFD."""
+    source = page.source
+    return (source.path or id(source), page.offset, page.index)

@@ -1,0 +1,191 @@
+"""Where a view goes next, from the views zarr was asked for: pan, zoom and sliders alike.
+
+A view is the box of chunks one store was asked for in one turn, on its most-read level
+(a viewer's thumbnail reads the coarsest level beside it).  Between two views on one
+level, the box moves by a whole number of chunks per dimension: along y and x that is a
+pan, along a leading axis (T, Z, C, a page index) a slider; a box that shrinks or grows
+on both sides, or a change of level, is a zoom.  The next views follow the same step,
+as many ahead as the time between views asks for (a slider played fast, a fling) within
+the caller's budget; a zoom reads the next level around the same focus.  Knowing
+nothing yet, the chunks around the view and the finer level under it come first; a jump
+(a click far along a slider) predicts nothing until the view moves on from there.
+
+Pure arithmetic on chunk coordinates: the scheduler turns them into chunks to decode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from ..keys import ChunkGrid
+
+__all__ = ["Box", "Motion", "View", "box_of", "predict"]
+
+Box = tuple[tuple[int, int], ...]  # per dimension, the first and last chunk index
+
+# How far ahead the views to come are read, in seconds at the measured pace: a slider
+# played at napari's 10 frames a second reads five frames ahead.
+LOOKAHEAD_SECONDS = 0.5
+MIN_STEPS = 2  # steps ahead with no pace measured, or a slow one
+MAX_STEPS = 12  # steps ahead at most, however fast the views come
+# A move of more chunks than this along any dimension is a jump (a click on a slider, a
+# new place typed in), not a motion that goes on: nothing is predicted from it.
+MAX_STEP_CHUNKS = 16
+_SPACE_ROLES = (2, 3)  # length and width
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    level: int
+    box: Box
+    time: float
+
+
+def box_of(coords: Iterable[tuple[int, ...]]) -> Box:
+    """The least box holding every chunk of coords (not empty)."""
+    columns = list(zip(*coords, strict=True))
+    return tuple((min(c), max(c)) for c in columns)
+
+
+def _shift(old: tuple[int, int], new: tuple[int, int]) -> int:
+    """How far a box's extent moved along one dimension: 0 where it did not move, or
+    shrank or grew on both sides (a zoom, not a pan)."""
+    low, high = new[0] - old[0], new[1] - old[1]
+    if low * high < 0:
+        return 0
+    return low if abs(low) >= abs(high) else high
+
+
+class Motion:
+    """The views of one store and how they move: the step per dimension between the last
+    two views on one level, the zoom direction (+1 coarser, -1 finer), and the pace."""
+
+    def __init__(self) -> None:
+        self.last: View | None = None
+        self.step: tuple[int, ...] | None = None
+        self.zoom = 0
+        self.interval: float | None = None  # seconds between views, smoothed
+        self._boxes: dict[int, Box] = {}  # the last box read of each level
+
+    def observe(self, view: View, *, whole: bool = False) -> bool:
+        """Take a new view; False where it changes nothing: the last box of its level
+        again (a viewer reading the same chunks again, or its thumbnail of the coarsest
+        level beside each view), or a whole level beside a view of another (whole: the
+        box holds all of its level's plane, as a thumbnail does)."""
+        if self._boxes.get(view.level) == view.box:
+            return False
+        self._boxes[view.level] = view.box
+        last = self.last
+        if whole and last is not None and last.level != view.level:
+            return False
+        if last is not None:
+            seconds = max(0.0, view.time - last.time)
+            self.interval = seconds if self.interval is None else (self.interval + seconds) / 2
+            if view.level != last.level:
+                self.zoom = 1 if view.level > last.level else -1
+                self.step = None
+            else:
+                step = tuple(_shift(o, n) for o, n in zip(last.box, view.box, strict=True))
+                moving = any(step) and max(map(abs, step)) <= MAX_STEP_CHUNKS
+                self.step = step if moving else None
+                size = math.prod(high - low + 1 for low, high in view.box)
+                before = math.prod(high - low + 1 for low, high in last.box)
+                self.zoom = 0 if any(step) or size == before else (1 if size > before else -1)
+        self.last = view
+        return True
+
+    @property
+    def steps_ahead(self) -> int:
+        if not self.interval:
+            return MAX_STEPS if self.interval == 0 else MIN_STEPS
+        return max(MIN_STEPS, min(MAX_STEPS, math.ceil(LOOKAHEAD_SECONDS / self.interval)))
+
+
+def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, tuple[int, ...]]]:
+    """(level, chunk coordinates) of the chunks the next views need, nearest first, each
+    once, none of the last view's own; the caller stops when its budget is spent."""
+    view = motion.last
+    if view is None:
+        return
+    seen: set[tuple[int, tuple[int, ...]]] = {(view.level, c) for c in _cells(view.box)}
+
+    def new(level: int, box: Box | None) -> Iterator[tuple[int, tuple[int, ...]]]:
+        if box is None:
+            return
+        for coords in _cells(box):
+            if (level, coords) not in seen:
+                seen.add((level, coords))
+                yield level, coords
+
+    grid = grids[view.level]
+    if motion.step is not None:
+        for n in range(1, motion.steps_ahead + 1):
+            moved = tuple(
+                (lo + n * s, hi + n * s) for (lo, hi), s in zip(view.box, motion.step, strict=True)
+            )
+            yield from new(view.level, _clip(moved, grid.grid))
+        return
+    if motion.zoom:
+        target = view.level + motion.zoom
+        if 0 <= target < len(grids):
+            yield from new(target, _zoomed(view.box, grid, grids[target]))
+        return
+    # nothing known yet: around the view in space, and the finer level under it (a viewer
+    # opens on the whole image, then zooms in); a slider's neighbours wait for it to move,
+    # as a folder of thousands of files opens reading only the file in view
+    yield from new(view.level, _clip(_grown(view.box, grid, _SPACE_ROLES), grid.grid))
+    if view.level > 0:
+        yield from new(view.level - 1, _zoomed(view.box, grid, grids[view.level - 1]))
+
+
+def _cells(box: Box) -> Iterator[tuple[int, ...]]:
+    """Every chunk of box, those nearest its middle first."""
+    middle = [(lo + hi) / 2 for lo, hi in box]
+    cells = _product([range(lo, hi + 1) for lo, hi in box])
+    yield from sorted(
+        cells, key=lambda c: sum((a - m) ** 2 for a, m in zip(c, middle, strict=True))
+    )
+
+
+def _product(ranges: Sequence[range]) -> list[tuple[int, ...]]:
+    out: list[tuple[int, ...]] = [()]
+    for r in ranges:
+        out = [(*head, i) for head in out for i in r]
+    return out
+
+
+def _clip(box: Box, grid: tuple[int, ...]) -> Box | None:
+    """box within the grid, None where nothing of it is."""
+    clipped = tuple((max(0, lo), min(n - 1, hi)) for (lo, hi), n in zip(box, grid, strict=True))
+    return None if any(lo > hi for lo, hi in clipped) else clipped
+
+
+def _grown(box: Box, grid: ChunkGrid, roles: Sequence[int]) -> Box:
+    """box one chunk larger on both sides along the dimensions of roles."""
+    return tuple(
+        (lo - 1, hi + 1) if role in roles and n > 1 else (lo, hi)
+        for (lo, hi), role, n in zip(box, grid.served_roles, grid.grid, strict=True)
+    )
+
+
+def _zoomed(box: Box, grid: ChunkGrid, other: ChunkGrid) -> Box | None:
+    """The box a view of box's extent on screen covers on another level, around the same
+    focus: the same pixels' worth of that level, centred where box is centred."""
+    if len(other.shape) != len(grid.shape):
+        return None
+    out = []
+    for (lo, hi), size, chunk, other_size, other_chunk in zip(
+        box, grid.shape, grid.chunks, other.shape, other.chunks, strict=True
+    ):
+        if size == other_size:  # a dimension the levels share: the same chunks
+            out.append((lo * chunk // other_chunk, ((hi + 1) * chunk - 1) // other_chunk))
+            continue
+        first, last = lo * chunk, min(size, (hi + 1) * chunk)
+        middle = (first + last) / 2 * other_size / size
+        half = (last - first) / 2
+        out.append(
+            (int(max(0, middle - half) // other_chunk), int((middle + half - 1) // other_chunk))
+        )
+    return _clip(tuple(out), other.grid)

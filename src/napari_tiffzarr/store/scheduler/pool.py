@@ -1,0 +1,299 @@
+"""The decoding threads of one open file: foreground reads first, prefetch in the gaps.
+
+Foreground jobs (chunks zarr waits for) run on up to ``workers`` threads.  A thread takes
+a *run* of the jobs waiting, its share of them, and hands their results back to the
+waiting event loop together: every result handed over costs a wake-up of the loop and a
+hand-over of the GIL, and zarr's Python work for one chunk then competes with the
+decoding of the next, which on two cores costs more than decoding a JPEG tile.
+
+Prefetch jobs run on threads of their own (as many as the foreground's) at low priority,
+one job at a time each, and start only while no foreground job waits or runs: a
+foreground job never queues behind a prefetch job, and while the viewer draws, or the
+user rests, every core decodes ahead.  Queued prefetch jobs are replaced, not added to,
+by the next plan, so a change of direction drops what it made useless.
+
+Threads start when work arrives and end after a while without any, so a pool left
+behind by a store that was never closed does not keep threads for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+__all__ = ["DecodePool", "Waiting"]
+
+Job = TypeVar("Job")
+Prefetch = TypeVar("Prefetch")
+
+_CPUS = os.cpu_count() or 1
+# The most jobs one thread takes at once: enough to share a turn's chunks among the
+# threads, few enough that the first results are not held back long.
+MAX_RUN = 16
+# Seconds a thread waits for work before it ends.
+IDLE_SECONDS = 10.0
+# Niceness of the prefetch threads where the system sets it per thread (Linux).
+PREFETCH_NICENESS = 10
+
+
+@dataclass(eq=False)
+class Waiting(Generic[Job]):
+    """A foreground job and the future its reader awaits on its event loop."""
+
+    job: Job
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+    finished: bool = False
+
+    def set(self, result: Any) -> None:
+        self.result, self.finished = result, True
+
+    def fail(self, error: BaseException) -> None:
+        self.error, self.finished = error, True
+
+
+@dataclass(eq=False)
+class _Shared:
+    """Parts of one job that idle threads may help with: each part runs once, on
+    whichever thread claims it first, and the owner waits only for claimed parts."""
+
+    parts: Sequence[Callable[[], None]]
+    claimed: int = 0
+    finished: int = 0
+    errors: list[BaseException] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def work(self) -> None:
+        while True:
+            with self.lock:
+                if self.claimed >= len(self.parts):
+                    return
+                part = self.parts[self.claimed]
+                self.claimed += 1
+            try:
+                part()
+            except BaseException as exc:  # the owner raises it
+                self.errors.append(exc)
+            with self.lock:
+                self.finished += 1
+                if self.finished == len(self.parts):
+                    self.done.set()
+
+
+class DecodePool(Generic[Job, Prefetch]):
+    """Runs foreground jobs with run_foreground(runs) and prefetch jobs with
+    run_prefetch(job), each on up to `workers` threads of its own kind."""
+
+    def __init__(
+        self,
+        run_foreground: Callable[[list[Waiting[Job]]], None],
+        run_prefetch: Callable[[Prefetch], None],
+        closed_error: Callable[[], BaseException],
+        workers: int | None = None,
+    ) -> None:
+        self._run_foreground = run_foreground
+        self._run_prefetch = run_prefetch
+        self._closed_error = closed_error
+        self.workers = workers or _CPUS
+        self._changed = threading.Condition()
+        self._foreground: deque[Waiting[Job] | _Shared] = deque()
+        self._prefetch: deque[Prefetch] = deque()
+        self._threads = 0  # foreground threads alive
+        self._idle = 0  # of which waiting for work
+        self._running = 0  # foreground runs being decoded
+        self._prefetchers = 0  # prefetch threads alive
+        self._closed = False
+        self._handoff = _Handoff()
+
+    # -- foreground ------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Whether a foreground job waits or runs."""
+        return bool(self._foreground) or self._running > 0
+
+    async def submit(self, job: Job) -> Any:
+        """Run job on a foreground thread; its result, or its exception raised here."""
+        waiting = Waiting(job, asyncio.get_running_loop().create_future())
+        with self._changed:
+            if self._closed:
+                raise self._closed_error()
+            self._foreground.append(waiting)
+            self._wake_foreground()
+        return await waiting.future
+
+    def share(self, parts: Sequence[Callable[[], None]]) -> None:
+        """Run parts of one foreground job, the calling thread among those that run
+        them, idle foreground threads helping; the first error is raised here."""
+        shared = _Shared(parts)
+        if len(parts) > 1:
+            with self._changed:
+                for _ in range(min(self.workers, len(parts)) - 1):
+                    self._foreground.appendleft(shared)  # before whole jobs: one is waiting
+                    self._wake_foreground()
+        shared.work()
+        # the parts claimed by others are running now: none waits on anything
+        shared.done.wait()
+        if shared.errors:
+            raise shared.errors[0]
+
+    def _wake_foreground(self) -> None:
+        """With the lock held: have a thread take the queue's new work."""
+        if self._idle:
+            self._changed.notify_all()
+        elif self._threads < self.workers:
+            self._threads += 1
+            threading.Thread(target=self._serve, name="tiffzarr-decode", daemon=True).start()
+
+    def _take(self) -> list[Waiting[Job]] | _Shared | None:
+        """With the lock held: the next shared job or this thread's share of the jobs."""
+        queue = self._foreground
+        first = queue[0]
+        if isinstance(first, _Shared):
+            queue.popleft()
+            return first
+        share = min(MAX_RUN, -(-len(queue) // max(1, self.workers)))
+        run: list[Waiting[Job]] = []
+        while queue and len(run) < share:
+            waiting = queue[0]
+            if isinstance(waiting, _Shared):
+                break  # a chunk's parts wait for help: they go first
+            queue.popleft()
+            if not waiting.future.cancelled():  # zarr gave up on the selection
+                run.append(waiting)
+        return run or None
+
+    def _serve(self) -> None:
+        while True:
+            with self._changed:
+                while not self._foreground and not self._closed:
+                    self._idle += 1
+                    woken = self._changed.wait(IDLE_SECONDS)
+                    self._idle -= 1
+                    if not woken and not self._foreground:
+                        self._threads -= 1
+                        return
+                if self._closed:
+                    self._threads -= 1
+                    return
+                taken = self._take()
+                if taken is None:
+                    continue
+                self._running += 1
+            try:
+                if isinstance(taken, _Shared):
+                    taken.work()
+                else:
+                    self._run(taken)
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    if not self.busy:
+                        self._changed.notify_all()  # the prefetch threads may go on
+
+    def _run(self, run: list[Waiting[Job]]) -> None:
+        try:
+            self._run_foreground(run)
+        except BaseException as exc:  # every job of the run hears how it ended
+            for waiting in run:
+                if not waiting.finished:
+                    waiting.fail(exc)
+        self._handoff.deliver(run)
+
+    # -- prefetch --------------------------------------------------------------------
+    def prefetch(self, jobs: Iterable[Prefetch]) -> None:
+        """Replace the queued prefetch jobs with jobs, nearest first."""
+        with self._changed:
+            if self._closed:
+                return
+            self._prefetch = deque(jobs)
+            while self._prefetchers < min(self.workers, len(self._prefetch)):
+                self._prefetchers += 1
+                threading.Thread(
+                    target=self._serve_prefetch, name="tiffzarr-prefetch", daemon=True
+                ).start()
+            self._changed.notify_all()
+
+    @property
+    def prefetch_queued(self) -> int:
+        return len(self._prefetch)
+
+    def _serve_prefetch(self) -> None:
+        if hasattr(os, "setpriority"):
+            with suppress(OSError):  # Linux sets a thread's niceness by its native id
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICENESS)
+        while True:
+            with self._changed:
+                # the foreground first: not even a queued foreground job waits for this
+                while (not self._prefetch or self.busy) and not self._closed:
+                    if not self._changed.wait(IDLE_SECONDS) and not self._prefetch:
+                        self._prefetchers -= 1
+                        return
+                if self._closed:
+                    self._prefetchers -= 1
+                    return
+                job = self._prefetch.popleft()
+            self._run_prefetch(job)
+
+    # -- closing ---------------------------------------------------------------------
+    def close(self) -> None:
+        """End the threads; foreground jobs not yet taken fail with closed_error()."""
+        with self._changed:
+            self._closed = True
+            self._prefetch.clear()
+            queued = [w for w in self._foreground if isinstance(w, Waiting)]
+            self._foreground.clear()
+            self._changed.notify_all()
+        for waiting in queued:
+            waiting.fail(self._closed_error())
+        self._handoff.deliver(queued)
+
+
+class _Handoff:
+    """Results handed from decoding threads to the event loops that wait for them.
+
+    Waking a loop costs a write to its self-pipe, and the thread then waits for the GIL
+    while the woken loop runs zarr's work: results join those already waiting for a
+    wake-up of the same loop, and only the first of them wakes it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[asyncio.AbstractEventLoop, list[Waiting[Any]]] = {}
+
+    def deliver(self, done: Iterable[Waiting[Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Waiting[Any]]] = {}
+        for waiting in done:
+            by_loop.setdefault(waiting.future.get_loop(), []).append(waiting)
+        for loop, results in by_loop.items():
+            with self._lock:
+                queued = self._waiting.get(loop)
+                # a loop closed before its wake-up ran leaves its results here: replaced
+                if queued is not None and not loop.is_closed():
+                    queued.extend(results)
+                    continue
+                self._waiting[loop] = results
+            try:
+                loop.call_soon_threadsafe(self._resolve, loop)
+            except RuntimeError:  # a closed loop: nobody waits for these any more
+                with self._lock:
+                    self._waiting.pop(loop, None)
+
+    def _resolve(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            results = self._waiting.pop(loop, [])
+        for waiting in results:
+            future = waiting.future
+            if future.done():
+                continue  # cancelled while it was decoded
+            if waiting.error is None:
+                future.set_result(waiting.result)
+            else:
+                future.set_exception(waiting.error)

@@ -1,0 +1,260 @@
+"""The read scheduler of one open file: every store over the file reads through it.
+
+It owns what reading costs across stores and requests: the decoded-chunk cache, the
+decoding threads (foreground first, prefetch in the gaps), the batches of requests of
+files where a request costs a round trip, and the prefetch along the motion predicted
+from the views zarr asks for.  One turn of an event loop is one selection: the chunks
+asked for in it are one view (see motion) and one batch (see fetching).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+
+from ...errors import TiffFileError
+from ...sources import ByteSource
+from ..index import ChunkIndex
+from ..keys import ChunkRef
+from .cache import DEFAULT_CACHE_BYTES, ChunkCache
+from .chunks import ChunkData, ChunkReader, Fetched
+from .fetching import RemoteFetcher
+from .motion import Motion, View, box_of, predict
+from .pool import DecodePool, Waiting
+from .turn import Asked, Turn
+
+__all__ = ["ReadScheduler"]
+
+# The share of the cache that chunks decoded ahead may take: the rest holds what was seen.
+PREFETCH_SHARE = 4
+# Chunks planned ahead at most, whatever their size.
+MAX_PLANNED = 512
+# Chunks of a file whose requests cost a round trip, fetched ahead in one request.
+REMOTE_GROUP = 16
+# Stores whose motion is remembered: a viewer's layers, and a few more.
+MOTIONS = 16
+
+_Foreground = tuple[ChunkReader, ChunkRef, "ChunkData | None"]
+_Prefetch = tuple[ChunkReader, list[ChunkRef]]
+
+
+class ReadScheduler:
+    """Reads, decodes, caches and prefetches the chunks of one open file."""
+
+    def __init__(self, closed_error: Callable[[], BaseException] | None = None) -> None:
+        self._closed_error = closed_error or _closed
+        self.cache = ChunkCache(DEFAULT_CACHE_BYTES)
+        self.pool: DecodePool[_Foreground, _Prefetch] = DecodePool(
+            self._run_foreground, self._run_prefetch, self._closed_error
+        )
+        self._fetcher = RemoteFetcher(self._closed_error)
+        self._lock = threading.Lock()  # zarr's loop and a caller's own loop may both read
+        self._turns: dict[asyncio.AbstractEventLoop, Turn] = {}
+        self._motions: OrderedDict[int, tuple[ChunkReader, Motion]] = OrderedDict()
+        self.prefetched = 0  # chunks decoded ahead: for benchmarks and tests
+
+    @classmethod
+    def of(cls, source: ByteSource) -> ReadScheduler:
+        """The scheduler of the file that source reads, shared by all its stores."""
+        return source.attachment(ReadScheduler, ReadScheduler)
+
+    def reader(
+        self,
+        index: ChunkIndex,
+        lock: AbstractContextManager[Any] | None,
+    ) -> ChunkReader:
+        """A reader of one store's chunks through this scheduler; the store's options
+        size the cache and the decoding threads of the file."""
+        config = index.config
+        if config.cachesize is not None:
+            self.cache.maxbytes = config.cachesize
+        if config.maxworkers is not None:
+            self.pool.workers = config.maxworkers
+        return ChunkReader(index, self.cache, lock, self.pool.share)
+
+    # -- foreground ------------------------------------------------------------------
+    async def read(self, reader: ChunkReader, ref: ChunkRef, key: str) -> np.ndarray | None:
+        """A chunk zarr asked for under key: from the cache, or decoded on a thread."""
+        index = reader.index
+        if reader.readahead or index.series.keyframe.source.cost is not None:
+            located = index.locate(key)
+            if located is not None:
+                self._turn().ask(reader, located[0], ref.page, located[1])
+        hit = reader.cached(ref)
+        if hit is not None:
+            return hit  # no thread, no fetch: most of a viewer's chunks at every step
+        data = await self._fetcher.fetch(self._turn, index, ref)
+        result: np.ndarray | None = await self.pool.submit((reader, ref, data))
+        return result
+
+    def _run_foreground(self, run: list[Waiting[_Foreground]]) -> None:
+        """Decode a run of chunks on one thread; the single strips or tiles of one page
+        that are read here are read together first."""
+        generation = self.cache.generation  # before any bytes are read: see ChunkCache
+        readers: dict[int, ChunkReader] = {}
+        groups: dict[tuple[int, int], list[ChunkRef]] = {}
+        for waiting in run:
+            reader, ref, data = waiting.job
+            readers[id(reader)] = reader
+            if data is None and ref.segment is not None and ref.span == (1, 1):
+                groups.setdefault((id(reader), ref.page), []).append(ref)
+        read = {
+            group: readers[group[0]].read_run(refs)
+            for group, refs in groups.items()
+            if len(refs) > 1
+        }
+        for waiting in run:
+            reader, ref, data = waiting.job
+            if data is None:
+                data = read.get((id(reader), ref.page)) or None
+            try:
+                waiting.set(reader.read(ref, data, generation=generation))
+            except BaseException as exc:  # raised in the reader's task, as an executor does
+                waiting.fail(exc)
+
+    # -- turns -----------------------------------------------------------------------
+    def _turn(self) -> Turn:
+        """This turn of the running loop's selection, ended by a callback after it."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            turn = self._turns.get(loop)
+            if turn is None:
+                turn = self._turns[loop] = Turn()
+                loop.call_soon(self._end_turn, loop)
+        return turn
+
+    def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            turn = self._turns.pop(loop)
+        self._fetcher.start(turn)
+        self._plan(turn)
+
+    # -- prefetch --------------------------------------------------------------------
+    def _plan(self, turn: Turn) -> None:
+        """Replace what is read ahead by the chunks of the views predicted from this
+        turn's: a view that moved elsewhere drops the plan made for the last one."""
+        views: dict[int, list[Asked]] = {}
+        for asked in turn.asks.values():
+            if asked.reader.readahead:
+                views.setdefault(id(asked.reader), []).append(asked)
+        if not views:
+            return
+        now = time.monotonic()
+        jobs: list[_Prefetch] = []
+        moved = False
+        for askeds in views.values():
+            # the level read most is the view; a thumbnail of the coarsest comes beside it
+            main = max(askeds, key=lambda a: (len(a.coords), -a.level))
+            reader = main.reader
+            motion = self._motion(reader)
+            box = box_of(main.coords)
+            grid = reader.index.levels[main.level].grid
+            whole = all(
+                (low, high) == (0, count - 1)
+                for (low, high), count, role in zip(box, grid.grid, grid.served_roles, strict=True)
+                if role in (2, 3)
+            )
+            if not motion.observe(View(main.level, box, now), whole=whole):
+                continue
+            moved = True
+            jobs += self._prefetch_jobs(reader, motion)
+        if moved:
+            self.pool.prefetch(jobs)
+
+    def _motion(self, reader: ChunkReader) -> Motion:
+        with self._lock:
+            found = self._motions.get(id(reader))
+            if found is None or found[0] is not reader:
+                found = self._motions[id(reader)] = (reader, Motion())
+                while len(self._motions) > MOTIONS:
+                    self._motions.popitem(last=False)
+            self._motions.move_to_end(id(reader))
+            return found[1]
+
+    def _prefetch_jobs(self, reader: ChunkReader, motion: Motion) -> list[_Prefetch]:
+        index = reader.index
+        grids = [level.grid for level in index.levels]
+        budget = self.cache.maxbytes // PREFETCH_SHARE
+        remote = index.series.keyframe.source.cost is not None
+        jobs: list[_Prefetch] = []
+        spent = planned = 0
+        for level, coords in predict(motion, grids):
+            ref = grids[level].chunk_ref(coords)
+            if ref is None:
+                continue
+            spent += index.chunk_nbytes(level)
+            planned += 1
+            if spent > budget or planned > MAX_PLANNED:
+                break
+            if remote and jobs and len(jobs[-1][1]) < REMOTE_GROUP:
+                jobs[-1][1].append(ref)  # one request for a group of chunks
+            else:
+                jobs.append((reader, [ref]))
+        return jobs
+
+    def _run_prefetch(self, job: _Prefetch) -> None:
+        """Decode chunks ahead into the cache on a prefetch thread; their errors are
+        left to the foreground read that meets them again."""
+        reader, refs = job
+        cache = self.cache
+        wanted = []
+        for ref in refs:
+            try:
+                page = reader.index.page(ref)
+            except TiffFileError:
+                continue
+            if page is not None and reader.cache_key(page, ref) not in cache:
+                wanted.append((ref, page))
+        if not wanted:
+            return
+        generation = cache.generation
+        fetched = self._fetch_ahead(reader, wanted)
+        for ref, page in wanted:
+            with cache.decoding(reader.cache_key(page, ref)) as mine:
+                if not mine:
+                    continue  # decoded by another thread this moment
+                try:
+                    reader.read(ref, fetched, generation=generation, ahead=True)
+                except (TiffFileError, OSError):
+                    continue
+            self.prefetched += 1
+
+    def _fetch_ahead(
+        self, reader: ChunkReader, wanted: list[tuple[ChunkRef, Any]]
+    ) -> dict[tuple[int, int], Fetched] | None:
+        """The segments of chunks of a file whose requests cost a round trip, in one
+        request; None for files read where each chunk is decoded."""
+        if wanted[0][1].source.cost is None:
+            return None
+        ranges: list[tuple[int, int]] = []
+        for ref, _ in wanted:
+            try:
+                ranges += reader.index.byte_ranges(ref)
+            except TiffFileError:
+                continue
+        if not ranges:
+            return None
+        try:
+            blobs = wanted[0][1].source.read_ranges(ranges)
+        except (TiffFileError, OSError):
+            return None
+        return dict(zip(ranges, blobs, strict=True))
+
+    def close(self) -> None:
+        """End the threads, fail what waits, and empty the cache."""
+        self.pool.close()
+        self._fetcher.close()
+        self.cache.clear()
+
+
+def _closed() -> BaseException:
+    from ...errors import TiffClosedError
+
+    return TiffClosedError("the file is closed")

@@ -1,0 +1,439 @@
+"""The read scheduler: priorities, prefetch along the predicted motion, and its bounds.
+
+The pool is driven with decoders the test holds and releases, so what runs before what
+is observed, never timed.  Prefetch is checked by what it leaves in the cache, and by
+reads that must return tifffile's pixels whatever it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import pickle
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_tiffzarr import TiffFile
+from napari_tiffzarr.store import ZarrTiffStore
+from napari_tiffzarr.store.keys import ChunkGrid
+from napari_tiffzarr.store.scheduler import pool as pool_module
+from napari_tiffzarr.store.scheduler.motion import Motion, View, predict
+from napari_tiffzarr.store.scheduler.pool import DecodePool, Waiting
+
+WAIT = 30.0  # a bound for what must happen, never a speed check
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.005)
+
+
+# -- the pool ---------------------------------------------------------------------------
+class _HeldPrefetch:
+    """Prefetch jobs that block until released, recording the order things ran in."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started: list[int] = []
+        self.ran: list[str] = []
+
+    def prefetch(self, job: int) -> None:
+        self.started.append(job)
+        self.release.wait(WAIT)
+        self.ran.append(f"prefetch {job}")
+
+    def foreground(self, run: list[Waiting[int]]) -> None:
+        for waiting in run:
+            self.ran.append(f"foreground {waiting.job}")
+            waiting.set(waiting.job * 10)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_foreground_read_never_waits_behind_prefetch(workers: int) -> None:
+    held = _HeldPrefetch()
+    pool: DecodePool[int, int] = DecodePool(
+        held.foreground, held.prefetch, lambda: RuntimeError("closed"), workers
+    )
+    pool.prefetch(range(100, 110))
+    # as many prefetch threads as foreground ones: each has started a job, and holds it
+    _until(lambda: len(held.started) == workers, "the first prefetch jobs start")
+
+    async def read() -> list[int]:
+        return list(await asyncio.gather(*(pool.submit(i) for i in range(8))))
+
+    # every prefetch job is held: the reads finish only if none queues behind them
+    assert asyncio.run(read()) == [i * 10 for i in range(8)]
+    assert held.ran == [f"foreground {i}" for i in range(8)]
+    held.release.set()
+    _until(lambda: len(held.ran) == 18, "the prefetch jobs run once the reads are done")
+    assert sorted(held.ran[8:]) == [f"prefetch {i}" for i in range(100, 110)]
+    pool.close()
+
+
+def test_prefetch_waits_while_foreground_jobs_wait_or_run() -> None:
+    gate = threading.Event()
+    order: list[str] = []
+
+    def foreground(run: list[Waiting[int]]) -> None:
+        gate.wait(WAIT)
+        for waiting in run:
+            order.append("foreground")
+            waiting.set(None)
+
+    def prefetch(job: int) -> None:
+        order.append("prefetch")
+
+    pool: DecodePool[int, int] = DecodePool(
+        foreground, prefetch, lambda: RuntimeError("closed"), 2
+    )
+
+    async def read() -> None:
+        reading = asyncio.gather(*(pool.submit(i) for i in range(4)))
+        await asyncio.sleep(0)
+        _until(lambda: pool.busy, "the reads are taken")
+        pool.prefetch([1, 2, 3])
+        await asyncio.sleep(0.05)  # room for a wrong prefetch thread to run
+        assert "prefetch" not in order
+        gate.set()
+        await reading
+
+    asyncio.run(read())
+    _until(lambda: order.count("prefetch") == 3, "prefetch runs after the reads")
+    assert order == ["foreground"] * 4 + ["prefetch"] * 3
+    pool.close()
+
+
+def test_a_new_plan_drops_what_the_last_one_queued() -> None:
+    held = _HeldPrefetch()
+    pool: DecodePool[int, int] = DecodePool(
+        held.foreground, held.prefetch, lambda: RuntimeError("closed"), 1
+    )
+    pool.prefetch([1, 2, 3, 4])
+    _until(lambda: held.started == [1], "the first job starts")
+    pool.prefetch([7, 8])  # the view turned round: 2, 3 and 4 are of no use any more
+    held.release.set()
+    _until(lambda: len(held.ran) == 3, "the new plan runs")
+    assert held.ran == ["prefetch 1", "prefetch 7", "prefetch 8"]
+    pool.close()
+
+
+def test_shared_parts_run_once_each_and_raise_the_first_error() -> None:
+    pool: DecodePool[int, int] = DecodePool(
+        lambda run: None, lambda job: None, lambda: RuntimeError("closed"), 2
+    )
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def part(i: int) -> Callable[[], None]:
+        def run() -> None:
+            with lock:
+                done.append(i)
+
+        return run
+
+    pool.share([part(i) for i in range(20)])
+    assert sorted(done) == list(range(20))
+
+    def broken() -> None:
+        raise ValueError("part broke")
+
+    with pytest.raises(ValueError, match="part broke"):
+        pool.share([part(100), broken, part(101)])
+    pool.close()
+
+
+def test_close_fails_queued_reads() -> None:
+    gate = threading.Event()
+
+    def foreground(run: list[Waiting[int]]) -> None:
+        gate.wait(WAIT)
+        for waiting in run:
+            waiting.set(1)
+
+    pool: DecodePool[int, int] = DecodePool(
+        foreground, lambda job: None, lambda: RuntimeError("pool closed"), 1
+    )
+
+    async def read() -> list[Any]:
+        first = asyncio.ensure_future(pool.submit(0))
+        await asyncio.sleep(0)
+        _until(lambda: pool.busy and not pool._foreground, "the first read is taken")
+        rest = [asyncio.ensure_future(pool.submit(i)) for i in range(1, 4)]
+        await asyncio.sleep(0)
+        pool.close()
+        gate.set()
+        return list(await asyncio.gather(first, *rest, return_exceptions=True))
+
+    outcome = asyncio.run(read())
+    assert outcome[0] == 1  # taken before the close: decoded
+    assert all(isinstance(o, RuntimeError) and "closed" in str(o) for o in outcome[1:])
+
+
+# -- the predictor ----------------------------------------------------------------------
+def _grid(
+    level: int, shape: tuple[int, ...], chunks: tuple[int, ...], roles: tuple[int, ...]
+) -> Any:
+    class Grid:  # what predict reads of a ChunkGrid
+        pass
+
+    grid = Grid()
+    grid.level, grid.shape, grid.chunks, grid.served_roles = level, shape, chunks, roles  # type: ignore[attr-defined]
+    grid.grid = tuple(-(-s // c) for s, c in zip(shape, chunks, strict=True))  # type: ignore[attr-defined]
+    return grid
+
+
+PYRAMID = [  # (y, x, samples) levels of 8192, 4096, 2048 pixels in 512-pixel chunks
+    _grid(i, (8192 >> i, 8192 >> i, 3), (512, 512, 3), (2, 3, 4)) for i in range(3)
+]
+
+
+def _views(motion: Motion, views: list[tuple[int, tuple[tuple[int, int], ...]]]) -> None:
+    for t, (level, box) in enumerate(views):
+        motion.observe(View(level, box, t * 0.1))
+
+
+def test_a_pan_predicts_the_chunks_ahead_in_its_direction() -> None:
+    motion = Motion()
+    _views(motion, [(0, ((2, 3), (2, 4), (0, 0))), (0, ((2, 3), (3, 5), (0, 0)))])
+    assert motion.step == (0, 1, 0)
+    predicted = list(predict(motion, PYRAMID))
+    columns = [coords[1] for _, coords in predicted]
+    assert predicted
+    assert all(level == 0 for level, _ in predicted)
+    assert min(columns) == 6  # nothing behind or inside the view
+    assert columns == sorted(columns)  # the next view's chunks first
+    assert {coords[0] for _, coords in predicted} == {2, 3}
+    assert max(columns) == 5 + motion.steps_ahead
+
+
+def test_a_reversed_pan_predicts_the_other_side() -> None:
+    motion = Motion()
+    _views(
+        motion,
+        [
+            (0, ((2, 3), (2, 4), (0, 0))),
+            (0, ((2, 3), (3, 5), (0, 0))),
+            (0, ((2, 3), (2, 4), (0, 0))),
+        ],
+    )
+    assert motion.step == (0, -1, 0)
+    assert {coords[1] for _, coords in predict(motion, PYRAMID)} == {0, 1}
+
+
+def test_a_slider_predicts_the_next_frames_and_paces_them() -> None:
+    stack = [_grid(0, (120, 2048, 2048), (1, 1024, 1024), (-1, 2, 3))]
+    motion = Motion()
+    for frame in range(4):
+        motion.observe(View(0, ((frame, frame), (0, 1), (0, 1)), frame * 0.02))
+    assert motion.step == (1, 0, 0)
+    predicted = list(predict(motion, stack))
+    frames = [coords[0] for _, coords in predicted]
+    assert frames == sorted(frames)
+    assert set(frames) == set(range(4, 4 + motion.steps_ahead))
+    assert motion.steps_ahead > 2  # 20 ms a frame: further ahead than a slow slider
+    slow = Motion()
+    for frame in range(4):
+        slow.observe(View(0, ((frame, frame), (0, 1), (0, 1)), frame * 2.0))
+    assert slow.steps_ahead < motion.steps_ahead
+
+
+def test_a_zoom_predicts_the_next_level_around_the_focus() -> None:
+    motion = Motion()
+    _views(motion, [(2, ((0, 3), (0, 3), (0, 0))), (1, ((2, 5), (2, 5), (0, 0)))])
+    assert motion.zoom == -1  # finer
+    predicted = list(predict(motion, PYRAMID))
+    assert {level for level, _ in predicted} == {0}
+    rows = {coords[0] for _, coords in predicted}
+    # level 1's rows 2-5 are its pixels 1024-3071, centred on 2048; the same focus on
+    # level 0 is 4096, and a view of the same 2048 pixels around it is rows 6-9 of 512
+    assert rows == set(range(6, 10))
+    out = Motion()
+    _views(out, [(0, ((10, 13), (10, 13), (0, 0))), (1, ((5, 6), (5, 6), (0, 0)))])
+    assert out.zoom == 1
+    assert {level for level, _ in predict(out, PYRAMID)} == {2}
+
+
+def test_with_nothing_known_the_ring_and_the_finer_level_come_first() -> None:
+    motion = Motion()
+    motion.observe(View(1, ((2, 3), (2, 3), (0, 0)), 0.0))
+    predicted = list(predict(motion, PYRAMID))
+    ring = [coords for level, coords in predicted if level == 1]
+    assert len(ring) == 16 - 4  # the 4 x 4 around the 2 x 2 view, not the view
+    assert {level for level, _ in predicted} == {0, 1}
+    levels = [level for level, _ in predicted]
+    assert levels == sorted(levels, reverse=True)  # the finer level after the ring
+    # the view's pixels 1024-2047 of level 1, centred on 1536: 3072 on level 0, and
+    # a view of the same 1024 pixels around it, rows and columns 5-6 of 512
+    assert {coords for level, coords in predicted if level == 0} == {
+        (y, x, 0) for y in (5, 6) for x in (5, 6)
+    }
+
+
+def test_the_same_view_again_changes_nothing() -> None:
+    motion = Motion()
+    assert motion.observe(View(0, ((0, 1), (0, 1)), 0.0))
+    assert not motion.observe(View(0, ((0, 1), (0, 1)), 0.5))
+    assert motion.interval is None
+
+
+# -- the scheduler over real files ------------------------------------------------------
+def _pyramid(path: Path) -> list[np.ndarray]:
+    data = np.random.default_rng(4).integers(0, 255, (256, 384, 3), np.uint8)
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(data, tile=(16, 16), photometric="rgb", subifds=1, compression="jpeg")
+        tif.write(
+            data[::2, ::2], tile=(16, 16), photometric="rgb", subfiletype=1, compression="jpeg"
+        )
+    with tifffile.TiffFile(path) as tif:
+        return [tif.series[0].levels[i].asarray() for i in range(2)]
+
+
+def _stack(path: Path, frames: int = 12) -> np.ndarray:
+    data = np.random.default_rng(5).integers(0, 4000, (frames, 64, 96), np.uint16)
+    tifffile.imwrite(path, data, tile=(32, 32), compression="zlib", metadata=None)
+    return tifffile.imread(path)
+
+
+def _cached_pages(store: ZarrTiffStore) -> set[int]:
+    return {key[0][2] for key in list(store.cache._entries)}
+
+
+def test_prefetch_never_changes_what_a_read_returns(tmp_path: Path) -> None:
+    expected = _pyramid(tmp_path / "pyramid.tif")
+    store = ZarrTiffStore(
+        TiffFile(tmp_path / "pyramid.tif").series[0], chunkshape=32, readahead=True
+    )
+    group = zarr.open_group(store, mode="r")
+    plain = zarr.open_group(
+        ZarrTiffStore(TiffFile(tmp_path / "pyramid.tif").series[0], chunkshape=32, cachesize=0),
+        mode="r",
+    )
+    for step in list(range(6)) + list(range(6, -1, -1)):  # right, then back
+        x = 20 * step
+        got = group["1"][10:70, x : x + 60]
+        np.testing.assert_array_equal(got, expected[1][10:70, x : x + 60])
+        np.testing.assert_array_equal(got, plain["1"][10:70, x : x + 60])
+    _until(lambda: store.scheduler.prefetched > 0, "chunks are decoded ahead")
+    _until(lambda: not store.scheduler.pool.prefetch_queued, "the plan is done")
+    np.testing.assert_array_equal(group["0"][:], expected[0])
+    np.testing.assert_array_equal(group["1"][:], expected[1])
+    store.close()
+    assert len(store.cache) == 0
+
+
+def test_a_slider_moved_frame_by_frame_finds_the_next_frames_decoded(tmp_path: Path) -> None:
+    expected = _stack(tmp_path / "stack.tif")
+    store = ZarrTiffStore(TiffFile(tmp_path / "stack.tif").series[0], readahead=True)
+    array = zarr.open_array(store, mode="r")
+    for frame in range(3):
+        np.testing.assert_array_equal(array[frame], expected[frame])
+    # frames 3 and 4 follow the slider's motion: decoded ahead, every tile of them
+    tiles = 2 * 3
+    _until(
+        lambda: store.scheduler.prefetched >= 2 * tiles and {3, 4} <= _cached_pages(store),
+        "the next frames are decoded ahead",
+    )
+    misses = store.cache.misses
+    np.testing.assert_array_equal(array[3], expected[3])
+    assert store.cache.misses == misses  # nothing of frame 3 was decoded for the read
+    store.close()
+
+
+def test_prefetch_stays_within_the_cache_bound(tmp_path: Path) -> None:
+    expected = _stack(tmp_path / "stack.tif", frames=40)
+    tile = 32 * 32 * 2
+    store = ZarrTiffStore(
+        TiffFile(tmp_path / "stack.tif").series[0], readahead=True, cachesize=40 * tile
+    )
+    array = zarr.open_array(store, mode="r")
+    peak = 0
+    for frame in range(0, 30):
+        np.testing.assert_array_equal(array[frame], expected[frame])
+        peak = max(peak, store.cache.nbytes)
+    _until(lambda: not store.scheduler.pool.prefetch_queued, "the last plan is done")
+    assert max(peak, store.cache.nbytes) <= store.cache.maxbytes
+    assert store.scheduler.prefetched > 0
+    store.close()
+
+
+def test_a_pickled_store_keeps_readahead(tmp_path: Path) -> None:
+    _stack(tmp_path / "stack.tif")
+    store = ZarrTiffStore(TiffFile(tmp_path / "stack.tif").series[0])
+    store.readahead = True  # as the viewer turns it on once a layer is open
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy.readahead is True
+    assert copy.config.readahead is True
+    assert copy == store
+    store.close()
+    copy.close()
+
+
+def test_decoding_threads_end_with_an_unclosed_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store dropped without close() is collected, and its file's threads end after a
+    while without work, instead of living as long as the process."""
+    monkeypatch.setattr(pool_module, "IDLE_SECONDS", 0.05)
+    expected = _stack(tmp_path / "stack.tif")
+    store = ZarrTiffStore(TiffFile(tmp_path / "stack.tif").series[0], readahead=True)
+    array = zarr.open_array(store, mode="r")
+    for frame in range(3):
+        np.testing.assert_array_equal(array[frame], expected[frame])
+    threads = [t for t in threading.enumerate() if t.name.startswith("tiffzarr-")]
+    assert threads
+    owner = weakref.ref(store)
+    del array, store
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    gc.collect()
+    assert owner() is None
+
+
+def test_grids_of_real_levels_predict_within_them(tmp_path: Path) -> None:
+    _pyramid(tmp_path / "pyramid.tif")
+    store = ZarrTiffStore(TiffFile(tmp_path / "pyramid.tif").series[0], chunkshape=32)
+    grids: list[ChunkGrid] = [level.grid for level in store.index.levels]
+    motion = Motion()
+    motion.observe(View(1, ((0, 1), (0, 1), (0, 0)), 0.0))
+    for level, coords in predict(motion, grids):
+        assert grids[level].chunk_ref(coords) is not None
+    store.close()
+
+
+def test_a_thumbnail_read_between_views_does_not_break_the_motion() -> None:
+    """napari reads the coarsest level whole for its thumbnail after each view: neither
+    its first read nor the same read again is taken for a zoom."""
+    motion = Motion()
+    thumbnail = (2, ((0, 3), (0, 3), (0, 0)))
+    views = [(0, ((2, 3), (2, 4), (0, 0))), thumbnail, (0, ((2, 3), (3, 5), (0, 0))), thumbnail]
+    for t, (level, box) in enumerate(views):
+        motion.observe(View(level, box, t * 0.1), whole=level == 2)
+    assert motion.step == (0, 1, 0)
+    assert motion.zoom == 0
+    assert {level for level, _ in predict(motion, PYRAMID)} == {0}
+
+
+def test_a_jump_predicts_nothing_along_it() -> None:
+    stack = [_grid(0, (2000, 6, 7), (1, 6, 7), (-1, 2, 3))]
+    motion = Motion()
+    motion.observe(View(0, ((1000, 1000), (0, 0), (0, 0)), 0.0))
+    assert list(predict(motion, stack)) == []  # a slider's neighbours wait for it to move
+    motion.observe(View(0, ((1500, 1500), (0, 0), (0, 0)), 0.1))
+    assert motion.step is None
+    assert list(predict(motion, stack)) == []
+    motion.observe(View(0, ((1501, 1501), (0, 0), (0, 0)), 0.2))
+    assert motion.step == (1, 0, 0)
+    assert [coords[0] for _, coords in predict(motion, stack)][:2] == [1502, 1503]

@@ -1,0 +1,120 @@
+"""Series 0 of every file of ../shared/corpus served in the NGFF layout, validated with
+ome-zarr-models: OME-NGFF 0.5 over zarr 3, 0.4 over zarr 2.
+
+zarr 3 reorders axes with its transpose codec, so every series must validate.  zarr 2 has
+no codec to reorder, so a series validates where the TIFF's own axis order is NGFF's; the
+others must be exactly those for which the store names a reason (``ngff_problems``, worked
+out from the axes, which the validator's verdict checks).  The first chunk of each served
+array equals our tifffile layout's, transposed, so the reordering is the pixels' too.  The
+counts, and the zarr 2 series by reason, are printed at the end of the module.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from ome_zarr_models.v04.image import Image as ImageV04
+from ome_zarr_models.v05.image import Image as ImageV05
+
+from napari_tiffzarr import TiffFile, TiffFileError
+from napari_tiffzarr.store import ZarrTiffStore
+from napari_tiffzarr.store.ngff import ngff_order
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CHUNK_LIMIT = 64 * 2**20  # bytes of a first chunk read back
+
+pytestmark = [
+    pytest.mark.corpus,
+    pytest.mark.filterwarnings("ignore::zarr.errors.ZarrUserWarning"),
+]
+
+# zarr format -> outcome -> files
+OUTCOMES: dict[int, dict[str, list[str]]] = {3: collections.defaultdict(list), 2: {}}
+OUTCOMES[2] = collections.defaultdict(list)
+
+
+def _files() -> list[str]:
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return []
+    return [line.split("\t", 1)[0] for line in manifest.read_text().splitlines()[1:] if line]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
+    logging.disable(logging.WARNING)
+    yield
+    logging.disable(logging.NOTSET)
+    lines = []
+    for fmt, outcomes in OUTCOMES.items():
+        valid = len(outcomes.get("valid", []))
+        served = sum(len(v) for k, v in outcomes.items() if k != "not opened")
+        version = "0.5" if fmt == 3 else "0.4"
+        lines += [
+            "",
+            f"NGFF layout, zarr {fmt}: {valid} of {served} series valid OME-NGFF {version}",
+        ]
+        for outcome, names in sorted(outcomes.items(), key=lambda item: -len(item[1])):
+            if outcome != "valid":
+                lines.append(f"  {len(names):4d}  {outcome}  (e.g. {', '.join(names[:2])})")
+    if not any(OUTCOMES.values()):
+        return
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print("\n".join(lines))
+
+
+def _first_chunk(array: zarr.Array) -> np.ndarray:
+    return np.asarray(array[tuple(slice(0, c) for c in array.chunks)])
+
+
+@pytest.mark.skipif(not _files(), reason="the shared corpus is not beside the checkout")
+@pytest.mark.parametrize("name", _files())
+def test_series_0_is_valid_ngff(name: str) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tif = TiffFile(CORPUS / name)
+            series = tif.series[0]
+            # tifffile's layout, as a group: what the NGFF layout reorders; a chunk that
+            # cannot be read is the fill value in both
+            seed = ZarrTiffStore(series, multiscales=True, on_error="fill")
+            axes = seed.index.axes
+    except (TiffFileError, IndexError):  # corrupt beyond a series: the reader refuses it
+        for outcomes in OUTCOMES.values():
+            outcomes["not opened"].append(name)
+        return
+    with tif:
+        seed_array = zarr.open_group(seed, mode="r")["0"]
+        assert isinstance(seed_array, zarr.Array)
+        for fmt, model in ((3, ImageV05), (2, ImageV04)):
+            store = ZarrTiffStore(series, layout="ngff", zarr_format=fmt, on_error="fill")  # type: ignore[arg-type]
+            problems = store.index.ngff_problems
+            group = zarr.open_group(store, mode="r")
+            try:
+                model.from_zarr(group)
+                verdict = None
+            except ValueError as exc:
+                verdict = str(exc)
+            # the validator and the reasons the store gives agree
+            assert (verdict is None) == (not problems), (problems, verdict)
+            OUTCOMES[fmt]["; ".join(problems) or "valid"].append(name)
+            if fmt == 3:
+                assert not problems, f"{name}: {problems}"
+            array = group["0"]
+            assert isinstance(array, zarr.Array)
+            order = ngff_order(axes) if fmt == 3 else tuple(range(len(axes)))
+            assert array.shape == tuple(seed_array.shape[i] for i in order)
+            if store.index.chunk_nbytes(0) > CHUNK_LIMIT:
+                continue  # a corrupt file's giant chunk: the metadata are what is checked
+            expected = _first_chunk(seed_array).transpose(order)
+            got = _first_chunk(array)
+            np.testing.assert_array_equal(got, expected[tuple(slice(0, n) for n in got.shape)])
