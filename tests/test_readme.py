@@ -36,7 +36,9 @@ SNIPPET = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 # what a snippet must print, by a line of it: the README's claims that output shows
 PRINTS = {
     "print(type(group).__name__, sorted(group.array_keys()))": "Group ['0', '1', '2', '3', '4']",
-    'print(group["0"].shape)': "(4096, 4096, 3)",
+    'print(group["0"].shape)  # a pyramid\'s references': "(4096, 4096, 3)",
+    'print(group["0"].shape)  # (3, height, width): c, y, x': "(3, 4096, 4096)",
+    "print(store.index.ngff_problems)": "[]",
 }
 
 
