@@ -35,9 +35,10 @@ __all__ = ["build_parser", "file_info", "main"]
 
 # Pages are listed up to this many; files may have 100,000 of them.
 MAX_LISTED_PAGES = 20
-# What a shell reports for a process ended by SIGPIPE or SIGINT: 128 + the signal.
-EXIT_PIPE = 128 + signal.SIGPIPE
-EXIT_INTERRUPT = 128 + signal.SIGINT
+# What a shell reports for a process ended by SIGPIPE or SIGINT: 128 + the signal
+# (SIGPIPE is 13 where the platform has none to name, as on Windows).
+EXIT_PIPE = 128 + int(getattr(signal, "SIGPIPE", 13))
+EXIT_INTERRUPT = 128 + int(signal.SIGINT)
 
 
 def _error(subject: str, exc: BaseException) -> None:
