@@ -64,7 +64,7 @@ def test_info_agrees_with_tifffile(
             assert listed["compression"] == tifffile.COMPRESSION(page.compression).name
             assert listed["predictor"] == tifffile.PREDICTOR(page.predictor).name
             assert tuple(listed["chunk"]) == page.chunks
-            assert listed["storage"] == ("tiles" if page.is_tiled else "strips")
+            assert listed["storage"] == ("tiles" if page.is_tiled else "strips")  # not NDPI
         assert [tuple(s["shape"]) for s in info["series"]] == [s.shape for s in tif.series]
 
 

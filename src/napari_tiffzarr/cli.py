@@ -67,7 +67,7 @@ def page_info(page: TiffPage) -> dict[str, Any]:
         "shape": list(page.shape),
         "dtype": str(page.dtype),
         "axes": page.axes,
-        "storage": "tiles" if page.is_tiled else "strips",
+        "storage": page.storage,
         "chunk": list(page.chunks),
         "compression": _name(Compression, page.compression),
         "predictor": _name(Predictor, page.predictor),
@@ -79,6 +79,8 @@ def page_info(page: TiffPage) -> dict[str, Any]:
 def file_info(tif: TiffFile) -> dict[str, Any]:
     pages = tif.pages
     count = len(pages)
+    if not count:
+        pages.first()  # a file without pages: raises TiffNoPagesError, saying why
     listed = []
     for page in pages[:MAX_LISTED_PAGES]:
         try:
@@ -380,9 +382,12 @@ def _show(viewer: Any, path: str, args: argparse.Namespace) -> int:
         viewer.close()
         _error(path, exc)
         return 1
-    # the plugin's one widget, through napari (cli and plugin are sibling layers); it keeps
-    # the slide fitted while the canvas settles: its dock, the window's size
-    viewer.window.add_plugin_dock_widget("napari-tiffzarr")
+    # the plugin's one widget, through napari's own Plugins menu action (cli and plugin are
+    # sibling layers): the dock takes the menu's title, and the menu item toggles it; the
+    # widget keeps the slide fitted while the canvas settles: its dock, the window's size
+    from app_model import Application
+
+    Application.get_or_create("napari").commands.execute_command("napari-tiffzarr.make_widget")
     if args.screenshot:
         from napari.qt import get_qapp  # Qt through napari's own handle, not qtpy
 

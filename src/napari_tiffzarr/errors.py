@@ -8,7 +8,13 @@ saying it is closed).
 
 from __future__ import annotations
 
-__all__ = ["TiffClosedError", "TiffError", "TiffFileError", "TiffTruncatedError"]
+__all__ = [
+    "TiffClosedError",
+    "TiffError",
+    "TiffFileError",
+    "TiffNoPagesError",
+    "TiffTruncatedError",
+]
 
 
 class TiffError(ValueError):
@@ -21,6 +27,11 @@ class TiffFileError(TiffError):
 
 class TiffTruncatedError(TiffFileError):
     """A read reached past the end of the file."""
+
+
+class TiffNoPagesError(TiffFileError, IndexError):
+    """A page was asked of a file whose IFD chain reaches no page: an IndexError, as for
+    any sequence, that says why the file has none."""
 
 
 class TiffClosedError(TiffError):

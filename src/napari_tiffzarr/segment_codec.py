@@ -24,7 +24,9 @@ from numcodecs.abc import Codec
 
 if TYPE_CHECKING:
     from .tiff.codecs import CodingParameters, SegmentDecoder
+    from .tiff.ojpegstream import OjpegCoding
     from .tiff.page import TiffPage
+    from .tiff.ycbcr import YCbCrColours
 
 __all__ = ["SEGMENT_CODEC_ID", "TiffSegmentCodec", "segment_config"]
 
@@ -71,7 +73,47 @@ def segment_config(page: TiffPage, fillvalue: Any) -> dict[str, Any]:
         "t4options": params.t4options,
         "fillvalue": _json_fill(params.fillvalue),
         "name": params.name,
+        "ycbcr": _colours_config(params.ycbcr),
+        "ojpeg": None
+        if params.ojpeg is None
+        else {
+            "header": _b64(params.ojpeg.header),
+            "joined": params.ojpeg.joined,
+            "colours": _colours_config(params.ojpeg.colours),
+        },
     }
+
+
+def _colours_config(colours: YCbCrColours | None) -> dict[str, Any] | None:
+    if colours is None:
+        return None
+    return {
+        "reference": list(colours.reference),
+        "coefficients": list(colours.coefficients),
+        "subsampling": list(colours.subsampling),
+    }
+
+
+def _colours(config: dict[str, Any] | None) -> YCbCrColours | None:
+    from .tiff.ycbcr import YCbCrColours
+
+    if config is None:
+        return None
+    a, b, c = (float(v) for v in config["coefficients"])
+    horizontal, vertical = (int(v) for v in config["subsampling"])
+    return YCbCrColours(
+        tuple(float(v) for v in config["reference"]), (a, b, c), (horizontal, vertical)
+    )
+
+
+def _ojpeg(config: dict[str, Any] | None) -> OjpegCoding | None:
+    from .tiff.ojpegstream import OjpegCoding
+
+    if config is None:
+        return None
+    return OjpegCoding(
+        _bytes(config["header"]), bool(config["joined"]), _colours(config["colours"])
+    )
 
 
 class TiffSegmentCodec(Codec):  # type: ignore[misc]  # numcodecs is untyped
@@ -120,6 +162,8 @@ class TiffSegmentCodec(Codec):  # type: ignore[misc]  # numcodecs is untyped
             t4options=int(c["t4options"]),
             fillvalue=float(fill) if isinstance(fill, str) else fill,
             name=str(c["name"]),
+            ojpeg=_ojpeg(c.get("ojpeg")),
+            ycbcr=_colours(c.get("ycbcr")),
         )
 
     def _last_strip(self) -> int | None:

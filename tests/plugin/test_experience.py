@@ -92,8 +92,8 @@ def test_canvas_keeps_most_of_the_window_with_the_widget_docked(make_napari_view
     widget.structure.expand(animate=False)
     widget.export_section.expand(animate=False)
     qtbot.wait(200)
-    assert widget.url.native.visibleRegion().isEmpty() is False
-    assert widget.export.native.visibleRegion().isEmpty() is False
+    assert widget.exporting.url.native.visibleRegion().isEmpty() is False
+    assert widget.exporting.export.native.visibleRegion().isEmpty() is False
     assert dock.width() == controls.width()
     assert _canvas(viewer).width() / window.width() >= 0.65
     # one line per level: four lines for the sample's five levels plus the first
@@ -101,9 +101,9 @@ def test_canvas_keeps_most_of_the_window_with_the_widget_docked(make_napari_view
     assert len(level_lines) == len(viewer.layers[0].data) == 5
 
     # tooltips say what chunk mode and fill value mean
-    assert "tile" in widget.chunkmode.native.toolTip()
-    assert "zarr chunks" in widget.chunkmode.native.toolTip()
-    assert "missing" in widget.fillvalue.tooltip
+    assert "tile" in widget.form.chunkmode.native.toolTip()
+    assert "zarr chunks" in widget.form.chunkmode.native.toolTip()
+    assert "missing" in widget.form.fillvalue.tooltip
 
 
 def test_a_long_file_name_does_not_widen_the_dock(
@@ -279,9 +279,9 @@ def test_export_shows_progress_and_cancel_leaves_no_file(
     activity = viewer.window._qt_window._activity_dialog
     qtbot.waitUntil(lambda: activity.get_pbar_from_prog(worker.pbar) is not None, timeout=30000)
     assert "huge.json" in worker.pbar.desc
-    assert widget.export.text == "Cancel"
-    widget.export.native.click()  # the button that started the export cancels it
-    assert widget.export.text == "Export references…"
+    assert widget.exporting.export.text == "Cancel"
+    widget.exporting.export.native.click()  # the button that started the export cancels it
+    assert widget.exporting.export.text == "Export references…"
     assert "cancelled" in widget.status.value
     release.set()  # the writer now finishes its (cancelled) work in the background
     qtbot.waitUntil(lambda: not worker.is_running, timeout=120000)
@@ -302,12 +302,12 @@ def test_reopen_shows_progress_and_cancel_keeps_the_layer(
     viewer = make_napari_viewer(show=True)
     (layer,) = viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
     widget = _widget(viewer)
-    widget.chunkmode.value = "whole pages"
+    widget.form.chunkmode.value = "whole pages"
     worker = widget.reopen()
     assert worker.pbar.desc == "opening pyramid.ome.tif"
-    assert widget.apply.text == "Cancel"
-    widget.apply.native.click()
-    assert widget.apply.text == "Apply"
+    assert widget.form.apply.text == "Cancel"
+    widget.form.apply.native.click()
+    assert widget.form.apply.text == "Apply"
     qtbot.waitUntil(lambda: not worker.is_running, timeout=20000)
     qtbot.wait(100)
     assert list(viewer.layers) == [layer]

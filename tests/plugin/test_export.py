@@ -116,9 +116,9 @@ def test_widget_exports_references_with_progress_and_notice(
     viewer = make_napari_viewer()
     viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
     widget = _widget(viewer)
-    widget.url.value = "https://example.org/slides"
-    widget.version.value = version
-    widget.zarr_format.value = zarr_format
+    widget.exporting.url.value = "https://example.org/slides"
+    widget.exporting.version.value = version
+    widget.exporting.zarr_format.value = zarr_format
     target = tmp_path / "exported.json"
 
     worker = widget.export_references(str(target))
@@ -134,7 +134,7 @@ def test_widget_exports_references_with_progress_and_notice(
     assert zarr_json in document.get("refs", document)
     # opened from the TIFF's own folder, the references equal the TIFF
     local = tmp_path / "local.json"
-    widget.url.value = ""
+    widget.exporting.url.value = ""
     widget.export_references(str(local))
     qtbot.waitUntil(lambda: widget.status.value == f"wrote {local}", timeout=20000)
     assert_pyramid_equals_tiff(open_references(local, int(zarr_format)), pyramid_path)
@@ -146,7 +146,7 @@ def test_widget_tells_why_an_export_failed(
     viewer = make_napari_viewer()
     viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
     widget = _widget(viewer)
-    widget.chunkmode.value = "whole pages"
+    widget.form.chunkmode.value = "whole pages"
     assert widget.reopen() is not None
     qtbot.waitUntil(lambda: widget.status.value.startswith("reopened"), timeout=20000)
 

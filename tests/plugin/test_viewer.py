@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_tiffzarr.plugin._widget import ALL_LEVELS, WIDGET_NAME, TiffZarrWidget
+from napari_tiffzarr.plugin._form import ALL_LEVELS
+from napari_tiffzarr.plugin._widget import WIDGET_NAME, TiffZarrWidget
 from napari_tiffzarr.store import ZarrTiffStore
 
 pytestmark = pytest.mark.viewer
@@ -47,8 +48,8 @@ def test_widget_changes_level_chunkmode_and_fill(
     viewer = make_napari_viewer()
     viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
     widget = _widget_for(viewer, qtbot)
-    assert widget.series.value == 0
-    assert widget.level.value == ALL_LEVELS
+    assert widget.form.series.value == 0
+    assert widget.form.level.value == ALL_LEVELS
     # one line per level, what the levels share (the compression) said once
     lines = widget.info.value.splitlines()
     assert [line for line in lines if line.startswith("  ")] == [
@@ -57,9 +58,9 @@ def test_widget_changes_level_chunkmode_and_fill(
     ]
     assert "ADOBE_DEFLATE" in lines[2] or "DEFLATE" in lines[2]
 
-    widget.level.value = "1: 1024 \u00d7 1024 \u00d7 3"
-    widget.chunkmode.value = "whole pages"
-    widget.fillvalue.value = "7"
+    widget.form.level.value = "1: 1024 \u00d7 1024 \u00d7 3"
+    widget.form.chunkmode.value = "whole pages"
+    widget.form.fillvalue.value = "7"
     assert widget.reopen() is not None  # the worker; its end shows in the status line
     qtbot.waitUntil(lambda: widget.status.value.startswith("reopened"), timeout=20000)
 
@@ -86,7 +87,7 @@ def test_widget_rejects_a_fill_value_that_is_not_a_number(
     viewer = make_napari_viewer()
     viewer.open(str(pyramid_path), plugin="napari-tiffzarr")
     widget = _widget_for(viewer, qtbot)
-    widget.fillvalue.value = "lots"
+    widget.form.fillvalue.value = "lots"
     assert widget.reopen() is None
     assert "not a number" in widget.status.value
     assert viewer.layers[0].multiscale  # unchanged
@@ -189,8 +190,8 @@ def test_reopening_a_channel_layer_replaces_all_its_channels(
     layers = viewer.open(str(stack_path), plugin="napari-tiffzarr")
     assert len(layers) == 3  # one per channel
     widget = _widget_for(viewer, qtbot)
-    widget.layer.value = layers[1]
-    widget.fillvalue.value = "3"
+    widget.form.layer.value = layers[1]
+    widget.form.fillvalue.value = "3"
     assert widget.reopen() is not None
     qtbot.waitUntil(lambda: widget.status.value.startswith("reopened"), timeout=20000)
     assert viewer.layers[0].name == "other"

@@ -23,6 +23,8 @@ class Served:
     """What the server was asked: one (method, Range header) per request."""
 
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    # the file (URL path) of each request, in the same order
+    paths: list[str] = field(default_factory=list)
     # every fail_every-th request fails: "status" answers 500, "drop" closes the connection
     fail_every: int = 0
     failure: str = "status"
@@ -37,14 +39,25 @@ class Served:
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def count(self, method: str, byte_range: str | None) -> int:
+    def count(self, method: str, byte_range: str | None, path: str = "") -> int:
         with self.lock:
             self.requests.append((method, byte_range))
+            self.paths.append(path)
             return len(self.requests)
 
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.paths.clear()
+
+    def of(self, name: str) -> list[tuple[str, str | None]]:
+        """The requests for the file name."""
+        with self.lock:
+            return [
+                request
+                for request, path in zip(self.requests, self.paths, strict=True)
+                if path.rsplit("/", 1)[-1] == name
+            ]
 
     @property
     def gets(self) -> int:
@@ -84,7 +97,9 @@ class RangeHandler(BaseHTTPRequestHandler):
 
     def _serve(self, *, body: bool) -> None:
         served = self.server.served
-        number = served.count(self.command, self.headers.get("Range"))
+        number = served.count(
+            self.command, self.headers.get("Range"), unquote(urlsplit(self.path).path)
+        )
         if served.latency:
             time.sleep(served.latency)
         if served.stall:

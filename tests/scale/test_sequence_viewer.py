@@ -54,7 +54,7 @@ def test_widget_exports_the_sequence_as_one_json(
     _, widget = viewer.window.add_plugin_dock_widget("napari-tiffzarr", WIDGET_NAME)
     assert isinstance(widget, TiffZarrWidget)
     assert "24 files" in widget.info.value
-    widget.zarr_format.value = "3"
+    widget.exporting.zarr_format.value = "3"
     target = tmp_path / "timelapse.json"
     widget.export_references(str(target))
     qtbot.waitUntil(lambda: widget.status.value == f"wrote {target}", timeout=20000)

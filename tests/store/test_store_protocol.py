@@ -598,13 +598,29 @@ class CountingLock:
         self._lock.release()
 
 
-def test_lock_serialises_reads(tiled: tuple[Path, np.ndarray]) -> None:
+def test_lock_serialises_reads(
+    tiled: tuple[Path, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every read of the file happens under the store's lock, one at a time (a run of a
+    page's tiles may be one read)."""
     path, data = tiled
     lock = CountingLock()
     with TiffFile(path) as tif:
+        source = tif.pages[0].source
+        tif.pages[0].segment_range(0)  # the page's offsets: the file's structure, read once
+        held: list[bool] = []
+        for name in ("read", "read_ranges"):
+            method = getattr(source, name)
+
+            def under_lock(*args: Any, method: Any = method) -> Any:
+                held.append(lock.holders > 0)
+                return method(*args)
+
+            monkeypatch.setattr(source, name, under_lock)
         array = zarr.open_array(ZarrTiffStore(tif.pages[0], lock=lock), mode="r")
         with ThreadPoolExecutor(8) as pool:
             parts = list(pool.map(lambda y: array[y : y + 10], range(0, 100, 10)))
     np.testing.assert_array_equal(np.concatenate(parts), data)
-    assert lock.entered >= 12  # every tile was read under the lock
+    assert held  # the tiles were read through the source
+    assert all(held)  # and every read under the lock
     assert lock.most == 1

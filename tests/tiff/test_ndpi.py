@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,43 @@ def test_restart_intervals_are_tiles() -> None:
         assert int(page.dataoffsets[-1] + page.databytecounts[-1]) == sum(stored)
         assert page.coding().jpegheader == tiling.header
         assert np.array_equal(page.asarray(), expected)
+
+
+@pytest.mark.skipif(not NDPI.is_file(), reason="the shared corpus is not beside the checkout")
+def test_restart_intervals_are_named_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    """info and the widget's file structure call the level's segments restart-interval
+    strips, with their size, not tiles; pages stored otherwise keep their own name."""
+    from napari_tiffzarr.cli import main
+    from napari_tiffzarr.plugin._info import describe_file, format_shape
+
+    with TiffFile(NDPI) as tif, tifffile.TiffFile(NDPI) as ref:
+        named = {page.index: page.storage for page in tif.pages}
+        structure = describe_file(tif).splitlines()
+        level0 = tif.series[0].levels[0].keyframe
+        assert isinstance(level0, NdpiPage)
+        assert level0.restart_tiles is not None
+        interval = level0.restart_tiles[0]
+        plain = [p.index for p in tif.pages if not isinstance(p, NdpiPage)]
+        ref_chunks = ref.pages[0].chunks
+        shape = ref.series[0].levels[0].shape
+    assert named[0] == "restart-interval strips"
+    assert plain  # the macro and map images are plain strips
+    assert all(named[i] == "strips" for i in plain)
+    assert main(["info", str(NDPI), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["listed_pages"]
+    assert [page["storage"] for page in listed] == [named[i] for i in range(len(named))]
+    # the interval's size is tifffile's chunk shape of the page
+    assert (
+        tuple(listed[0]["chunk"][:2])
+        == ref_chunks[:2]
+        == (
+            interval.tilelength,
+            interval.tilewidth,
+        )
+    )
+    line = (
+        f"  0: {format_shape(shape)}, restart-interval strips "
+        f"{format_shape((interval.tilelength, interval.tilewidth))}"
+    )
+    assert line in structure
+    assert not any("tiles" in text for text in structure)

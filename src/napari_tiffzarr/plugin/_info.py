@@ -43,7 +43,7 @@ def describe_series(series: TiffPageSeries) -> str:
 
 def _level_line(index: int, level: TiffPageSeries, compression: str) -> str:
     key = level.keyframe
-    kind = "tiles" if key.is_tiled else "strips"
+    kind = key.storage
     segment = format_shape(key.layout.segment[1:3])
     pages = len(level.pages)
     extra = [] if pages == 1 else [plural(pages, "page")]

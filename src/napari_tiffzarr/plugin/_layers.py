@@ -7,30 +7,39 @@ reads pixels only of the coarsest level's middle plane, for contrast limits.
 from __future__ import annotations
 
 import math
+import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["LayerSource", "contrast_limits", "file_stem", "layer_data"]
+__all__ = ["METADATA_KEY", "LayerSource", "contrast_limits", "file_stem", "layer_data"]
+
+_T = TypeVar("_T")
 
 # Channel counts above this stay a slider dimension rather than one layer per channel.
 MAX_CHANNEL_LAYERS = 16
 # Coarsest levels larger than this are sampled, not read whole, for contrast limits.
 MAX_CONTRAST_SAMPLES = 4096 * 4096
+# Where a layer's metadata keeps its LayerSource.
+METADATA_KEY = "tiffzarr"
 
 
 @dataclass(frozen=True)
 class LayerSource:
-    """Where a layer's data come from; kept in the layer's metadata to reopen or export it."""
+    """Where a layer's data come from; kept in the layer's metadata to reopen or export it.
+
+    napari keeps metadata as a plain dict (it may be copied, saved or edited), so the layer
+    holds as_metadata() and every reader of it parses it back once, with from_metadata.
+    """
 
     path: str
-    series: int
-    level: int | None  # None: all levels as a pyramid
-    chunkmode: int
-    fillvalue: float | int | None
+    series: int = 0
+    level: int | None = None  # None: all levels as a pyramid
+    chunkmode: int = 0
+    fillvalue: float | int | None = None
     cachesize: int | None = None  # bytes of decoded chunks kept; None: the store's default
 
     def as_metadata(self) -> dict[str, Any]:
@@ -42,6 +51,42 @@ class LayerSource:
             "fillvalue": self.fillvalue,
             "cachesize": self.cachesize,
         }
+
+    @classmethod
+    def from_metadata(cls, metadata: Any) -> LayerSource | None:
+        """The source a layer's metadata records under "tiffzarr"; None for a layer that was
+        not opened by this plugin, or whose record is not one it wrote."""
+        entry = metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("path"), str):
+            return None
+        try:
+            return cls(
+                path=entry["path"],
+                series=_integer(entry.get("series", 0)),
+                level=_optional(_integer, entry.get("level")),
+                chunkmode=_integer(entry.get("chunkmode", 0)),
+                fillvalue=_optional(_number, entry.get("fillvalue")),
+                cachesize=_optional(_integer, entry.get("cachesize")),
+            )
+        except TypeError:
+            return None
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"not an integer: {value!r}")
+    return int(value)
+
+
+def _number(value: Any) -> float | int:
+    """An int stays an int (a fill value of 7 reads "7", not "7.0"); True is no number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"not a number: {value!r}")
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def _optional(parse: Callable[[Any], _T], value: Any) -> _T | None:
+    return None if value is None else parse(value)
 
 
 def _is_rgb(axes: str, shape: Sequence[int]) -> bool:
@@ -132,7 +177,7 @@ def layer_data(
         "scale": scale,
         "units": units,
         "axis_labels": labels,
-        "metadata": {"tiffzarr": source.as_metadata()},
+        "metadata": {METADATA_KEY: source.as_metadata()},
     }
     if not rgb:
         leading = [i for i, _ in shown[:-2]]  # what the sliders step through

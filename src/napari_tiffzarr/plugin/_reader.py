@@ -13,7 +13,7 @@ from ..store import ZarrTiffStore, open_arrays
 from ..tiff.sequence import open_tiff, tiff_files
 from ._layers import LayerSource, file_stem, layer_data
 
-__all__ = ["TIFF_MAGIC", "get_reader", "open_layers", "read_tiff"]
+__all__ = ["TIFF_MAGIC", "get_reader", "open_layers", "open_source", "read_tiff"]
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
@@ -123,6 +123,18 @@ def open_layers(
     except BaseException:
         tif.close()
         raise
+
+
+def open_source(source: LayerSource) -> list[LayerData]:
+    """Layers for what a layer's source names: how the widget reopens a layer."""
+    return open_layers(
+        source.path,
+        series=source.series,
+        level=source.level,
+        chunkmode=source.chunkmode,
+        fillvalue=source.fillvalue,
+        cachesize=source.cachesize,
+    )
 
 
 def _viewer_chunkshape(path: str) -> int:

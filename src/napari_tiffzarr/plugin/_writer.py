@@ -10,6 +10,7 @@ from ..sources.remote import is_url
 from ..store import ZarrTiffStore
 from ..store.config import ZarrFormat
 from ..tiff.sequence import open_tiff
+from ._layers import LayerSource
 
 __all__ = ["ReferenceWriterError", "write_layer_references", "write_references"]
 
@@ -21,7 +22,7 @@ class ReferenceWriterError(RuntimeError):
 
 def write_layer_references(
     jsonfile: str,
-    source: dict[str, Any],
+    source: LayerSource,
     *,
     url: str | None = None,
     version: int = 1,
@@ -35,7 +36,7 @@ def write_layer_references(
     writes it.  portable refuses what imagecodecs' numcodecs cannot decode; otherwise
     napari-tiffzarr's TIFF segment codec decodes it (readers need napari-tiffzarr).
     """
-    path = source["path"]
+    path = source.path
     if url is None and is_url(path):
         url = path.rsplit("/", 1)[0] + "/"
     elif url is None and os.path.isdir(path):  # a folder read as one stack: its files
@@ -43,14 +44,12 @@ def write_layer_references(
     elif url is None:
         url = Path(os.path.dirname(os.path.abspath(path))).as_uri() + "/"
     with open_tiff(path) as tif:
-        series = tif.series[int(source.get("series", 0))]
-        level = source.get("level")
         store = ZarrTiffStore(
-            series,
-            level=level,
-            multiscales=level is None,
-            chunkmode=source.get("chunkmode", 0),
-            fillvalue=source.get("fillvalue"),
+            tif.series[source.series],
+            level=source.level,
+            multiscales=source.level is None,
+            chunkmode=source.chunkmode,
+            fillvalue=source.fillvalue,
             zarr_format=zarr_format,
         )
         store.write_fsspec(jsonfile, url=url, version=version, portable=portable)
@@ -59,9 +58,9 @@ def write_layer_references(
 
 def write_references(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """npe2 single-layer writer for image layers."""
-    source = (meta.get("metadata") or {}).get("tiffzarr")
+    source = LayerSource.from_metadata(meta.get("metadata"))
     name = meta.get("name", "layer")
-    if not isinstance(source, dict) or "path" not in source:
+    if source is None:
         raise ReferenceWriterError(
             f"layer {name!r} was not opened from a TIFF by napari-tiffzarr: "
             "there is no file to reference"

@@ -10,6 +10,7 @@ nothing times out.
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
 import threading
 import time
@@ -19,7 +20,7 @@ from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from ..errors import TiffClosedError, TiffFileError
 from .base import ByteSource, SourceBase, coalesce_ranges, split_runs
@@ -177,6 +178,7 @@ class FsspecSource(SourceBase):
         target: Any,
         *,
         storage_options: Mapping[str, Any] | None = None,
+        filesystem: Any = None,
         block_size: int = REMOTE_BLOCK_SIZE,
         cache_blocks: int = REMOTE_CACHE_BLOCKS,
         coalesce_gap: int | None = None,
@@ -194,7 +196,17 @@ class FsspecSource(SourceBase):
         self._lock = threading.Lock()
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._in_flight: dict[int, Future[bytes]] = {}
-        if isinstance(target, str):
+        self._fs: Any
+        if filesystem is not None:
+            # a path on a filesystem already open (another file of a dataset): its
+            # connections and options are shared, not made again
+            self._fs = filesystem
+            self._fspath = str(target)
+            self._storage_options = dict(storage_options or {})
+            self.url = filesystem.unstrip_protocol(self._fspath)
+            self._name = _url_name(self.url)
+            size = self._retrying("size", filesystem.size, self._fspath)
+        elif isinstance(target, str):
             try:
                 from fsspec.core import url_to_fs
             except ImportError as exc:
@@ -207,7 +219,7 @@ class FsspecSource(SourceBase):
             options = with_timeout(target, self._storage_options, REMOTE_TIMEOUT)
             fs, self._fspath = url_to_fs(target, **options)
             self._name = _url_name(target)
-            self._fs: Any = fs
+            self._fs = fs
             size = self._retrying("size", lambda: fs.size(self._fspath))
         else:
             # an fsspec file (AbstractBufferedFile) or OpenFile: read through its
@@ -236,6 +248,21 @@ class FsspecSource(SourceBase):
     def cost(self) -> RequestCost:
         """The server's round trip and rate, learnt from the requests made so far."""
         return self._cost
+
+    def relative(self, name: str) -> str:
+        """The filesystem path of name, a path relative to this file's folder (the other
+        files of a multi-file dataset are named so)."""
+        return relative_path(self._fspath, name)
+
+    @property
+    def filesystem(self) -> Any:
+        """The fsspec filesystem the file is read through."""
+        return self._filesystem()
+
+    def drop_blocks(self) -> None:
+        """Forget the cached blocks: what a pool of files frees when it closes one."""
+        with self._lock:
+            self._blocks.clear()
 
     def _filesystem(self) -> Any:
         fs = self._fs
@@ -421,6 +448,15 @@ class FsspecSource(SourceBase):
 
     def __repr__(self) -> str:
         return f"FsspecSource({self.url!r})"
+
+
+def relative_path(base: str, name: str) -> str:
+    """name relative to the folder of base, a filesystem path or a URL (http's paths are)."""
+    name = name.replace("\\", "/")  # written on Windows
+    if "://" in base:
+        return urljoin(base, quote(name))
+    folder = posixpath.dirname(base)
+    return posixpath.normpath(posixpath.join(folder, name)) if folder else name
 
 
 def cap_runs(

@@ -39,6 +39,10 @@ def map_dimensions(
     just like it.
     """
     planes, depth, length, width, samples = shaped
+    if 0 in shape and 0 in (length, width):
+        # an empty series of empty pages (its shape from metadata, as tifffile writes
+        # them): no chunk is ever read, each dimension is a chunk of one
+        return (UNIT_DIM,) * len(shape)
     roles: list[int] = []
     position = len(shape) - 1
 
@@ -127,7 +131,8 @@ class ChunkGrid:
         else:
             rows, columns = self.span
             full = (1, depth, length * rows, width * columns, samples)
-        return tuple(1 if role < 0 else full[role] for role in self.roles)
+        # an empty image's chunks are 1 long where it has no pixels: zarr needs a size
+        return tuple(1 if role < 0 else max(1, full[role]) for role in self.roles)
 
     def chunk_pixels(self) -> tuple[int, int]:
         """A chunk's length and width in pixels of the page."""

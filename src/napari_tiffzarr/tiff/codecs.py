@@ -25,7 +25,9 @@ import numpy as np
 
 from ..errors import TiffFileError
 from .layout import SegmentLayout
+from .ojpegstream import OjpegCoding
 from .tags import Compression, Photometric, Predictor, describe_value
+from .ycbcr import YCbCrColours, unpack_subsampled
 
 __all__ = [
     "CODECS",
@@ -207,6 +209,7 @@ def sample_dtype(sampleformat: int, bitspersample: int) -> np.dtype | None:
     table: dict[tuple[int, int], str] = {
         (2, 8): "i1",
         (2, 16): "i2",
+        (2, 24): "i4",  # GDAL's 24-bit integers: unpacked, then the sign extended
         (2, 32): "i4",
         (2, 64): "i8",
         (3, 16): "f2",
@@ -290,6 +293,8 @@ class CodingParameters:
     t4options: int
     fillvalue: Any
     name: str  # for messages: file and page
+    ojpeg: OjpegCoding | None = None  # old-style JPEG's headers
+    ycbcr: YCbCrColours | None = None  # YCbCr pages: colour tags and subsampling
 
     @property
     def is_subsampled(self) -> bool:
@@ -332,8 +337,13 @@ class SegmentDecoder:
         if row is None:
             name = describe_value(Compression, params.compression)
             return f"compression {name} is not supported"
-        if params.subsampled and (row.role is not Role.JPEG or params.planarconfig == 2):
-            return "YCbCr chroma subsampling is only supported in JPEG"
+        if params.subsampled and row.role is not Role.JPEG and not self._unpacks_ycbcr():
+            return (
+                "YCbCr chroma subsampling is only supported in JPEG and in 8-bit "
+                "interleaved samples without a predictor"
+            )
+        if params.subsampled and params.planarconfig == 2:
+            return "YCbCr chroma subsampling of separate planes is not supported"
         if self.unpacks and params.predictor != 1:
             if params.predictor not in PREDICTORS:
                 return f"predictor {params.predictor} is not supported"
@@ -342,6 +352,21 @@ class SegmentDecoder:
             if params.bitspersample == 24 and self.dtype.kind == "f":
                 return "a predictor on 24-bit floats is not supported"
         return None
+
+    def _unpacks_ycbcr(self) -> bool:
+        """Whether segments hold subsampled YCbCr that we unpack (libtiff's way)."""
+        params = self.params
+        return (
+            params.subsampled
+            and params.ycbcr is not None
+            and self._codec is not None
+            and self._codec.role in (Role.RAW, Role.BYTES)
+            and params.bitspersample == 8
+            and params.planarconfig == 1
+            and params.predictor == 1
+            and params.layout.segment[3] == 3
+            and all(f in (1, 2, 4) for f in params.ycbcr.subsampling)
+        )
 
     @property
     def unsupported(self) -> str | None:
@@ -415,6 +440,10 @@ class SegmentDecoder:
         _, length, _, _ = params.layout.valid_shape(index)
         start = params.jpegheader or data
         colorspace, outcolorspace = jpeg_colorspaces(params, start[6:11] == b"JFIF\x00")
+        ojpeg = params.ojpeg
+        if ojpeg is not None and not ojpeg.whole(data):
+            rows = params.layout.segment[1] if params.layout.tiled else length
+            return ojpeg.decode(data, rows, params.layout.segment[2], colorspace, outcolorspace)
         result: np.ndarray = self._decoder()(
             data,
             bitspersample=params.bitspersample,
@@ -449,6 +478,8 @@ class SegmentDecoder:
             expected = layout.segment_nbytes_items * self.dtype.itemsize
             # into a buffer of our own: writable, so the predictor works in place
             samples = self._codec.decode(data, out=bytearray(expected))
+        if params.subsampled and params.ycbcr is not None:
+            return self._subsampled(samples, index)
         array = self._unpack(samples)
         array = self._reshape(array, index)
         if array.dtype != self.dtype:
@@ -462,6 +493,17 @@ class SegmentDecoder:
                     array = array.copy()
                 array = predictor.decode(array, axis=-2, dist=predictor.distance, out=array)
         return array
+
+    def _subsampled(self, data: bytes | bytearray | memoryview, index: int) -> np.ndarray:
+        """Subsampled YCbCr samples, unpacked and converted to RGB as libtiff does."""
+        params = self.params
+        assert params.ycbcr is not None  # _unpacks_ycbcr said so
+        layout = params.layout
+        _, rows, width, _ = layout.valid_shape(index)
+        if layout.tiled:
+            rows, width = layout.segment[1], layout.segment[2]
+        ycbcr = unpack_subsampled(bytes(data), rows, width, params.ycbcr.subsampling)
+        return params.ycbcr.to_rgb(ycbcr)[np.newaxis]
 
     def _unpack(self, data: bytes | bytearray | memoryview) -> np.ndarray:
         params = self.params
@@ -486,9 +528,14 @@ class SegmentDecoder:
         if bits == 24 and self.dtype.kind == "f":
             order: Literal["<", ">"] = "<" if params.byteorder == "<" else ">"
             return np.asarray(imagecodecs.float24_decode(packed, byteorder=order))
-        return np.asarray(
+        unpacked = np.asarray(
             imagecodecs.packints_decode(packed, self._stored_dtype, bits, runlen=width * samples)
         )
+        if self.dtype.kind == "i":
+            # packints gives the bits as they are: move the sample's sign bit to the type's
+            shift = self.dtype.itemsize * 8 - bits
+            unpacked = (unpacked.view(self.dtype) << shift) >> shift
+        return unpacked
 
     def _reshape(self, array: np.ndarray, index: int) -> np.ndarray:
         """Give decoded samples their (depth, length, width, sample) shape, or fail."""

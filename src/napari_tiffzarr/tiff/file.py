@@ -8,10 +8,11 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..sources import open_source
+from ..errors import TiffFileError
+from ..sources import FsspecSource, open_source
 from .files import DEFAULT_OPENFILES, FilePool
 from .ifd import read_header, read_ifd
-from .ndpi import page_class
+from .kinds import page_class
 from .page import TiffPage
 from .pages import TiffPages
 from .series import TiffPageSeries, find_series
@@ -59,8 +60,23 @@ class TiffFile:
     def files(self) -> FilePool:
         """The other files of a multi-file dataset, opened on demand."""
         if self._files is None:
-            self._files = FilePool(TiffFile, self._openfiles)
+            remote = self.source if isinstance(self.source, FsspecSource) else None
+            self._files = FilePool(TiffFile, self._openfiles, remote=remote)
         return self._files
+
+    def sibling(self, name: str) -> str | None:
+        """Where the file name, relative to this file's folder, is for files(); None where
+        this file has no folder (bytes, a file object) or, locally, no such file exists.
+
+        A remote file is looked for when first read: a request per file of a dataset at
+        opening would cost more than the first view.
+        """
+        if isinstance(self.source, FsspecSource):
+            return self.source.relative(name)
+        if self.path is None:
+            return None
+        path = os.path.join(os.path.dirname(self.path), name)
+        return path if os.path.isfile(path) else None
 
     @property
     def byteorder(self) -> str:
@@ -101,6 +117,8 @@ class TiffFile:
     def asarray(self, key: int | None = None, *, series: int = 0, level: int = 0) -> np.ndarray:
         if key is not None:
             return self.pages[key].asarray()
+        if not self.series:
+            raise TiffFileError(f"{self.filename}: the file holds no image")
         return self.series[series].levels[level].asarray()
 
     def close(self) -> None:

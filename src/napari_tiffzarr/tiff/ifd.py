@@ -38,6 +38,9 @@ CHAIN_READ_AHEAD = 512
 # pages of a stack of small images cost one system call per few dozen IFDs.
 WINDOW_SIZE = 1 << 16
 CLOSE_IFDS = 1 << 13
+# Values out of line up to this size are kept from the block read with their IFD, where
+# they lie in it (resolutions, bits per sample): a page's tags then cost no further read.
+NEAR_VALUE_LIMIT = 256
 # More entries than any writer produces: a count beyond it is corruption, not a big IFD.
 MAX_IFD_ENTRIES = 65535
 
@@ -120,7 +123,8 @@ class Tag:
         self.code = code
         self.dtype = dtype
         self.count = count
-        self.inline = inline  # the value's bytes when they fit in the entry
+        # the value's bytes when they fit in the entry, or lay in the block read with it
+        self.inline = inline
         self.offset = offset  # where the value lives when they do not
         self._value: Any = None
 
@@ -213,7 +217,9 @@ def _check_ifd_offset(source: ByteSource, header: TiffHeader, offset: int) -> No
 
 def _entry_count(source: ByteSource, header: TiffHeader, offset: int, head: bytes) -> int:
     (count,) = struct.unpack(header.count_format, head[: header.count_size])
-    if count == 0 or count > MAX_IFD_ENTRIES:
+    # an IFD of no entries is a page without an image; the chain goes on past it, as
+    # tifffile follows it
+    if count > MAX_IFD_ENTRIES:
         raise TiffFileError(f"{source.name}: IFD at offset {offset} declares {count} entries")
     return int(count)
 
@@ -257,8 +263,17 @@ def read_ifd(source: ByteSource, header: TiffHeader, offset: int) -> Ifd:
             )
         else:
             (where,) = value_offset.unpack_from(block, field)
+            # writers put small values right after the entries: already read, keep them
+            start = where - offset
+            near = block[start : start + nbytes] if nbytes <= NEAR_VALUE_LIMIT else None
             tags[code] = Tag(
-                source, byteorder, code, dtype, count=value_count, inline=None, offset=int(where)
+                source,
+                byteorder,
+                code,
+                dtype,
+                count=value_count,
+                inline=near if near is not None and len(near) == nbytes and start >= 0 else None,
+                offset=int(where),
             )
     if len(block) >= size + header.offset_size:
         (next_offset,) = value_offset.unpack_from(block, size)
@@ -372,7 +387,7 @@ def read_entries(
     if start < 0 or start + count_size > len(block):  # not in the window yet
         block, start = window.span(offset, count_size)
     (count,) = count_format.unpack_from(block, start)
-    if count == 0 or count > MAX_IFD_ENTRIES:
+    if count > MAX_IFD_ENTRIES:
         raise TiffFileError(f"{source.name}: IFD at offset {offset} declares {count} entries")
     size = count_size + count * entry_size
     if offset + size > filesize:

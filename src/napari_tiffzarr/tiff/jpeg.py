@@ -13,7 +13,14 @@ from typing import NamedTuple
 
 from ..errors import TiffFileError
 
-__all__ = ["JpegFrame", "RestartTiling", "jpeg_frame", "restart_tiling"]
+__all__ = [
+    "JpegFrame",
+    "RestartTiling",
+    "jpeg_frame",
+    "jpeg_header_end",
+    "jpeg_sampling",
+    "restart_tiling",
+]
 
 SOI, EOI, SOF0, SOF1, SOF2, DHT, SOS, DRI = (
     0xFFD8,
@@ -73,6 +80,29 @@ def jpeg_frame(data: bytes) -> JpegFrame:
         if marker in _SOF_MARKERS and length >= 6:
             return JpegFrame(*struct.unpack_from(">BHHB", data, start))
     raise TiffFileError("JPEG stream has no start-of-frame segment")
+
+
+def jpeg_header_end(data: bytes) -> int:
+    """Where the entropy-coded data of the stream's first scan starts, or 0 where data
+    holds no complete scan header."""
+    for marker, start, length in _segments(data):
+        if marker == SOS:
+            return start + length
+    return 0
+
+
+def jpeg_sampling(data: bytes) -> tuple[int, int]:
+    """How much the second component is subsampled against the first, (horizontal,
+    vertical): (2, 2) for the usual YCbCr 4:2:0, (1, 1) where nothing is."""
+    for marker, start, length in _segments(data):
+        if marker in _SOF_MARKERS and length >= 12:
+            first, second = data[start + 7], data[start + 10]
+            horizontal = (first >> 4) // max(1, second >> 4)
+            vertical = (first & 0xF) // max(1, second & 0xF)
+            return max(1, horizontal), max(1, vertical)
+        if marker in _SOF_MARKERS:
+            break
+    return (1, 1)
 
 
 def restart_tiling(header: bytes) -> RestartTiling:

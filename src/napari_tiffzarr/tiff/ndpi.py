@@ -16,12 +16,11 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import TiffFileError
-from .ifd import Ifd
 from .jpeg import RestartTiling, restart_tiling
 from .page import STRIP_BYTECOUNT_TAGS, STRIP_OFFSET_TAGS, TiffPage
 from .tags import Compression
 
-__all__ = ["NDPI_MCU_STARTS", "NdpiPage", "page_class"]
+__all__ = ["NDPI_MCU_STARTS", "NdpiPage"]
 
 log = logging.getLogger("napari_tiffzarr")
 
@@ -69,6 +68,14 @@ class NdpiPage(TiffPage):
     def is_tiled(self) -> bool:
         return super().is_tiled or self.restart_tiles is not None
 
+    @property
+    def storage(self) -> str:
+        """Its segments are not tiles of the file but the restart intervals of one JPEG
+        strip: rows of MCUs, as wide as the interval (often the whole level)."""
+        if self.restart_tiles is not None:
+            return "restart-interval strips"
+        return super().storage
+
     @cached_property
     def tilewidth(self) -> int:  # type: ignore[override]
         if self.restart_tiles is not None:
@@ -104,8 +111,3 @@ class NdpiPage(TiffPage):
         assert total is not None  # restart_tiles checked it
         spans: np.ndarray = np.diff(starts, append=total[0])
         return spans
-
-
-def page_class(ifd: Ifd) -> type[TiffPage]:
-    """The class to read an IFD with: NDPI's where it has McuStarts."""
-    return NdpiPage if NDPI_MCU_STARTS in ifd else TiffPage

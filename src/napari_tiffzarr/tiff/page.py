@@ -24,6 +24,7 @@ from .codecs import (
 )
 from .ifd import Ifd, TiffHeader
 from .layout import SegmentLayout
+from .ojpegstream import OjpegCoding
 from .tags import (
     Compression,
     Photometric,
@@ -34,7 +35,8 @@ from .tags import (
     describe_value,
     enum_or_int,
 )
-from .tagvalues import IntTag, read_int
+from .tagvalues import IntTag, read_floats, read_int
+from .ycbcr import DEFAULT_COEFFICIENTS, DEFAULT_REFERENCE, YCbCrColours
 
 if TYPE_CHECKING:
     from ..store.store import ZarrTiffStore
@@ -134,14 +136,26 @@ class TiffPage:
         return TagCode.TileWidth in self.ifd and TagCode.TileLength in self.ifd
 
     @property
+    def storage(self) -> str:
+        """What the page's segments are, as people name them: tiles or strips."""
+        return "tiles" if self.is_tiled else "strips"
+
+    @property
     def jpegheader(self) -> bytes | None:
         """A JPEG header to decode every segment with; only NDPI's pages have one."""
+        return None
+
+    @property
+    def ojpeg(self) -> OjpegCoding | None:
+        """How old-style JPEG segments decode; only old-style JPEG pages have it."""
         return None
 
     @cached_property
     def rowsperstrip(self) -> int:
         rows = read_int(self, TagCode.RowsPerStrip, 2**32 - 1)
-        return max(1, min(rows, self.imagelength)) if rows > 0 else 0
+        if rows <= 0:
+            return 0
+        return max(1, min(rows, self.imagelength))
 
     @cached_property
     def extrasamples(self) -> tuple[int, ...]:
@@ -156,6 +170,18 @@ class TiffPage:
         if not isinstance(value, tuple) or len(value) != 2:
             return (2, 2)
         return (int(value[0]), int(value[1]))
+
+    @cached_property
+    def ycbcr_colours(self) -> YCbCrColours | None:
+        """A YCbCr page's colour tags, for converting its samples as libtiff does."""
+        if self.photometric != Photometric.YCBCR:
+            return None
+        coefficients = read_floats(self, TagCode.YCbCrCoefficients, DEFAULT_COEFFICIENTS)
+        return YCbCrColours(
+            read_floats(self, TagCode.ReferenceBlackWhite, DEFAULT_REFERENCE),
+            (coefficients[0], coefficients[1], coefficients[2]),
+            self.subsampling or (1, 1),
+        )
 
     @property
     def is_subsampled(self) -> bool:
@@ -223,9 +249,12 @@ class TiffPage:
     @cached_property
     def shaped(self) -> tuple[int, int, int, int, int]:
         """(separate samples, depth, length, width, contiguous samples)."""
+        if not self.ifd:
+            raise TiffFileError(f"{self.name}: the IFD has no entries: no image")
         width, length, depth = self.imagewidth, self.imagelength, self.imagedepth
         samples = self.samplesperpixel
-        if width < 1 or length < 1 or depth < 1 or samples < 1:
+        # a width or length of 0 is an empty image, read as an empty array of its shape
+        if depth < 1 or samples < 1:
             raise TiffFileError(
                 f"{self.name}: invalid image size: width {width}, length {length}, "
                 f"depth {depth}, samples {samples}"
@@ -279,9 +308,12 @@ class TiffPage:
                 raise TiffFileError(f"{self.name}: invalid tile size {segment[:3]}")
             layout = SegmentLayout(shaped, segment, tiled=True)
         else:
-            if self.rowsperstrip < 1:
+            rows = self.rowsperstrip
+            if rows < 1 and shaped[2] and width:
                 raise TiffFileError(f"{self.name}: RowsPerStrip is 0")
-            layout = SegmentLayout(shaped, (1, self.rowsperstrip, width, samples), tiled=False)
+            # an empty image has no strips; its strip stays 1 x 1 for the grid's sake
+            segment = (1, max(rows, 1), max(width, 1), samples)
+            layout = SegmentLayout(shaped, segment, tiled=False)
         return layout
 
     @property
@@ -315,6 +347,10 @@ class TiffPage:
         offsets = self._first_tag(*OFFSET_TAGS)
         if offsets is None:
             raise TiffFileError(f"{self.name}: the image has no strip or tile offsets")
+        if len(offsets) > self.layout.count:
+            # more offsets than segments (a RowsPerStrip that overflowed): libtiff and
+            # GDAL use the first ones
+            return offsets[: self.layout.count]
         return offsets
 
     @cached_property
@@ -341,7 +377,21 @@ class TiffPage:
                 return np.array([end - start], np.uint64)
         if counts is None:
             raise TiffFileError(f"{self.name}: the image has no segment byte counts")
+        if len(counts) > len(offsets):
+            return self._trimmed_counts(counts[: len(offsets)])
         return counts
+
+    def _trimmed_counts(self, counts: np.ndarray) -> np.ndarray:
+        """Byte counts of a page listing more segments than it has: uncompressed ones are
+        read whole where the file holds them, as GDAL reads them."""
+        if self.codec is None or self.codec.role is not Role.RAW or self.layout.tiled:
+            return counts
+        need = np.array(
+            [self.layout.valid_shape(i)[1] for i in range(len(counts))], np.uint64
+        ) * np.uint64(self.nbytes_stored // max(1, self.imagelength * self.shaped[0]))
+        room = np.uint64(self.source.size) - np.minimum(self.dataoffsets, self.source.size)
+        whole: np.ndarray = np.maximum(counts, np.minimum(need, room))
+        return whole
 
     @property
     def nbytes_stored(self) -> int:
@@ -395,6 +445,8 @@ class TiffPage:
             t4options=self.t4options,
             fillvalue=self.nodata if fillvalue is None else fillvalue,
             name=self.name,
+            ojpeg=self.ojpeg,
+            ycbcr=self.ycbcr_colours,
         )
 
     @property

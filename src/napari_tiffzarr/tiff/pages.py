@@ -8,10 +8,11 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar, overload
 
-from ..errors import TiffFileError
+from ..errors import TiffFileError, TiffNoPagesError
 from ..sources import ByteSource
+from .alike import AlikePage, ifd_signature
 from .ifd import EntryReader, IfdEntries, ReadWindow, TiffHeader, read_entries, read_ifd
-from .ndpi import page_class
+from .kinds import page_class
 from .page import TiffPage
 
 __all__ = ["LazyPages", "PageSequence", "TiffPages"]
@@ -62,23 +63,27 @@ class TiffPages(PageSequence[TiffPage]):
         # decoding threads ask for pages of files still being walked (the other files of
         # a dataset): the chain grows under this lock, or two threads append one offset
         self._lock = threading.RLock()
+        # the first page of each kind, by signature: later pages alike it borrow its work
+        self._models: dict[tuple[object, ...], TiffPage] = {}
+        self._values: dict[tuple[int, int], bytes] = {}  # small tag values read for them
+        self._empty_reason = ""
         self._append_offset(header.first_offset, first=True)
 
     def _append_offset(self, offset: int, *, first: bool = False) -> None:
         source = self._source
-        if offset == 0:
-            if first:
-                raise TiffFileError(f"{source.name}: the file has no image (first IFD offset 0)")
+        if first and (offset == 0 or offset < 8 or offset >= source.size):
+            # no page at all: the file opens with none, as in tifffile; asking for a page
+            # says why (TiffNoPagesError)
+            where = "0" if offset == 0 else f"{offset} is outside the file ({source.size} bytes)"
+            self._empty_reason = f"{source.name}: the file has no image: first IFD offset {where}"
+            log.warning("%s", self._empty_reason)
+            self._complete = True
+        elif offset == 0:
             self._complete = True
         elif offset in self._seen:
             log.warning("%s: the IFD chain loops back to offset %d; stopped", source.name, offset)
             self._complete = True
         elif offset < 8 or offset >= source.size:
-            if first:
-                raise TiffFileError(
-                    f"{source.name}: first IFD offset {offset} is outside the file "
-                    f"({source.size} bytes)"
-                )
             log.warning("%s: IFD offset %d is outside the file; stopped", source.name, offset)
             self._complete = True
         else:
@@ -101,7 +106,9 @@ class TiffPages(PageSequence[TiffPage]):
 
     def _walk_locked(self, index: int | None) -> None:
         window = ReadWindow(self._source)  # IFDs of small pages share reads
-        while not self._complete and (index is None or index >= len(self._offsets)):
+        while (
+            self._offsets and not self._complete and (index is None or index >= len(self._offsets))
+        ):
             last = self._offsets[-1]
             try:
                 next_offset = read_entries(window, self._header, last, entries=False).next_offset
@@ -150,11 +157,26 @@ class TiffPages(PageSequence[TiffPage]):
 
     def _make(self, index: int) -> TiffPage:
         self._walk(index)  # only as far as index: page 0 of 100,000 reads one IFD
+        if not self._offsets:
+            raise TiffNoPagesError(self._empty_reason)
         if not 0 <= index < len(self._offsets):
             raise IndexError(f"page index {index} out of range")
         ifd = read_ifd(self._source, self._header, self._offsets[index])
         self._extend(index, ifd.next_offset)
-        return page_class(ifd)(self._source, self._header, ifd, index)
+        kind = page_class(ifd)
+        if kind is not TiffPage:
+            return kind(self._source, self._header, ifd, index)
+        signature = ifd_signature(ifd, self._values)
+        if signature is None:
+            return TiffPage(self._source, self._header, ifd, index)
+        model = self._models.get(signature)
+        if model is None:
+            model = self._models.setdefault(
+                signature, TiffPage(self._source, self._header, ifd, index)
+            )
+            if model.ifd is ifd:
+                return model
+        return AlikePage(model, self._source, self._header, ifd, index)
 
     def __iter__(self) -> Iterator[TiffPage]:
         index = 0

@@ -25,7 +25,7 @@ from .file import TiffFile
 from .files import DEFAULT_OPENFILES, FilePool
 from .page import TiffPage
 from .pages import PageSequence
-from .series.base import TiffPageSeries, coding_key
+from .series.base import TiffPageSeries, coding_key, subifd_index
 from .series.frames import VirtualPage
 
 __all__ = ["TIFF_SUFFIXES", "TiffSequence", "open_tiff", "parse_names", "tiff_files"]
@@ -148,8 +148,7 @@ class _SequencePages(PageSequence[TiffPage | None]):
         if file is None:
             return None  # a hole in the grid of names reads as the fill value
         model = self._first.pages[j]
-        assert model is not None  # the first file's own series has every page
-        if file == 0:
+        if model is None or file == 0:  # a plane the first file lacks: the fill value
             return model
         path = self._sequence.files[file]
         try:
@@ -169,15 +168,20 @@ class _SequencePages(PageSequence[TiffPage | None]):
 
 
 def _same_page(tif: TiffFile, model: TiffPage) -> TiffPage:
-    """In tif, the page at the place of model in the first file."""
+    """In tif, the page at the place of model in the first file: a page of the chain by
+    its index, a SubIFD (a pyramid level) by its parent's and its number, a frame by its
+    keyframe's place and its number."""
     if isinstance(model, VirtualPage):
-        keyframe = model.keyframe
-        if not isinstance(keyframe.index, int):
-            raise TiffFileError(f"{model.name}: frames of a SubIFD cannot be sequenced")
-        return VirtualPage(tif.pages[keyframe.index], model.frame)
-    if not isinstance(model.index, int):
-        raise TiffFileError(f"{model.name}: SubIFD pages cannot be sequenced")
-    return tif.pages[model.index]
+        return VirtualPage(_same_page(tif, model.keyframe), model.frame)
+    if isinstance(model.index, int):
+        return tif.pages[model.index]
+    top, *numbers = model.index
+    page = tif.pages[top]
+    for number in numbers:
+        if number >= len(page.subifds):
+            raise TiffFileError(f"{page.name} has no SubIFD {number}, as {model.name} has")
+        page = tif.subifd_page(page.subifds[number], subifd_index(page, number))
+    return page
 
 
 class TiffSequence:
@@ -218,16 +222,22 @@ class TiffSequence:
         slots: list[int | None] = [None] * math.prod(self.shape)
         for file, flat in enumerate(self._indices):
             slots[flat] = file
-        pages = _SequencePages(self, first, slots)
-        item = TiffPageSeries(
-            self,
-            pages,
-            (*self.shape, *first.get_shape(False)),
-            self.axes + first.get_axes(False),
-            kind="sequence",
-            name=self.filename,
-            keyframe=first.keyframe,
-        )
+        # every level of the first file's series (a pyramid in SubIFDs or reduced pages)
+        # is a level of the sequence, its pages found at the same place in each file
+        levels = [
+            TiffPageSeries(
+                self,
+                _SequencePages(self, level, slots),
+                (*self.shape, *level.get_shape(False)),
+                self.axes + level.get_axes(False),
+                kind="sequence",
+                name=self.filename,
+                keyframe=level.keyframe,
+            )
+            for level in first.levels
+        ]
+        item = levels[0]
+        item.levels = levels
         item.physical_sizes = dict(first.physical_sizes)
         item.channel_names = list(first.channel_names)
         return [item]

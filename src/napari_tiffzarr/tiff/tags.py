@@ -258,6 +258,12 @@ class TagCode(enum.IntEnum):
     JPEGProc = 512
     JPEGInterchangeFormat = 513
     JPEGInterchangeFormatLength = 514
+    JPEGRestartInterval = 515
+    JPEGLosslessPredictors = 517
+    JPEGPointTransforms = 518
+    JPEGQTables = 519
+    JPEGDCTables = 520
+    JPEGACTables = 521
     YCbCrCoefficients = 529
     YCbCrSubSampling = 530
     YCbCrPositioning = 531

@@ -13,11 +13,13 @@ import enum
 from collections.abc import Callable
 from typing import Any, Protocol, Self, overload
 
+import numpy as np
+
 from ..errors import TiffFileError
 from .ifd import Ifd
-from .tags import enum_or_int
+from .tags import FieldType, enum_or_int
 
-__all__ = ["IntTag", "read_int", "read_uniform"]
+__all__ = ["IntTag", "read_floats", "read_int", "read_uniform"]
 
 
 class TaggedPage(Protocol):
@@ -37,6 +39,19 @@ def read_int(page: TaggedPage, code: int, default: int) -> int:
     if not isinstance(value, int):
         raise TiffFileError(f"{page.name}: tag {code} is not an integer: {value!r}")
     return value
+
+
+def read_floats(page: TaggedPage, code: int, default: tuple[float, ...]) -> tuple[float, ...]:
+    """A tag's numbers (rationals divided out) as floats, or default where the tag is
+    missing or holds another count of them."""
+    tag = page.ifd.get(code)
+    if tag is None:
+        return default
+    values = tag.array().astype(np.float64)
+    if tag.dtype in (FieldType.RATIONAL, FieldType.SRATIONAL):
+        denominators = values[1::2]
+        values = values[0::2] / np.where(denominators == 0, 1, denominators)
+    return tuple(values.tolist()) if len(values) == len(default) else default
 
 
 def read_uniform(page: TaggedPage, code: int, default: int) -> int:

@@ -46,7 +46,10 @@ DETECTORS: list[tuple[str, Detector]] = [
 
 
 def find_series(tif: TiffFile) -> list[TiffPageSeries]:
-    """The series of a file, as the first detector that recognises it sees them."""
+    """The series of a file, as the first detector that recognises it sees them; none
+    where the file has no page."""
+    if not len(tif.pages):
+        return []
     series: list[TiffPageSeries] | None = None
     for kind, detect in DETECTORS:
         try:

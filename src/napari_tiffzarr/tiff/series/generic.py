@@ -21,8 +21,9 @@ log = logging.getLogger("napari_tiffzarr")
 
 
 def _usable(page: TiffPage) -> bool:
+    """Whether the page has a shape and a type; an empty image has them, as in tifffile."""
     try:
-        return page.size > 0 and page.dtype is not None
+        return page.shape is not None and page.dtype is not None
     except TiffFileError as exc:
         log.warning("%s: skipped: %s", page.name, exc)
         return False

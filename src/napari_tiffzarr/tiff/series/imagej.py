@@ -62,6 +62,8 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
     meta = imagej_metadata(page)
     if meta is None:
         return None
+    if not page.size:
+        return None  # an empty image is no hyperstack: read as its page, as tifffile does
     counts = {}
     for key in ("frames", "slices", "channels", "images"):
         value = meta.get(key, 1)
@@ -117,7 +119,7 @@ def detect_imagej(tif: TiffFile) -> list[TiffPageSeries] | None:
     if "S" not in axes:
         shape += (1,)
         axes += "S"
-    needed = max(1, math.prod(shape) // page.size)
+    needed = max(1, math.prod(shape) // page.size) if page.size else 1
     listed: Sequence[TiffPage | None]
     if isinstance(pages, PageSequence) and len(pages) >= needed:
         listed = pages if len(pages) == needed else LazyPages(needed, pages.__getitem__)

@@ -95,29 +95,63 @@ PlaneRef = tuple[str | None, int]
 
 class PlanePages(PageSequence["TiffPage | None"]):
     """The page of each plane, found when first asked for: planes in other files of a
-    multi-file dataset open their file then, through the root file's pool."""
+    multi-file dataset open their file then, through the root file's pool.  A file found
+    missing then (a remote one is looked for only when read) is named in missing, warned
+    about once, and its planes read as the fill value."""
 
-    def __init__(self, tif: TiffFile, refs: list[PlaneRef | None]) -> None:
+    def __init__(
+        self,
+        tif: TiffFile,
+        refs: list[PlaneRef | None],
+        missing: list[str],
+        names: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self._tif = tif
         self._refs = refs
+        self.missing = missing
+        self._names = names or {}  # path -> the file's name in the OME-XML
 
     def __len__(self) -> int:
         return len(self._refs)
 
-    def _make(self, index: int) -> TiffPage | None:
+    def file(self, index: int) -> TiffFile | None:
+        """The file holding plane index, None where it is missing."""
         ref = self._refs[index]
         if ref is None:
             return None
-        path, ifd = ref
+        path = ref[0]
+        if path is None:
+            return self._tif
         try:
-            tif = self._tif if path is None else self._tif.files.file(path)
-            return tif.pages[ifd]
-        except IndexError:
-            log.warning("%s: OME TiffData IFD %d is past the last page", path, ifd)
+            return self._tif.files.file(path)
+        except FileNotFoundError:
+            name = self._names.get(path, path)
+            if name not in self.missing:
+                self.missing.append(name)
+                log.warning(
+                    "%s: multi-file OME dataset: %s cannot be read: its planes show the "
+                    "fill value",
+                    self._tif.filename,
+                    name,
+                )
             return None
         except OSError as exc:  # unreadable since it was found: report as bad content
             raise TiffFileError(f"{path}: cannot be read: {exc}") from exc
+
+    def _make(self, index: int) -> TiffPage | None:
+        tif = self.file(index)
+        if tif is None:
+            return None
+        ref = self._refs[index]
+        assert ref is not None  # file() says so
+        try:
+            return tif.pages[ref[1]]
+        except IndexError:
+            log.warning("%s: OME TiffData IFD %d is past the last page", tif.filename, ref[1])
+            return None
+        except OSError as exc:
+            raise TiffFileError(f"{tif.filename}: cannot be read: {exc}") from exc
 
 
 class _Planes:
@@ -131,8 +165,11 @@ class _Planes:
         self.missing: set[str] = set()  # other files that cannot be read
         self._paths: dict[str, str | None] = {}  # other files named: path, None if missing
         self.axes = axes
-        # other files are found beside this one; a remote or in-memory file has no beside
-        self.folder = os.path.dirname(tif.path) if tif.path is not None else None
+
+    @property
+    def names(self) -> dict[str, str]:
+        """The name in the OME-XML of each other file found, by its path."""
+        return {path: name for name, path in self._paths.items() if path is not None}
 
     def _grow(self, size: int) -> None:
         if len(self.refs) < size:
@@ -155,10 +192,9 @@ class _Planes:
     def _other_file(self, filename: str) -> str | None:
         """The path of another file of the dataset, or None where it cannot be read."""
         if filename not in self._paths:  # one look per file, not per TiffData element
-            path = os.path.join(self.folder, filename) if self.folder is not None else None
-            if path is None or not os.path.isfile(path):
+            path = self.tif.sibling(filename)
+            if path is None:
                 self.missing.add(filename)
-                path = None
             self._paths[filename] = path
         return self._paths[filename]
 
@@ -188,7 +224,13 @@ class _Planes:
                     self._grow(index + (count or 1))  # they read as the fill value
                     return
                 if count == 0:  # the rest of that file: its chain is walked, not parsed
-                    count = max(len(self.tif.files.file(path).pages) - first_ifd, 0)
+                    try:
+                        count = max(len(self.tif.files.file(path).pages) - first_ifd, 0)
+                    except FileNotFoundError:  # a remote file, looked for only now
+                        self.missing.add(filename)
+                        self._paths[filename] = None
+                        self._grow(index + 1)
+                        return
                 self.place(index, count, first_ifd, path)
                 return
             break
@@ -227,10 +269,11 @@ def _image_series(
             ", ".join(sorted(planes.missing)),
         )
     refs = planes.refs
-    lazy = PlanePages(tif, refs)
+    missing = sorted(planes.missing)
+    lazy = PlanePages(tif, refs, missing, planes.names)
     first = next((i for i, ref in enumerate(refs) if ref is not None), None)
     keyframe = lazy[first] if first is not None else None
-    if keyframe is None:
+    if keyframe is None or first is None:
         return None
     if spp > 1:
         if keyframe.planarconfig == 1:
@@ -242,7 +285,7 @@ def _image_series(
     if "S" not in axes:
         shape.append(1)
         axes += "S"
-    size = max(math.prod(shape) // keyframe.size, 1)
+    size = max(math.prod(shape) // keyframe.size, 1) if keyframe.size else 1
     if len(refs) > size:
         refs = refs[:size]
     elif len(refs) < size:
@@ -250,7 +293,9 @@ def _image_series(
             "%s: OME image misses %d planes: they read as fill", tif.filename, size - len(refs)
         )
         refs = refs + [None] * (size - len(refs))
-    pages = PlanePages(tif, refs)
+    if first >= len(refs):
+        return None  # its only planes lie past the image's size
+    pages = PlanePages(tif, refs, missing, planes.names)
     squeezed = squeeze_axes(shape, axes)[0]
     if keyframe.shape != tuple(squeezed[-len(keyframe.shape) :]):
         log.warning(
@@ -264,32 +309,58 @@ def _image_series(
     series.physical_sizes = _physical_sizes(pixels)
     series.channel_names = [c.attrib.get("Name", "") for c in channels]
     series.channel_colors = [_rgb(c.attrib.get("Color", "")) for c in channels]
-    series.missing_files = sorted(planes.missing)
-    _add_subifd_levels(tif, series)
+    series.missing_files = missing  # grows where a remote file is found missing
+    _add_subifd_levels(tif, series, pages, first)
     return series
 
 
-def _add_subifd_levels(tif: TiffFile, series: TiffPageSeries) -> None:
-    """SubIFD i of every plane's IFD is that plane at pyramid level i + 1."""
+class SubIfdPages(PageSequence["TiffPage | None"]):
+    """SubIFD level of each plane's page, found when first asked for in the plane's own
+    file (the offsets in a page's SubIFDs tag point into the file that holds it)."""
+
+    def __init__(self, planes: PlanePages, level: int) -> None:
+        super().__init__()
+        self._planes = planes
+        self._level = level
+
+    def __len__(self) -> int:
+        return len(self._planes)
+
+    def _make(self, index: int) -> TiffPage | None:
+        page = self._planes[index]
+        if page is None or len(page.subifds) <= self._level:
+            return None
+        tif = self._planes.file(index)
+        if tif is None:
+            return None
+        offset = page.subifds[self._level]
+        return tif.subifd_page(offset, subifd_index(page, self._level))
+
+
+def _add_subifd_levels(
+    tif: TiffFile, series: TiffPageSeries, planes: PlanePages, first: int
+) -> None:
+    """SubIFD i of every plane's IFD is that plane at pyramid level i + 1; only the
+    keyframe's (plane first's) are parsed here, the others when their chunks are read."""
     keyframe = series.keyframe
+    home = planes.file(first)
+    if home is None:
+        return
     base_shape = list(series.get_shape(False))
     base_axes = series.get_axes(False)
-    tif.prefetch_ifds(keyframe.subifds)
+    home.prefetch_ifds(keyframe.subifds)
     for level in range(len(keyframe.subifds)):
-        pages: list[TiffPage | None] = []
-        for page in series.pages:
-            if page is None or len(page.subifds) <= level:
-                pages.append(None)
-                continue
-            pages.append(tif.subifd_page(page.subifds[level], subifd_index(page, level)))
-        first = next((p for p in pages if p is not None), None)
-        if first is None:
-            return
-        shape = list(base_shape)
-        shape[base_axes.rindex("Y")] = first.imagelength
-        shape[base_axes.rindex("X")] = first.imagewidth
+        pages = SubIfdPages(planes, level)
         try:
-            item = TiffPageSeries(tif, pages, shape, base_axes, kind="ome", name=series.name)
+            top = pages[first]
+            if top is None:
+                return
+            shape = list(base_shape)
+            shape[base_axes.rindex("Y")] = top.imagelength
+            shape[base_axes.rindex("X")] = top.imagewidth
+            item = TiffPageSeries(
+                tif, pages, shape, base_axes, kind="ome", name=series.name, keyframe=top
+            )
         except TiffFileError as exc:
             log.warning("%s: OME pyramid level %d skipped: %s", tif.filename, level + 1, exc)
             return

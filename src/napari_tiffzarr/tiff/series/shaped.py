@@ -96,7 +96,7 @@ def _detect_in(
         reshape = tuple(int(s) for s in meta["shape"])
         size = math.prod(reshape)
         npages = max(1, size // keyframe.size) if keyframe.size else 1
-        if size and size % keyframe.size:
+        if size and (not keyframe.size or size % keyframe.size):  # empty pages hold none
             log.warning(
                 "%s: shape %s does not fit pages of %s", keyframe.name, reshape, keyframe.shape
             )

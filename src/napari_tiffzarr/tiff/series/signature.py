@@ -12,35 +12,11 @@ import sys
 from dataclasses import dataclass
 
 from ...errors import TiffFileError
+from ..alike import PER_PAGE_TAGS, UNSIGNED_TAGS, VALUE_LIMIT
 from ..ifd import IfdEntries, ReadWindow, TiffHeader
-from ..ndpi import NDPI_MCU_STARTS, NDPI_MCU_STARTS_HIGH
-from ..tags import FIELD_TYPES, TagCode
+from ..tags import FIELD_TYPES
 
 __all__ = ["Signatures"]
-
-# Tags whose values differ from page to page without changing how a page is decoded or
-# stacked: where its data are, its text.  Only their type and count enter a signature.
-PER_PAGE_TAGS = frozenset(
-    {
-        TagCode.DocumentName,
-        TagCode.ImageDescription,
-        TagCode.StripOffsets,
-        TagCode.StripByteCounts,
-        TagCode.PageName,
-        TagCode.Software,
-        TagCode.DateTime,
-        TagCode.Artist,
-        TagCode.HostComputer,
-        TagCode.TileOffsets,
-        TagCode.TileByteCounts,
-    }
-)
-# Pages with these tags have no signature and are parsed: SubIFDs hold pages of their
-# own; NDPI restart tiles are found from a page's data offsets.
-UNSIGNED_TAGS = frozenset({TagCode.SubIFDs, NDPI_MCU_STARTS, NDPI_MCU_STARTS_HIGH})
-# Values out of line up to this size are read into the signature; a larger one counts
-# by its offset, which makes every page unlike the others (correct, only slower).
-VALUE_LIMIT = 256
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,77 @@
+"""Pages alike an earlier page borrow its geometry and coding, and still read as tifffile
+reads them; pages that differ in anything decoding depends on are parsed in full."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_tiffzarr import TiffFile, TiffFileError
+from napari_tiffzarr.tiff.alike import AlikePage
+from napari_tiffzarr.tiff.page import TiffPage
+
+
+def test_a_stack_parses_one_page_of_each_kind(tmp_path: Path) -> None:
+    path = tmp_path / "stack.tif"
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 60000, (6, 40, 30), np.uint16)
+    # the first page holds a description of its own; the others are alike each other
+    tifffile.imwrite(path, data, compression="zlib", predictor=True, rowsperstrip=16)
+    with TiffFile(path) as tif, tifffile.TiffFile(path) as oracle:
+        pages = [tif.pages[i] for i in range(6)]
+        assert type(pages[0]) is TiffPage
+        assert type(pages[1]) is TiffPage  # the first of its kind: the model
+        for page in pages[2:]:
+            assert isinstance(page, AlikePage)
+            assert page.model is pages[1]
+            assert page.layout is pages[1].layout  # worked out once
+        for i, page in enumerate(pages):
+            assert page.index == i
+            assert page.name.endswith(f"page {i}")
+            assert [int(o) for o in page.dataoffsets] == list(oracle.pages[i].dataoffsets)
+            np.testing.assert_array_equal(page.asarray(), oracle.pages[i].asarray())
+        np.testing.assert_array_equal(tif.series[0].asarray(), data)
+
+
+def test_pages_that_differ_in_coding_are_not_alike(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.tif"
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 255, (4, 24, 24), np.uint8)
+    with tifffile.TiffWriter(path) as tif:
+        for i, frame in enumerate(frames):
+            # same shape and type, alternating compression and predictor
+            options = {"compression": "zlib", "predictor": True} if i % 2 else {}
+            tif.write(frame, metadata=None, contiguous=False, **options)
+    with TiffFile(path) as tif:
+        pages = [tif.pages[i] for i in range(4)]
+        assert [type(p) for p in pages[:2]] == [TiffPage, TiffPage]
+        assert isinstance(pages[2], AlikePage)
+        assert pages[2].model is pages[0]
+        assert isinstance(pages[3], AlikePage)
+        assert pages[3].model is pages[1]
+        for page, frame in zip(pages, frames, strict=True):
+            np.testing.assert_array_equal(page.asarray(), frame)
+        assert int(pages[2].compression) == 1
+        assert int(pages[3].compression) == 8
+
+
+def test_an_alike_page_names_itself_in_errors(tmp_path: Path) -> None:
+    path = tmp_path / "broken.tif"
+    data = np.arange(5 * 32 * 32, dtype=np.uint16).reshape(5, 32, 32)
+    tifffile.imwrite(path, data, compression="zlib", metadata=None)
+    with tifffile.TiffFile(path) as oracle:
+        offset = int(oracle.pages[4].dataoffsets[0])
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + 16] = b"\xff" * 16  # page 4's deflate stream is garbage now
+    path.write_bytes(bytes(raw))
+    with TiffFile(path) as tif:
+        model = tif.pages[1]  # the first of its kind parsed is the model of the others
+        page = tif.pages[4]
+        assert isinstance(page, AlikePage)
+        assert page.model is model
+        with pytest.raises(TiffFileError, match="page 4"):
+            page.asarray()
+        np.testing.assert_array_equal(tif.pages[3].asarray(), data[3])
