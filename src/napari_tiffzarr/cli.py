@@ -35,9 +35,10 @@ __all__ = ["build_parser", "file_info", "main"]
 
 # Pages are listed up to this many; files may have 100,000 of them.
 MAX_LISTED_PAGES = 20
-# What a shell reports for a process ended by SIGPIPE or SIGINT: 128 + the signal.
-EXIT_PIPE = 128 + signal.SIGPIPE
-EXIT_INTERRUPT = 128 + signal.SIGINT
+# What a shell reports for a process ended by SIGPIPE or SIGINT: 128 + the signal
+# (SIGPIPE is 13 where the platform has none to name, as on Windows).
+EXIT_PIPE = 128 + int(getattr(signal, "SIGPIPE", 13))
+EXIT_INTERRUPT = 128 + int(signal.SIGINT)
 
 
 def _error(subject: str, exc: BaseException) -> None:
@@ -312,6 +313,9 @@ def _refs(args: argparse.Namespace) -> int:
         if args.relative and any(remote):
             raise ValueError("--relative applies only to local files")
         _check_output_folder(args.output)
+        url = args.url
+        if url is None and any(remote):
+            url = _urls_folder(args.files)
         with ExitStack() as stack:
             files, stores = args.files, []
             for path in args.files:
@@ -327,10 +331,7 @@ def _refs(args: argparse.Namespace) -> int:
                     opened.series[args.series], zarr_format=args.zarr_format, layout=args.layout
                 )
                 stores.append(store)
-            url = args.url
-            if url is None and any(remote):
-                url = _urls_folder(args.files)
-            elif url is None:
+            if url is None:
                 url = _files_url(files, args.output, args.relative)
             options = {
                 "version": args.version,

@@ -230,15 +230,21 @@ def test_readme_commands_and_options_exist() -> None:
     blocks = re.findall(r"^(napari-tiffzarr .+)$", readme, flags=re.MULTILINE)
     mentions = [line.split("&&")[-1].strip() for line in spans + blocks]
     assert any(m.startswith("napari-tiffzarr demo") for m in mentions)
+    top = {o for action in parser._actions for o in action.option_strings}
     for mention in mentions:
         words = shlex.split(mention.split("#")[0])
         command = words[1]
+        if command.startswith("-"):  # the program's own options: --version, --help
+            assert command in top, mention
+            continue
         assert command in commands, mention
         known = {o for action in commands[command]._actions for o in action.option_strings}
         options = [w.split("=")[0] for w in words[2:] if w.startswith("-")]
         assert set(options) <= known, mention
     # options quoted alone belong to some command
-    every = {o for c in commands.values() for action in c._actions for o in action.option_strings}
+    every = top | {
+        o for c in commands.values() for action in c._actions for o in action.option_strings
+    }
     for option in re.findall(r"`(--[a-z-]+)[^`]*`", readme):
         assert option in every, option
     # what a new user needs to know about the demo

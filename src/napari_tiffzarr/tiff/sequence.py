@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import TiffFileError
-from ..sources import ByteSource
+from ..sources import ByteSource, is_url
 from .file import TiffFile
 from .files import DEFAULT_OPENFILES, FilePool
 from .page import TiffPage
@@ -285,6 +285,8 @@ class TiffSequence:
 def open_tiff(path: str | os.PathLike[str], **kwargs: Any) -> TiffFile | TiffSequence:
     """A TIFF file, or the sequence of TIFF files in a folder or matching a glob pattern."""
     text = os.fspath(path)
+    if is_url(text):  # a query's "?" is no glob
+        return TiffFile(path, **kwargs)
     if os.path.isdir(text) or (glob.has_magic(text) and not os.path.exists(text)):
         return TiffSequence(text, **kwargs)
     return TiffFile(path, **kwargs)
