@@ -437,3 +437,16 @@ def test_a_jump_predicts_nothing_along_it() -> None:
     motion.observe(View(0, ((1501, 1501), (0, 0), (0, 0)), 0.2))
     assert motion.step == (1, 0, 0)
     assert [coords[0] for _, coords in predict(motion, stack)][:2] == [1502, 1503]
+
+
+def test_one_decoding_thread_decodes_on_zarrs_thread(tmp_path: Path) -> None:
+    """maxworkers=1: chunks are decoded where zarr asks for them, as tifffile's store
+    does, and no decoding thread starts."""
+    expected = _stack(tmp_path / "stack.tif")
+    before = {t for t in threading.enumerate() if t.name == "tiffzarr-decode"}
+    store = ZarrTiffStore(TiffFile(tmp_path / "stack.tif").series[0], maxworkers=1)
+    np.testing.assert_array_equal(zarr.open_array(store, mode="r")[:], expected)
+    started = {t for t in threading.enumerate() if t.name == "tiffzarr-decode"} - before
+    assert started == set()
+    assert store.cache.misses == 12 * 2 * 3  # every tile decoded once, none twice
+    store.close()

@@ -91,6 +91,11 @@ class ReadScheduler:
         if hit is not None:
             return hit  # no thread, no fetch: most of a viewer's chunks at every step
         data = await self._fetcher.fetch(self._turn, index, ref)
+        if self.pool.workers == 1:
+            # one decoding thread asked for: decode here, on zarr's thread, as tifffile's
+            # store does; handing the chunk to a thread and back would cost two hand-overs
+            # of the GIL and buy no parallelism
+            return reader.read(ref, data)
         result: np.ndarray | None = await self.pool.submit((reader, ref, data))
         return result
 
