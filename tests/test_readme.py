@@ -21,7 +21,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import pytest
 
 from napari_tiffzarr.cli import main
 from napari_tiffzarr.tiff.sample import sample_path
-from remote.remote_server import RangeServer, Served
+from remote.remote_server import RangeServer, serving
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SNIPPET = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
@@ -50,15 +49,8 @@ def snippets() -> list[str]:
 def server(tmp_path: Path) -> Iterator[RangeServer]:
     root = tmp_path / "www"
     root.mkdir()
-    httpd = RangeServer(root, Served())
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(root) as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 def _localised(code: str, server: RangeServer) -> str:

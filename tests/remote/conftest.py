@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
-from remote_server import PYRAMID_LEVELS, PYRAMID_SIZE, TILE, RangeServer, Served, gradient_rgb
+from remote_server import PYRAMID_LEVELS, PYRAMID_SIZE, TILE, RangeServer, gradient_rgb, serving
 
 
 @pytest.fixture
@@ -22,15 +21,8 @@ def http_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def server(http_root: Path) -> Iterator[RangeServer]:
     """A server on 127.0.0.1 for the files in http_root; server.served counts requests."""
-    httpd = RangeServer(http_root, Served())
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(http_root) as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 @pytest.fixture

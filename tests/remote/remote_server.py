@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -139,6 +141,21 @@ class RangeHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: the test counts requests instead
+
+
+@contextmanager
+def serving(root: Path) -> Iterator[RangeServer]:
+    """A server on 127.0.0.1 for the files in root, on a thread, shut down on exit;
+    server.served counts requests."""
+    httpd = RangeServer(root, Served())
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
 def gradient_rgb(size: int) -> np.ndarray:
