@@ -15,6 +15,7 @@ unpacking of packed or odd-sized samples, and undoing the predictor.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -541,7 +542,7 @@ class SegmentDecoder:
         """Give decoded samples their (depth, length, width, sample) shape, or fail."""
         layout = self.params.layout
         segment = layout.segment
-        size = int(np.prod(segment))
+        size = math.prod(segment)  # per segment: numpy's prod of a tuple costs microseconds
         if array.ndim == 1 and array.size > size:
             array = array[:size]  # codecs may return padding past the samples
         if array.size == size:

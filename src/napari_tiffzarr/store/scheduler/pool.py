@@ -1,10 +1,10 @@
 """The decoding threads of one open file: foreground reads first, prefetch in the gaps.
 
 Foreground jobs (chunks zarr waits for) run on up to ``workers`` threads.  A thread takes
-a *run* of the jobs waiting, its share of them, and hands their results back to the
-waiting event loop together: every result handed over costs a wake-up of the loop and a
-hand-over of the GIL, and zarr's Python work for one chunk then competes with the
-decoding of the next, which on two cores costs more than decoding a JPEG tile.
+a *run* of the jobs waiting, its share of them (a page's neighbouring tiles among them are
+read at once), and hands each result to the waiting event loop as it is done, joining
+the results that wait for the loop's next wake-up: zarr asks for its next chunk as soon as
+one arrives, and a busy loop is woken once for many results.
 
 Prefetch jobs run on threads of their own (as many as the foreground's) at low priority,
 one job at a time each, and start only while no foreground job waits or runs: a
@@ -48,15 +48,20 @@ class Waiting(Generic[Job]):
 
     job: Job
     future: asyncio.Future[Any]
+    handoff: _Handoff
     result: Any = None
     error: BaseException | None = None
     finished: bool = False
 
     def set(self, result: Any) -> None:
+        """The job's result, handed to its reader at once: zarr asks for the next chunk
+        as soon as one arrives, so a run's first results do not wait for its last."""
         self.result, self.finished = result, True
+        self.handoff.deliver((self,))
 
     def fail(self, error: BaseException) -> None:
         self.error, self.finished = error, True
+        self.handoff.deliver((self,))
 
 
 @dataclass(eq=False)
@@ -121,7 +126,7 @@ class DecodePool(Generic[Job, Prefetch]):
 
     async def submit(self, job: Job) -> Any:
         """Run job on a foreground thread; its result, or its exception raised here."""
-        waiting = Waiting(job, asyncio.get_running_loop().create_future())
+        waiting = Waiting(job, asyncio.get_running_loop().create_future(), self._handoff)
         with self._changed:
             if self._closed:
                 raise self._closed_error()
@@ -205,7 +210,6 @@ class DecodePool(Generic[Job, Prefetch]):
             for waiting in run:
                 if not waiting.finished:
                     waiting.fail(exc)
-        self._handoff.deliver(run)
 
     # -- prefetch --------------------------------------------------------------------
     def prefetch(self, jobs: Iterable[Prefetch]) -> None:
@@ -253,7 +257,6 @@ class DecodePool(Generic[Job, Prefetch]):
             self._changed.notify_all()
         for waiting in queued:
             waiting.fail(self._closed_error())
-        self._handoff.deliver(queued)
 
 
 class _Handoff:
