@@ -63,7 +63,7 @@ def test_pyramid_layer_is_multiscale_over_our_store(pyramid_path: Path) -> None:
 
 def test_opening_decodes_only_the_coarsest_level(gray_pyramid_path: Path, decode_counter) -> None:  # type: ignore[no-untyped-def]
     """Contrast limits come from the coarsest level: its four tiles (256 x 256 in 128-pixel
-    tiles), one zarr chunk for the viewer (chunks of at least 1024 pixels, never more tiles
+    tiles), one zarr chunk for the viewer (chunks of at least 512 pixels, never more tiles
     than the level has), are decoded once, and no tile of any other level: read-ahead
     starts with napari's first view, not with opening."""
     ((data, kwargs, _),) = open_layers(str(gray_pyramid_path))

@@ -23,10 +23,13 @@ TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".svs", ".ndpi", ".qptiff", ".
 
 LayerData = tuple[Any, dict[str, Any], str]
 
-# What napari gets: zarr chunks of at least 1024 x 1024 pixels (4 x 4 tiles of 256), whose
-# tiles are decoded in parallel, because zarr's work per chunk on its one event-loop
-# thread costs more than decoding a tile; and read-ahead around the view.
-VIEWER_CHUNKSHAPE = 1024
+# What napari gets: zarr chunks of at least 512 x 512 pixels (2 x 2 tiles of 256), whose
+# tiles are decoded together, because zarr's work per chunk on its one event-loop thread
+# costs more than decoding a tile; and prefetch along the view's motion.  napari re-slices
+# when the view leaves the chunks it holds: measured panning without rest
+# (benchmarks/RESULTS.md, viewer chunk sizes), 512 keeps the mean of 1024 and halves the
+# worst step, 256 pays zarr's work per chunk, 2048 a step of four times the pixels.
+VIEWER_CHUNKSHAPE = 512
 # Remotely, every pixel napari asks for crosses the network, and napari widens each
 # request to whole chunks: smaller chunks (2 x 2 tiles) fetch and decode less per view.
 VIEWER_CHUNKSHAPE_REMOTE = 512

@@ -110,6 +110,16 @@ class SourceBase:
                 found = attachments[kind] = make()
             return found  # type: ignore[no-any-return]
 
+    def _end_attachments(self) -> None:
+        """End what the layers above keep with this file (a scheduler's threads and
+        cache): a closed file reads nothing more.  Every source's close() calls this."""
+        with _ATTACHING:
+            attachments = self.__dict__.pop("_attachments", {})
+        for kept in attachments.values():
+            close = getattr(kept, "close", None)
+            if callable(close):
+                close()
+
     @property
     def size(self) -> int:
         return self._size

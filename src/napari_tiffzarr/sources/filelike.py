@@ -41,6 +41,7 @@ class FileLikeSource(SourceBase):
             return fh.read(length)
 
     def close(self) -> None:
+        self._end_attachments()
         # The caller owns the file object: forget it, do not close it.
         with self._lock:
             self._fh = None

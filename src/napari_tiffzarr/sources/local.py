@@ -84,6 +84,7 @@ class PathSource(SourceBase):
         return data
 
     def close(self) -> None:
+        self._end_attachments()
         with self._idle:
             fd, self._fd = self._fd, None
             while self._in_flight:

@@ -27,6 +27,7 @@ class BytesSource(SourceBase):
         return bytes(data[offset : offset + length])
 
     def close(self) -> None:
+        self._end_attachments()
         self._data = None
 
     def __repr__(self) -> str:

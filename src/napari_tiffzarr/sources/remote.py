@@ -442,6 +442,7 @@ class FsspecSource(SourceBase):
         return split_runs(ranges, runs, blobs)
 
     def close(self) -> None:
+        self._end_attachments()
         with self._lock:
             self._fs = None
             self._blocks.clear()

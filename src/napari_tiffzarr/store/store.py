@@ -367,8 +367,11 @@ class ZarrTiffStore(Store):
         self._closed = True
         series = self._series
         if series is not None:
-            # the file closes below: its scheduler, shared by its stores, ends with it
-            ReadScheduler.of(series.keyframe.source).close()
+            # the file closes below and ends its scheduler, shared by its stores; a
+            # sequence's pool of files may keep its first file's source open
+            scheduler = self.__dict__.get("_scheduler")
+            if scheduler is not None:
+                scheduler.close()
             if series.parent is not None:
                 series.parent.close()
             else:

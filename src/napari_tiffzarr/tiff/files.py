@@ -75,6 +75,7 @@ class PooledSource(SourceBase):
             self._pool.release(self)
 
     def close(self) -> None:
+        self._end_attachments()
         self._closed = True
         self._pool.discard(self)
 
