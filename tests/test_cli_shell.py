@@ -180,28 +180,18 @@ def test_use_as_default_and_undo_through_napari_settings(tmp_path: Path) -> None
         "print(json.dumps(get_settings().plugins.extension2reader))\n"
     )
 
-    def napari_table() -> dict[str, str]:
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, "-c", read],
-            check=False,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
+            list(argv), check=False, env=env, capture_output=True, text=True, timeout=300
         )
         assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)  # type: ignore[no-any-return]
+        return done
+
+    def napari_table() -> dict[str, str]:
+        return json.loads(run(sys.executable, "-c", read).stdout)  # type: ignore[no-any-return]
 
     def command(*args: str) -> str:
-        done = subprocess.run(
-            [*COMMAND, "use-as-default", *args],
-            check=False,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
+        done = run(*COMMAND, "use-as-default", *args)
         assert done.stderr == ""
         return done.stdout
 
