@@ -262,13 +262,14 @@ def test_cli_portable_refuses_what_needs_our_codec(
 
 
 def test_napari_writer_passes_the_portable_choice(tmp_path: Path) -> None:
+    from napari_tiffzarr.plugin._layers import LayerSource
     from napari_tiffzarr.plugin._writer import write_layer_references
 
     path, _ = _write(tmp_path, "bilevel")
     out = str(tmp_path / "layer.json")
     with pytest.raises(ValueError, match="packed 1-bit integers"):
-        write_layer_references(out, {"path": str(path)}, portable=True)
-    assert write_layer_references(out, {"path": str(path)}) == out
+        write_layer_references(out, LayerSource(str(path)), portable=True)
+    assert write_layer_references(out, LayerSource(str(path))) == out
     assert json.loads(Path(out).read_text())["codecs"] == {SEGMENT_CODEC_ID: "napari-tiffzarr"}
 
 

@@ -26,6 +26,7 @@ import zarr
 
 from napari_tiffzarr import TiffFile, TiffFileError
 from napari_tiffzarr.cli import main
+from napari_tiffzarr.plugin._layers import LayerSource
 from napari_tiffzarr.plugin._writer import write_layer_references
 from napari_tiffzarr.references import register_codecs, write_sequence
 from napari_tiffzarr.store import ZarrTiffStore
@@ -700,7 +701,7 @@ def test_cli_refs_reports_a_refusal(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_napari_writer_references_the_layers_file(tmp_path: Path) -> None:
     path = tmp_path / "pyramid.tif"
     write_pyramid(path)
-    out = write_layer_references(str(tmp_path / "layer.json"), {"path": str(path), "level": 1})
+    out = write_layer_references(str(tmp_path / "layer.json"), LayerSource(str(path), level=1))
     array = open_refs(Path(out))
     with tifffile.TiffFile(path) as tif:
         np.testing.assert_array_equal(array[:], tif.series[0].levels[1].asarray())

@@ -106,6 +106,7 @@ def test_empty_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_sequence_store_pickles_and_references_every_file(tmp_path: Path) -> None:
+    from napari_tiffzarr.plugin._layers import LayerSource
     from napari_tiffzarr.plugin._writer import write_layer_references
 
     files = _frames(tmp_path / "frames", 5)
@@ -117,7 +118,7 @@ def test_sequence_store_pickles_and_references_every_file(tmp_path: Path) -> Non
     copy.close()
 
     out = tmp_path / "refs.json"
-    source = {"path": str(tmp_path / "frames"), "series": 0, "level": None, "chunkmode": 0}
+    source = LayerSource(str(tmp_path / "frames"), series=0, level=None, chunkmode=0)
     write_layer_references(str(out), source, version=0, zarr_format=3)
     refs = json.loads(out.read_text())
     urls = {value[0] for value in refs.values() if isinstance(value, list)}
