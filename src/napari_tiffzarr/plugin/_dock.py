@@ -121,11 +121,17 @@ class DockFitting(QObject):
         self._refit.setSingleShot(True)
         self._refit.setInterval(0)
         self._refit.timeout.connect(self.fit)
+        # the scroll range changes in the content's resize, before its layout has moved the
+        # parts in it: the part is placed again once the event loop has finished that resize
+        self._reveal = QTimer(self)
+        self._reveal.setSingleShot(True)
+        self._reveal.setInterval(0)
+        self._reveal.timeout.connect(self._keep_revealed)
         widget.installEventFilter(self)
         bar = scroll.verticalScrollBar()
         if bar is not None:
             # the range changes as the layouts settle: the section is brought back into view
-            bar.rangeChanged.connect(self._keep_revealed)
+            bar.rangeChanged.connect(self._range_changed)
             bar.actionTriggered.connect(self._user_scrolled)
         for section in sections:
             section.toggled.connect(partial(self._toggled, section))
@@ -183,6 +189,7 @@ class DockFitting(QObject):
             self.fit(allotted)
         self._revealing = weakref.ref(part) if _shows(part) else None
         self._keep_revealed()
+        self._reveal.start()  # and again once the layouts have placed it
 
     def close(self) -> None:
         watched = self._watched_window()
@@ -190,6 +197,7 @@ class DockFitting(QObject):
             watched.removeEventFilter(self)
         self._window = None
         self._refit.stop()
+        self._reveal.stop()
 
     # -- the fit ----------------------------------------------------------------------
     def _dock(self) -> tuple[QMainWindow, QDockWidget] | None:
@@ -236,6 +244,10 @@ class DockFitting(QObject):
             layout.activate()  # the docks take their heights now, the scroll range with them
 
     # -- a part in view ---------------------------------------------------------------
+    def _range_changed(self, *_range: int) -> None:
+        self._keep_revealed()
+        self._reveal.start()
+
     def _keep_revealed(self, *_range: int) -> None:
         part = self._revealing() if self._revealing is not None else None
         if part is None or not _shows(part):
