@@ -42,32 +42,41 @@ def _until(condition: Callable[[], bool], what: str) -> None:
 
 # -- the pool ---------------------------------------------------------------------------
 class _HeldPrefetch:
-    """Prefetch jobs that block until released, recording the order things ran in."""
+    """Prefetch jobs that block until released, recording the order things ran in and
+    the threads the foreground jobs ran on."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.started: list[int] = []
         self.ran: list[str] = []
+        self.threads: dict[int, int] = {}
 
     def prefetch(self, job: int) -> None:
         self.started.append(job)
         self.release.wait(WAIT)
         self.ran.append(f"prefetch {job}")
 
+    def here(self, job: int) -> int:
+        self.ran.append(f"foreground {job}")
+        self.threads[job] = threading.get_ident()
+        return job * 10
+
     def foreground(self, run: list[Waiting[int]]) -> None:
         for waiting in run:
-            self.ran.append(f"foreground {waiting.job}")
-            waiting.set(waiting.job * 10)
+            waiting.set(self.here(waiting.job))
+
+    def pool(self, workers: int) -> DecodePool[int, int]:
+        return DecodePool(
+            self.foreground, self.here, self.prefetch, lambda: RuntimeError("closed"), workers
+        )
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_foreground_read_never_waits_behind_prefetch(workers: int) -> None:
     held = _HeldPrefetch()
-    pool: DecodePool[int, int] = DecodePool(
-        held.foreground, held.prefetch, lambda: RuntimeError("closed"), workers
-    )
+    pool = held.pool(workers)
     pool.prefetch(range(100, 110))
-    # as many prefetch threads as foreground ones: each has started a job, and holds it
+    # as many prefetch threads as workers: each has started a job, and holds it
     _until(lambda: len(held.started) == workers, "the first prefetch jobs start")
 
     async def read() -> list[int]:
@@ -75,41 +84,103 @@ def test_a_foreground_read_never_waits_behind_prefetch(workers: int) -> None:
 
     # every prefetch job is held: the reads finish only if none queues behind them
     assert asyncio.run(read()) == [i * 10 for i in range(8)]
-    assert held.ran == [f"foreground {i}" for i in range(8)]
+    assert sorted(held.ran) == [f"foreground {i}" for i in range(8)]
     held.release.set()
     _until(lambda: len(held.ran) == 18, "the prefetch jobs run once the reads are done")
     assert sorted(held.ran[8:]) == [f"prefetch {i}" for i in range(100, 110)]
     pool.close()
 
 
+def test_one_worker_decodes_where_the_read_is_awaited() -> None:
+    """maxworkers=1: every chunk is decoded on the reader's own thread, as in tifffile's
+    store; no thread is started for it."""
+    held = _HeldPrefetch()
+    pool = held.pool(1)
+    threads = threading.active_count()
+
+    async def read() -> list[int]:
+        return list(await asyncio.gather(*(pool.submit(i) for i in range(6))))
+
+    assert asyncio.run(read()) == [i * 10 for i in range(6)]
+    assert set(held.threads.values()) == {threading.get_ident()}
+    assert threading.active_count() == threads
+    pool.close()
+
+
+def test_readers_decode_beside_the_threads() -> None:
+    """Two workers: the reader's thread is one of them.  Whichever thread decodes a
+    chunk, each read gets its own chunk; the reader's thread decodes the chunks that no
+    thread has taken by the end of its turn."""
+    gate = threading.Event()
+    held = _HeldPrefetch()
+
+    def foreground(run: list[Waiting[int]]) -> None:
+        gate.wait(WAIT)  # the pool's one thread holds what it took
+        held.foreground(run)
+
+    pool: DecodePool[int, int] = DecodePool(
+        foreground, held.here, held.prefetch, lambda: RuntimeError("closed"), 2
+    )
+
+    async def read() -> list[int]:
+        reads = [asyncio.ensure_future(pool.submit(i)) for i in range(6)]
+        # the thread holds its share: the reader decodes the rest meanwhile
+        done = await asyncio.wait_for(_first_done(reads), WAIT)
+        assert threading.get_ident() == held.threads[done]
+        gate.set()
+        return list(await asyncio.gather(*reads))
+
+    assert asyncio.run(read()) == [i * 10 for i in range(6)]
+    assert len(held.threads) == 6
+    pool.close()
+
+
+async def _first_done(reads: list[asyncio.Future[int]]) -> int:
+    done, _ = await asyncio.wait(reads, return_when=asyncio.FIRST_COMPLETED)
+    return int(next(iter(done)).result()) // 10
+
+
+def _read_in_a_thread(
+    pool: DecodePool[int, int], jobs: range
+) -> tuple[threading.Thread, list[Any]]:
+    """Reads of jobs on an event loop of a thread of their own, which a reader's decode
+    may block; their outcomes, in order, once the thread ends."""
+    outcome: list[Any] = []
+
+    async def read() -> None:
+        reads = (pool.submit(i) for i in jobs)
+        outcome.extend(await asyncio.gather(*reads, return_exceptions=True))
+
+    thread = threading.Thread(target=lambda: asyncio.run(read()))
+    thread.start()
+    return thread, outcome
+
+
 def test_prefetch_waits_while_foreground_jobs_wait_or_run() -> None:
     gate = threading.Event()
     order: list[str] = []
 
-    def foreground(run: list[Waiting[int]]) -> None:
+    def here(job: int) -> None:
         gate.wait(WAIT)
+        order.append("foreground")
+
+    def foreground(run: list[Waiting[int]]) -> None:
         for waiting in run:
-            order.append("foreground")
-            waiting.set(None)
+            waiting.set(here(waiting.job))
 
     def prefetch(job: int) -> None:
         order.append("prefetch")
 
     pool: DecodePool[int, int] = DecodePool(
-        foreground, prefetch, lambda: RuntimeError("closed"), 2
+        foreground, here, prefetch, lambda: RuntimeError("closed"), 2
     )
-
-    async def read() -> None:
-        reading = asyncio.gather(*(pool.submit(i) for i in range(4)))
-        await asyncio.sleep(0)
-        _until(lambda: pool.busy, "the reads are taken")
-        pool.prefetch([1, 2, 3])
-        await asyncio.sleep(0.05)  # room for a wrong prefetch thread to run
-        assert "prefetch" not in order
-        gate.set()
-        await reading
-
-    asyncio.run(read())
+    thread, _ = _read_in_a_thread(pool, range(4))
+    _until(lambda: pool.busy, "the reads are taken")
+    pool.prefetch([1, 2, 3])
+    time.sleep(0.05)  # room for a wrong prefetch thread to run
+    assert "prefetch" not in order
+    gate.set()
+    thread.join(WAIT)
     _until(lambda: order.count("prefetch") == 3, "prefetch runs after the reads")
     assert order == ["foreground"] * 4 + ["prefetch"] * 3
     pool.close()
@@ -117,9 +188,7 @@ def test_prefetch_waits_while_foreground_jobs_wait_or_run() -> None:
 
 def test_a_new_plan_drops_what_the_last_one_queued() -> None:
     held = _HeldPrefetch()
-    pool: DecodePool[int, int] = DecodePool(
-        held.foreground, held.prefetch, lambda: RuntimeError("closed"), 1
-    )
+    pool = held.pool(1)
     pool.prefetch([1, 2, 3, 4])
     _until(lambda: held.started == [1], "the first job starts")
     pool.prefetch([7, 8])  # the view turned round: 2, 3 and 4 are of no use any more
@@ -131,7 +200,7 @@ def test_a_new_plan_drops_what_the_last_one_queued() -> None:
 
 def test_shared_parts_run_once_each_and_raise_the_first_error() -> None:
     pool: DecodePool[int, int] = DecodePool(
-        lambda run: None, lambda job: None, lambda: RuntimeError("closed"), 2
+        lambda run: None, lambda job: None, lambda job: None, lambda: RuntimeError("closed"), 2
     )
     done: list[int] = []
     lock = threading.Lock()
@@ -154,31 +223,42 @@ def test_shared_parts_run_once_each_and_raise_the_first_error() -> None:
     pool.close()
 
 
-def test_close_fails_queued_reads() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_close_fails_the_reads_not_yet_decoding(workers: int) -> None:
+    """Reads whose decode has begun (on a thread or on their own) end with their chunk;
+    the others, and reads after the close, fail with the pool's closed error."""
     gate = threading.Event()
+    started: set[int] = set()
+
+    def here(job: int) -> int:
+        started.add(job)
+        gate.wait(WAIT)
+        return job
 
     def foreground(run: list[Waiting[int]]) -> None:
+        started.update(waiting.job for waiting in run)  # taken: decoded whatever follows
         gate.wait(WAIT)
         for waiting in run:
-            waiting.set(1)
+            waiting.set(waiting.job)
 
     pool: DecodePool[int, int] = DecodePool(
-        foreground, lambda job: None, lambda: RuntimeError("pool closed"), 1
+        foreground, here, lambda job: None, lambda: RuntimeError("pool closed"), workers
     )
-
-    async def read() -> list[Any]:
-        first = asyncio.ensure_future(pool.submit(0))
-        await asyncio.sleep(0)
-        _until(lambda: pool.busy and not pool._foreground, "the first read is taken")
-        rest = [asyncio.ensure_future(pool.submit(i)) for i in range(1, 4)]
-        await asyncio.sleep(0)
-        pool.close()
-        gate.set()
-        return list(await asyncio.gather(first, *rest, return_exceptions=True))
-
-    outcome = asyncio.run(read())
-    assert outcome[0] == 1  # taken before the close: decoded
-    assert all(isinstance(o, RuntimeError) and "closed" in str(o) for o in outcome[1:])
+    thread, outcome = _read_in_a_thread(pool, range(4))
+    _until(lambda: bool(started), "a read is decoding")
+    pool.close()
+    gate.set()
+    thread.join(WAIT)
+    assert len(outcome) == 4
+    for job, result in enumerate(outcome):
+        if job in started:
+            assert result == job
+        else:
+            assert isinstance(result, RuntimeError)
+            assert "closed" in str(result)
+    assert len(started) < 4  # the reader's own decode held the loop: others were queued
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(pool.submit(9))
 
 
 # -- the predictor ----------------------------------------------------------------------

@@ -1,12 +1,17 @@
 """The decoding threads of one open file: foreground reads first, prefetch in the gaps.
 
-Foreground jobs (chunks zarr waits for) run on up to ``workers`` threads.  A thread takes
-a *run* of the jobs waiting, its share of them (a page's neighbouring tiles among them are
-read at once), and hands each result to the waiting event loop as it is done, joining
-the results that wait for the loop's next wake-up: zarr asks for its next chunk as soon as
-one arrives, and a busy loop is woken once for many results.
+Foreground jobs (chunks zarr waits for) are decoded by up to ``workers`` threads, the
+readers' own among them: a reader queues its job, lets the other readers of its event
+loop's turn queue theirs, and decodes its job itself unless a thread has taken it.  On
+two cores that is what keeps both busy: a result decoded on another thread waits for the
+GIL while zarr's loop runs Python (up to the interpreter's switch interval), while the
+loop decoding a chunk of its own releases the GIL for the threads and hands nothing over.
 
-Prefetch jobs run on threads of their own (as many as the foreground's) at low priority,
+The other threads take a *run* of the jobs waiting, their share of them (a page's
+neighbouring tiles among them are read at once), and hand each result to the waiting
+event loop as it is done, joining the results that wait for the loop's next wake-up.
+
+Prefetch jobs run on threads of their own (as many as ``workers``) at low priority,
 one job at a time each, and start only while no foreground job waits or runs: a
 foreground job never queues behind a prefetch job, and while the viewer draws, or the
 user rests, every core decodes ahead.  Queued prefetch jobs are replaced, not added to,
@@ -49,6 +54,7 @@ class Waiting(Generic[Job]):
     job: Job
     future: asyncio.Future[Any]
     handoff: _Handoff
+    taken: bool = False  # by a thread, or by its reader
     result: Any = None
     error: BaseException | None = None
     finished: bool = False
@@ -94,17 +100,20 @@ class _Shared:
 
 
 class DecodePool(Generic[Job, Prefetch]):
-    """Runs foreground jobs with run_foreground(runs) and prefetch jobs with
-    run_prefetch(job), each on up to `workers` threads of its own kind."""
+    """Runs foreground jobs with run_here(job) on the thread that submits them, or with
+    run_foreground(run) on up to `workers` - 1 threads, and prefetch jobs with
+    run_prefetch(job) on up to `workers` threads of their own."""
 
     def __init__(
         self,
         run_foreground: Callable[[list[Waiting[Job]]], None],
+        run_here: Callable[[Job], Any],
         run_prefetch: Callable[[Prefetch], None],
         closed_error: Callable[[], BaseException],
         workers: int | None = None,
     ) -> None:
         self._run_foreground = run_foreground
+        self._run_here = run_here
         self._run_prefetch = run_prefetch
         self._closed_error = closed_error
         self.workers = workers or _CPUS
@@ -125,14 +134,45 @@ class DecodePool(Generic[Job, Prefetch]):
         return bool(self._foreground) or self._running > 0
 
     async def submit(self, job: Job) -> Any:
-        """Run job on a foreground thread; its result, or its exception raised here."""
+        """Run job, on this thread unless a decoding thread has taken it by the end of
+        the loop's turn; its result, or its exception raised here."""
+        if self.workers <= 1:  # nobody to share with: no queue, no turn given away
+            self._start_here()
+            return self._finish_here(job)
         waiting = Waiting(job, asyncio.get_running_loop().create_future(), self._handoff)
         with self._changed:
             if self._closed:
                 raise self._closed_error()
             self._foreground.append(waiting)
             self._wake_foreground()
-        return await waiting.future
+        # one turn: zarr's other reads of this selection queue their chunks, and the
+        # threads take their share of them
+        await asyncio.sleep(0)
+        with self._changed:
+            mine = not waiting.taken and not self._closed
+            if mine:
+                waiting.taken = True
+                self._foreground.remove(waiting)
+                self._running += 1
+        if not mine:
+            return await waiting.future
+        return self._finish_here(job)
+
+    def _start_here(self) -> None:
+        with self._changed:
+            if self._closed:
+                raise self._closed_error()
+            self._running += 1
+
+    def _finish_here(self, job: Job) -> Any:
+        """Run job on this thread, counted as running from _start_here (or its like)."""
+        try:
+            return self._run_here(job)
+        finally:
+            with self._changed:
+                self._running -= 1
+                if not self.busy:
+                    self._changed.notify_all()  # the prefetch threads may go on
 
     def share(self, parts: Sequence[Callable[[], None]]) -> None:
         """Run parts of one foreground job, the calling thread among those that run
@@ -153,7 +193,7 @@ class DecodePool(Generic[Job, Prefetch]):
         """With the lock held: have a thread take the queue's new work."""
         if self._idle:
             self._changed.notify_all()
-        elif self._threads < self.workers:
+        elif self._threads < self.workers - 1:  # the caller's thread is one of them
             self._threads += 1
             threading.Thread(target=self._serve, name="tiffzarr-decode", daemon=True).start()
 
@@ -164,6 +204,7 @@ class DecodePool(Generic[Job, Prefetch]):
         if isinstance(first, _Shared):
             queue.popleft()
             return first
+        # the callers decode their own chunks as one of the workers: this thread's share
         share = min(MAX_RUN, -(-len(queue) // max(1, self.workers)))
         run: list[Waiting[Job]] = []
         while queue and len(run) < share:
@@ -171,6 +212,7 @@ class DecodePool(Generic[Job, Prefetch]):
             if isinstance(waiting, _Shared):
                 break  # a chunk's parts wait for help: they go first
             queue.popleft()
+            waiting.taken = True
             if not waiting.future.cancelled():  # zarr gave up on the selection
                 run.append(waiting)
         return run or None

@@ -52,7 +52,7 @@ class ReadScheduler:
         self._closed_error = closed_error or _closed
         self.cache = ChunkCache(DEFAULT_CACHE_BYTES)
         self.pool: DecodePool[_Foreground, _Prefetch] = DecodePool(
-            self._run_foreground, self._run_prefetch, self._closed_error
+            self._run_foreground, self._run_here, self._run_prefetch, self._closed_error
         )
         self._fetcher = RemoteFetcher(self._closed_error)
         self._lock = threading.Lock()  # zarr's loop and a caller's own loop may both read
@@ -91,13 +91,14 @@ class ReadScheduler:
         if hit is not None:
             return hit  # no thread, no fetch: most of a viewer's chunks at every step
         data = await self._fetcher.fetch(self._turn, index, ref)
-        if self.pool.workers == 1:
-            # one decoding thread asked for: decode here, on zarr's thread, as tifffile's
-            # store does; handing the chunk to a thread and back would cost two hand-overs
-            # of the GIL and buy no parallelism
-            return reader.read(ref, data)
         result: np.ndarray | None = await self.pool.submit((reader, ref, data))
         return result
+
+    @staticmethod
+    def _run_here(job: _Foreground) -> np.ndarray | None:
+        """Decode a chunk on the thread of the reader awaiting it."""
+        reader, ref, data = job
+        return reader.read(ref, data)
 
     def _run_foreground(self, run: list[Waiting[_Foreground]]) -> None:
         """Decode a run of chunks on one thread; the single strips or tiles of one page
