@@ -26,7 +26,7 @@ from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
 from napari_tiffzarr.store.keys import ChunkGrid
 from napari_tiffzarr.store.scheduler import pool as pool_module
-from napari_tiffzarr.store.scheduler.motion import Motion, View, predict
+from napari_tiffzarr.store.scheduler.motion import Motion, View, predict, view_of
 from napari_tiffzarr.store.scheduler.pool import DecodePool, Waiting
 
 WAIT = 30.0  # a bound for what must happen, never a speed check
@@ -380,8 +380,8 @@ def _pyramid(path: Path) -> list[np.ndarray]:
         return [tif.series[0].levels[i].asarray() for i in range(2)]
 
 
-def _stack(path: Path, frames: int = 12) -> np.ndarray:
-    data = np.random.default_rng(5).integers(0, 4000, (frames, 64, 96), np.uint16)
+def _stack(path: Path, frames: int = 12, frame: tuple[int, int] = (64, 96)) -> np.ndarray:
+    data = np.random.default_rng(5).integers(0, 4000, (frames, *frame), np.uint16)
     tifffile.imwrite(path, data, tile=(32, 32), compression="zlib", metadata=None)
     return tifffile.imread(path)
 
@@ -413,14 +413,19 @@ def test_prefetch_never_changes_what_a_read_returns(tmp_path: Path) -> None:
     assert len(store.cache) == 0
 
 
-def test_a_slider_moved_frame_by_frame_finds_the_next_frames_decoded(tmp_path: Path) -> None:
-    expected = _stack(tmp_path / "stack.tif")
+@pytest.mark.parametrize("frame", [(64, 96), (160, 128)], ids=["6-tiles", "20-tiles"])
+def test_a_slider_moved_frame_by_frame_finds_the_next_frames_decoded(
+    tmp_path: Path, frame: tuple[int, int]
+) -> None:
+    """Frames of 6 tiles are asked for in one turn of zarr's loop; frames of 20, more than
+    the 10 zarr keeps in flight, over three: the prediction follows the frames either way."""
+    expected = _stack(tmp_path / "stack.tif", frame=frame)
     store = ZarrTiffStore(TiffFile(tmp_path / "stack.tif").series[0], readahead=True)
     array = zarr.open_array(store, mode="r")
-    for frame in range(3):
-        np.testing.assert_array_equal(array[frame], expected[frame])
+    for t in range(3):
+        np.testing.assert_array_equal(array[t], expected[t])
     # frames 3 and 4 follow the slider's motion: decoded ahead, every tile of them
-    tiles = 2 * 3
+    tiles = (frame[0] // 32) * (frame[1] // 32)
     _until(
         lambda: store.scheduler.prefetched >= 2 * tiles and {3, 4} <= _cached_pages(store),
         "the next frames are decoded ahead",
@@ -506,17 +511,58 @@ def test_a_thumbnail_read_between_views_does_not_break_the_motion() -> None:
     assert {level for level, _ in predict(motion, PYRAMID)} == {0}
 
 
-def test_a_jump_predicts_nothing_along_it() -> None:
+def test_a_jump_predicts_only_the_frames_beside_it() -> None:
+    """A click far along a slider (or a first view) sets no direction: the frames on both
+    sides come next, so that the first step either way is ready; only a step of a few
+    frames, repeated, is a motion."""
     stack = [_grid(0, (2000, 6, 7), (1, 6, 7), (-1, 2, 3))]
     motion = Motion()
-    motion.observe(View(0, ((1000, 1000), (0, 0), (0, 0)), 0.0))
-    assert list(predict(motion, stack)) == []  # a slider's neighbours wait for it to move
-    motion.observe(View(0, ((1500, 1500), (0, 0), (0, 0)), 0.1))
-    assert motion.step is None
-    assert list(predict(motion, stack)) == []
-    motion.observe(View(0, ((1501, 1501), (0, 0), (0, 0)), 0.2))
+    motion.observe(View(0, ((1000, 1000), (0, 0), (0, 0)), 0.0), sliders=[0])
+    assert list(predict(motion, stack)) == [(0, (1001, 0, 0)), (0, (999, 0, 0))]
+    motion.observe(View(0, ((1010, 1010), (0, 0), (0, 0)), 0.1), sliders=[0])
+    assert motion.step is None  # ten frames at once: a jump along a slider
+    assert list(predict(motion, stack)) == [(0, (1011, 0, 0)), (0, (1009, 0, 0))]
+    motion.observe(View(0, ((1011, 1011), (0, 0), (0, 0)), 0.2), sliders=[0])
     assert motion.step == (1, 0, 0)
-    assert [coords[0] for _, coords in predict(motion, stack)][:2] == [1502, 1503]
+    assert [coords[0] for _, coords in predict(motion, stack)][:2] == [1012, 1013]
+    # at the last frame nothing lies beyond: nothing is invented
+    motion = Motion()
+    motion.observe(View(0, ((1999, 1999), (0, 0), (0, 0)), 0.0), sliders=[0])
+    assert list(predict(motion, stack)) == [(0, (1998, 0, 0))]
+
+
+def test_a_selection_read_over_several_turns_is_one_view() -> None:
+    """zarr keeps ten chunk reads in flight: a 4 x 4 chunk frame is asked for in turns of
+    10, then the rest in C order.  Those turns grow the view; the motion is the step
+    between frames, and the prediction holds whole frames."""
+    stack = [_grid(0, (50, 2048, 2048), (1, 512, 512), (-1, 2, 3))]
+    motion = Motion()
+    cells = [(y, x) for y in range(4) for x in range(4)]
+
+    def read_frame(t: int, time_: float) -> None:
+        turns = [cells[:10], cells[10:15], cells[15:]]
+        for n, turn in enumerate(turns):
+            view = view_of(0, [(t, y, x) for y, x in turn], time_ + n * 0.001)
+            if motion.continues(view, fixed=[0]):
+                motion.extend(view)
+            else:
+                assert n == 0, "a later turn of the frame was taken for a new view"
+                assert motion.observe(view, more=len(turn) == 10, sliders=[0]) or t == 0
+
+    read_frame(0, 0.0)
+    assert motion.last is not None
+    assert motion.last.box == ((0, 0), (0, 3), (0, 3))
+    read_frame(1, 0.1)
+    assert motion.step == (1, 0, 0)
+    predicted = list(predict(motion, stack))
+    frames = sorted({coords[0] for _, coords in predicted})
+    assert frames[:2] == [2, 3]
+    for frame in frames:  # whole frames, each chunk once
+        assert sorted(c[1:] for _, c in predicted if c[0] == frame) == cells
+    # the same frame read again is no new view; a pan is not taken for more of it
+    assert not motion.observe(view_of(0, [(1, y, x) for y, x in cells[:10]], 0.2))
+    pan = view_of(0, [(1, y, x + 1) for y, x in cells[:10] if x < 3], 0.3)
+    assert not motion.continues(pan, fixed=[0])
 
 
 def test_one_decoding_thread_decodes_on_zarrs_thread(tmp_path: Path) -> None:

@@ -21,15 +21,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import zarr
-
 from ...errors import TiffFileError
 from ...sources import ByteSource
 from ..index import ChunkIndex
 from ..keys import ChunkRef
 from .chunks import ChunkData, Fetched
 from .continuation import continuation
-from .turn import Batch, Turn
+from .turn import Batch, Turn, in_flight
 
 __all__ = ["AHEAD_BYTES", "RemoteFetcher"]
 
@@ -193,7 +191,7 @@ def walk_ahead(turn: Turn, source: ByteSource, budget: int) -> list[tuple[int, i
     At most budget bytes, whole chunks, nearest first: what a round trip is worth, so a
     wrong guess (the box ends sooner) costs less than the round trip a right one saves.
     """
-    limit = int(zarr.config.get("async.concurrency") or 0)
+    limit = in_flight()
     wanted: list[tuple[int, int]] = []
     total = 0
     for asked in turn.asks.values():

@@ -6,7 +6,11 @@ level, the box moves by a whole number of chunks per dimension: along y and x th
 pan, along a leading axis (T, Z, C, a page index) a slider; a box that shrinks or grows
 on both sides, or a change of level, is a zoom.  The next views follow the same step,
 as many ahead as the time between views asks for (a slider played fast, a fling) within
-the caller's budget; a zoom reads the next level around the same focus.  Knowing
+the caller's budget; a zoom reads the next level around the same focus.
+
+zarr asks for a selection of more chunks than it keeps in flight over several turns, in
+C order: those later turns are more of the same view, which grows, not new views.  The
+motion is measured between the first turns of two selections, alike in size.  Knowing
 nothing yet, the chunks around the view and the finer level under it come first; a jump
 (a click far along a slider) predicts nothing until the view moves on from there.
 
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 from ..keys import ChunkGrid
 
-__all__ = ["Box", "Motion", "View", "box_of", "predict"]
+__all__ = ["Box", "Motion", "View", "box_of", "predict", "view_of"]
 
 Box = tuple[tuple[int, int], ...]  # per dimension, the first and last chunk index
 
@@ -33,14 +37,26 @@ MAX_STEPS = 12  # steps ahead at most, however fast the views come
 # A move of more chunks than this along any dimension is a jump (a click on a slider, a
 # new place typed in), not a motion that goes on: nothing is predicted from it.
 MAX_STEP_CHUNKS = 16
+# Along a slider, a jump is a move of more frames than this: napari plays frame by frame,
+# and a hand dragging a slider skips a few at most.
+MAX_SLIDER_STEP = 4
 _SPACE_ROLES = (2, 3)  # length and width
 
 
 @dataclass(frozen=True, slots=True)
 class View:
+    """The chunks of one level asked for in one turn: their box, and the first and the
+    last of them in zarr's C order."""
+
     level: int
     box: Box
     time: float
+    first: tuple[int, ...] = ()
+    end: tuple[int, ...] = ()
+
+
+def view_of(level: int, coords: Sequence[tuple[int, ...]], time: float) -> View:
+    return View(level, box_of(coords), time, min(coords), max(coords))
 
 
 def box_of(coords: Iterable[tuple[int, ...]]) -> Box:
@@ -63,21 +79,53 @@ class Motion:
     two views on one level, the zoom direction (+1 coarser, -1 finer), and the pace."""
 
     def __init__(self) -> None:
-        self.last: View | None = None
+        self.last: View | None = None  # the last view, grown by the turns that continued it
         self.step: tuple[int, ...] | None = None
         self.zoom = 0
         self.interval: float | None = None  # seconds between views, smoothed
-        self._boxes: dict[int, Box] = {}  # the last box read of each level
+        self._boxes: dict[int, Box] = {}  # the box of the first turn of each level's view
+        self._opening: View | None = None  # the first turn of the last view
+        self._more = False  # whether the last view's selection may have more to come
 
-    def observe(self, view: View, *, whole: bool = False) -> bool:
+    def continues(self, view: View, fixed: Sequence[int]) -> bool:
+        """Whether view is more of the last view's selection: a full first turn (more),
+        then chunks after its last one in C order, on its level and in its plane (the
+        dimensions fixed, a slider's among them, unchanged)."""
+        last = self.last
+        return (
+            self._more
+            and last is not None
+            and view.level == last.level
+            and view.first > last.end
+            and all(view.box[d] == last.box[d] for d in fixed)
+        )
+
+    def extend(self, view: View) -> None:
+        """Grow the last view by view, which continues it (see continues)."""
+        last = self.last
+        assert last is not None
+        box = tuple(
+            (min(a, c), max(b, d)) for (a, b), (c, d) in zip(last.box, view.box, strict=True)
+        )
+        self.last = View(last.level, box, last.time, last.first, view.end)
+
+    def observe(
+        self,
+        view: View,
+        *,
+        whole: bool = False,
+        more: bool = False,
+        sliders: Sequence[int] = (),
+    ) -> bool:
         """Take a new view; False where it changes nothing: the last box of its level
         again (a viewer reading the same chunks again, or its thumbnail of the coarsest
         level beside each view), or a whole level beside a view of another (whole: the
-        box holds all of its level's plane, as a thumbnail does)."""
+        box holds all of its level's plane, as a thumbnail does).  more: the turn asked
+        for as many chunks as zarr keeps in flight, so the next turns may continue it."""
         if self._boxes.get(view.level) == view.box:
             return False
         self._boxes[view.level] = view.box
-        last = self.last
+        last = self._opening
         if whole and last is not None and last.level != view.level:
             return False
         if last is not None:
@@ -88,12 +136,17 @@ class Motion:
                 self.step = None
             else:
                 step = tuple(_shift(o, n) for o, n in zip(last.box, view.box, strict=True))
-                moving = any(step) and max(map(abs, step)) <= MAX_STEP_CHUNKS
+                moving = (
+                    any(step)
+                    and max(map(abs, step)) <= MAX_STEP_CHUNKS
+                    and all(abs(step[d]) <= MAX_SLIDER_STEP for d in sliders)
+                )
                 self.step = step if moving else None
                 size = math.prod(high - low + 1 for low, high in view.box)
                 before = math.prod(high - low + 1 for low, high in last.box)
                 self.zoom = 0 if any(step) or size == before else (1 if size > before else -1)
-        self.last = view
+        self.last = self._opening = view
+        self._more = more
         return True
 
     @property
@@ -132,10 +185,17 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
         if 0 <= target < len(grids):
             yield from new(target, _zoomed(view.box, grid, grids[target]))
         return
-    # nothing known yet: around the view in space, and the finer level under it (a viewer
-    # opens on the whole image, then zooms in); a slider's neighbours wait for it to move,
-    # as a folder of thousands of files opens reading only the file in view
+    # nothing known yet: around the view in space, the frames beside it along each slider
+    # (the first step of a slider, or the one after a jump, is then ready too), and the
+    # finer level under it (a viewer opens on the whole image, then zooms in)
     yield from new(view.level, _clip(_grown(view.box, grid, _SPACE_ROLES), grid.grid))
+    for dim, role in enumerate(grid.served_roles):
+        if role in _SPACE_ROLES:
+            continue
+        for side in (1, -1):
+            beside = list(view.box)
+            beside[dim] = (view.box[dim][0] + side, view.box[dim][1] + side)
+            yield from new(view.level, _clip(tuple(beside), grid.grid))
     if view.level > 0:
         yield from new(view.level - 1, _zoomed(view.box, grid, grids[view.level - 1]))
 

@@ -26,9 +26,9 @@ from ..keys import ChunkRef
 from .cache import DEFAULT_CACHE_BYTES, ChunkCache
 from .chunks import ChunkData, ChunkReader, Fetched
 from .fetching import RemoteFetcher
-from .motion import Motion, View, box_of, predict
+from .motion import Motion, predict, view_of
 from .pool import DecodePool, Waiting
-from .turn import Asked, Turn
+from .turn import Asked, Turn, in_flight
 
 __all__ = ["ReadScheduler"]
 
@@ -40,6 +40,7 @@ MAX_PLANNED = 512
 REMOTE_GROUP = 16
 # Stores whose motion is remembered: a viewer's layers, and a few more.
 MOTIONS = 16
+SPACE = (2, 3)  # the roles of a level's length and width: the plane a view shows
 
 _Foreground = tuple[ChunkReader, ChunkRef, "ChunkData | None"]
 _Prefetch = tuple[ChunkReader, list[ChunkRef]]
@@ -160,15 +161,21 @@ class ReadScheduler:
             main = max(askeds, key=lambda a: (len(a.coords), -a.level))
             reader = main.reader
             motion = self._motion(reader)
-            box = box_of(main.coords)
+            view = view_of(main.level, main.coords, now)
             grid = reader.index.levels[main.level].grid
-            whole = all(
-                (low, high) == (0, count - 1)
-                for (low, high), count, role in zip(box, grid.grid, grid.served_roles, strict=True)
-                if role in (2, 3)
-            )
-            if not motion.observe(View(main.level, box, now), whole=whole):
-                continue
+            roles = grid.served_roles
+            sliders = [d for d, role in enumerate(roles) if role not in SPACE]
+            if motion.continues(view, sliders):
+                motion.extend(view)  # the rest of a selection zarr reads over turns
+            else:
+                whole = all(
+                    (low, high) == (0, count - 1)
+                    for (low, high), count, role in zip(view.box, grid.grid, roles, strict=True)
+                    if role in SPACE
+                )
+                more = 0 < in_flight() <= len(main.coords)
+                if not motion.observe(view, whole=whole, more=more, sliders=sliders):
+                    continue
             moved = True
             jobs += self._prefetch_jobs(reader, motion)
         if moved:

@@ -3,6 +3,10 @@
 zarr asks for the chunks of a selection in one turn of its event loop, one ``get`` each.
 The turn is what the scheduler learns a view from (the predictor's input) and what it
 fetches in one round of requests (where a request costs a round trip).
+
+zarr keeps at most ``async.concurrency`` chunk reads in flight, though: a selection of
+more chunks than that is asked for over several turns, the first one full, the others
+asking for the next chunks in C order as earlier ones arrive.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import zarr
+
 from ...sources import ByteSource
 
 if TYPE_CHECKING:
     from .chunks import ChunkReader, Fetched
 
-__all__ = ["Asked", "Batch", "Turn"]
+__all__ = ["Asked", "Batch", "Turn", "in_flight"]
+
+
+def in_flight() -> int:
+    """The most chunk reads zarr keeps in flight (0: no limit): a turn that asks for that
+    many has more of its selection to come."""
+    return int(zarr.config.get("async.concurrency") or 0)
 
 
 @dataclass(eq=False)
