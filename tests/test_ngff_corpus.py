@@ -1,12 +1,16 @@
-"""Series 0 of every file of ../shared/corpus served in the NGFF layout, validated with
-ome-zarr-models: OME-NGFF 0.5 over zarr 3, 0.4 over zarr 2.
+"""Series 0 of every file of ../shared/corpus served in both layouts, validated with
+ome-zarr-models: OME-NGFF 0.5 over zarr 3, 0.4 over zarr 2.  In both, every level's
+dimension names are the multiscales axes' names (tifffile's layout: its letters, a smaller
+level's shrunk dimensions suffixed as tifffile's are).
 
-zarr 3 reorders axes with its transpose codec, so every series must validate.  zarr 2 has
-no codec to reorder, so a series validates where the TIFF's own axis order is NGFF's; the
-others must be exactly those for which the store names a reason (``ngff_problems``, worked
-out from the axes, which the validator's verdict checks).  The first chunk of each served
+In the NGFF layout zarr 3 reorders axes with its transpose codec, so every series must
+validate.  zarr 2 has no codec to reorder, so a series validates where the TIFF's own axis
+order is NGFF's; in tifffile's layout, where that order is NGFF's and (zarr 3) the levels
+keep the axes' names.  In each, the others must be exactly those for which the store names
+a reason (``ngff_problems``, worked out from the axes, which the validator's verdict
+checks).  The first chunk of each served
 array equals our tifffile layout's, transposed, so the reordering is the pixels' too.  The
-counts, and the zarr 2 series by reason, are printed at the end of the module.
+counts, and the invalid series by reason, are printed at the end of the module.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,9 +41,11 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::zarr.errors.ZarrUserWarning"),
 ]
 
-# zarr format -> outcome -> files
-OUTCOMES: dict[int, dict[str, list[str]]] = {3: collections.defaultdict(list), 2: {}}
-OUTCOMES[2] = collections.defaultdict(list)
+# (layout, zarr format) -> outcome -> files
+LAYOUTS = (("ngff", 3), ("ngff", 2), ("tifffile", 3), ("tifffile", 2))
+OUTCOMES: dict[tuple[str, int], dict[str, list[str]]] = {
+    key: collections.defaultdict(list) for key in LAYOUTS
+}
 
 
 def _files() -> list[str]:
@@ -54,13 +61,13 @@ def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     logging.disable(logging.NOTSET)
     lines = []
-    for fmt, outcomes in OUTCOMES.items():
+    for (layout, fmt), outcomes in OUTCOMES.items():
         valid = len(outcomes.get("valid", []))
         served = sum(len(v) for k, v in outcomes.items() if k != "not opened")
         version = "0.5" if fmt == 3 else "0.4"
         lines += [
             "",
-            f"NGFF layout, zarr {fmt}: {valid} of {served} series valid OME-NGFF {version}",
+            f"{layout} layout, zarr {fmt}: {valid} of {served} series valid OME-NGFF {version}",
         ]
         for outcome, names in sorted(outcomes.items(), key=lambda item: -len(item[1])):
             if outcome != "valid":
@@ -95,18 +102,27 @@ def test_series_0_is_valid_ngff(name: str) -> None:
     with tif:
         seed_array = zarr.open_group(seed, mode="r")["0"]
         assert isinstance(seed_array, zarr.Array)
-        for fmt, model in ((3, ImageV05), (2, ImageV04)):
-            store = ZarrTiffStore(series, layout="ngff", zarr_format=fmt, on_error="fill")  # type: ignore[arg-type]
+        for layout, fmt in LAYOUTS:
+            store = ZarrTiffStore(
+                series,
+                layout=layout,  # type: ignore[arg-type]
+                zarr_format=fmt,  # type: ignore[arg-type]
+                multiscales=True,
+                on_error="fill",
+            )
             problems = store.index.ngff_problems
             group = zarr.open_group(store, mode="r")
+            _check_names(group, layout, axes)
             try:
-                model.from_zarr(group)
+                (ImageV05 if fmt == 3 else ImageV04).from_zarr(group)
                 verdict = None
             except ValueError as exc:
                 verdict = str(exc)
             # the validator and the reasons the store gives agree
             assert (verdict is None) == (not problems), (problems, verdict)
-            OUTCOMES[fmt]["; ".join(problems) or "valid"].append(name)
+            OUTCOMES[layout, fmt]["; ".join(problems) or "valid"].append(name)
+            if layout == "tifffile":
+                continue  # the seed's own order: what the NGFF layout is compared with
             if fmt == 3:
                 assert not problems, f"{name}: {problems}"
             array = group["0"]
@@ -118,3 +134,32 @@ def test_series_0_is_valid_ngff(name: str) -> None:
             expected = _first_chunk(seed_array).transpose(order)
             got = _first_chunk(array)
             np.testing.assert_array_equal(got, expected[tuple(slice(0, n) for n in got.shape)])
+
+
+def _check_names(group: zarr.Group, layout: str, axes: str) -> None:
+    """Every level's dimension names are the multiscales axes' names; in tifffile's layout
+    the axes are named by its letters, and a smaller level's shrunk dimensions get the
+    level's index, as tifffile's store names them."""
+    attributes = group.attrs.asdict()
+    ngff: Any = attributes["ome"] if group.metadata.zarr_format == 3 else attributes
+    (multiscale,) = ngff["multiscales"]
+    names = [axis["name"] for axis in multiscale["axes"]]
+    assert len(set(names)) == len(names)
+    if layout == "tifffile":
+        assert "".join(name[0] for name in names) == axes
+    base = None
+    for dataset in multiscale["datasets"]:
+        array = group[dataset["path"]]
+        assert isinstance(array, zarr.Array)
+        found = (
+            list(array.metadata.dimension_names or [])
+            if array.metadata.zarr_format == 3
+            else list(array.attrs["_ARRAY_DIMENSIONS"])  # type: ignore[arg-type]
+        )
+        base = base or array.shape
+        level = int(dataset["path"])
+        expected = [
+            name if layout == "ngff" or size == full else f"{name}_{level}"
+            for name, size, full in zip(names, array.shape, base, strict=True)
+        ]
+        assert found == expected, (dataset["path"], found, names)

@@ -167,8 +167,8 @@ def test_every_level_named_as_the_axes(tmp_path: Path, zarr_format: int) -> None
             _validate(seed)
         else:
             assert seed.index.ngff_problems == [
-                "level 1, 2 names its shrunk dimensions apart, as tifffile's layout does"
-                " (NGFF 0.5 wants the axes' names on every level)"
+                "smaller levels name their shrunk dimensions apart (Y_1), as tifffile's"
+                " layout does: NGFF 0.5 wants the axes' names on every level"
             ]
             with pytest.raises(ValueError, match="dimension names"):
                 _validate(seed)

@@ -167,13 +167,10 @@ class ChunkIndex:
             problems.append("a lone array: NGFF's metadata lives on a multiscales group")
         if self.config.zarr_format == 3:  # NGFF 0.4 says nothing of zarr 2's names
             wanted = [axis.name for axis in self.named_axes]
-            renamed = [
-                str(level.index) for level in self.levels if self.dimension_names(level) != wanted
-            ]
-            if renamed:
+            if any(self.dimension_names(level) != wanted for level in self.levels):
                 problems.append(
-                    f"level {', '.join(renamed)} names its shrunk dimensions apart, as"
-                    " tifffile's layout does (NGFF 0.5 wants the axes' names on every level)"
+                    "smaller levels name their shrunk dimensions apart (Y_1), as tifffile's"
+                    " layout does: NGFF 0.5 wants the axes' names on every level"
                 )
         return problems + ngff_problems(self.axes)
 
