@@ -1,11 +1,14 @@
-"""Small TIFFs whose axes are not NGFF's order, written with tifffile, for the NGFF tests."""
+"""Small TIFFs whose axes are not NGFF's order, written with tifffile, for the NGFF tests;
+and the check that a group's arrays are named as its multiscales axes."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
+import zarr
 
 
 def _rgb(size: int, seed: int = 1) -> np.ndarray:
@@ -59,3 +62,31 @@ def write_tzcyx(path: Path) -> np.ndarray:
         metadata={"axes": "TZCYX", "spacing": 1.5, "unit": "um", "finterval": 2.0},
     )
     return data
+
+
+def check_dimension_names(group: zarr.Group, layout: str) -> list[str]:
+    """Assert that every level's dimension names are the multiscales axes' names (in
+    tifffile's layout a smaller level's shrunk dimensions get the level's index, as
+    tifffile's store names them); return the axes' names."""
+    attributes = group.attrs.asdict()
+    ngff: Any = attributes["ome"] if group.metadata.zarr_format == 3 else attributes
+    (multiscale,) = ngff["multiscales"]
+    names = [axis["name"] for axis in multiscale["axes"]]
+    assert len(set(names)) == len(names)
+    base = None
+    for dataset in multiscale["datasets"]:
+        array = group[dataset["path"]]
+        assert isinstance(array, zarr.Array)
+        found = (
+            list(array.metadata.dimension_names or [])
+            if array.metadata.zarr_format == 3
+            else list(array.attrs["_ARRAY_DIMENSIONS"])  # type: ignore[arg-type]
+        )
+        base = base or array.shape
+        level = int(dataset["path"])
+        expected = [
+            name if layout == "ngff" or size == full else f"{name}_{level}"
+            for name, size, full in zip(names, array.shape, base, strict=True)
+        ]
+        assert found == expected, (dataset["path"], found, names)
+    return names

@@ -1,12 +1,16 @@
-"""Series 0 of every file of ../shared/corpus served in the NGFF layout, validated with
-ome-zarr-models: OME-NGFF 0.5 over zarr 3, 0.4 over zarr 2.
+"""Series 0 of every file of ../shared/corpus served in both layouts, validated with
+ome-zarr-models: OME-NGFF 0.5 over zarr 3, 0.4 over zarr 2.  In both, every level's
+dimension names are the multiscales axes' names (tifffile's layout: its letters, a smaller
+level's shrunk dimensions suffixed as tifffile's are).
 
-zarr 3 reorders axes with its transpose codec, so every series must validate.  zarr 2 has
-no codec to reorder, so a series validates where the TIFF's own axis order is NGFF's; the
-others must be exactly those for which the store names a reason (``ngff_problems``, worked
-out from the axes, which the validator's verdict checks).  The first chunk of each served
+In the NGFF layout zarr 3 reorders axes with its transpose codec, so every series must
+validate.  zarr 2 has no codec to reorder, so a series validates where the TIFF's own axis
+order is NGFF's; in tifffile's layout, where that order is NGFF's and (zarr 3) the levels
+keep the axes' names.  In each, the others must be exactly those for which the store names
+a reason (``ngff_problems``, worked out from the axes, which the validator's verdict
+checks).  The first chunk of each served
 array equals our tifffile layout's, transposed, so the reordering is the pixels' too.  The
-counts, and the zarr 2 series by reason, are printed at the end of the module.
+counts, and the invalid series by reason, are printed at the end of the module.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ome_zarr_models.v05.image import Image as ImageV05
 from napari_tiffzarr import TiffFile, TiffFileError
 from napari_tiffzarr.store import ZarrTiffStore
 from napari_tiffzarr.store.ngff import ngff_order
+from ngff_files import check_dimension_names
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 CHUNK_LIMIT = 64 * 2**20  # bytes of a first chunk read back
@@ -36,9 +41,11 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::zarr.errors.ZarrUserWarning"),
 ]
 
-# zarr format -> outcome -> files
-OUTCOMES: dict[int, dict[str, list[str]]] = {3: collections.defaultdict(list), 2: {}}
-OUTCOMES[2] = collections.defaultdict(list)
+# (layout, zarr format) -> outcome -> files
+LAYOUTS = (("ngff", 3), ("ngff", 2), ("tifffile", 3), ("tifffile", 2))
+OUTCOMES: dict[tuple[str, int], dict[str, list[str]]] = {
+    key: collections.defaultdict(list) for key in LAYOUTS
+}
 
 
 def _files() -> list[str]:
@@ -54,13 +61,13 @@ def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     logging.disable(logging.NOTSET)
     lines = []
-    for fmt, outcomes in OUTCOMES.items():
+    for (layout, fmt), outcomes in OUTCOMES.items():
         valid = len(outcomes.get("valid", []))
         served = sum(len(v) for k, v in outcomes.items() if k != "not opened")
         version = "0.5" if fmt == 3 else "0.4"
         lines += [
             "",
-            f"NGFF layout, zarr {fmt}: {valid} of {served} series valid OME-NGFF {version}",
+            f"{layout} layout, zarr {fmt}: {valid} of {served} series valid OME-NGFF {version}",
         ]
         for outcome, names in sorted(outcomes.items(), key=lambda item: -len(item[1])):
             if outcome != "valid":
@@ -95,18 +102,29 @@ def test_series_0_is_valid_ngff(name: str) -> None:
     with tif:
         seed_array = zarr.open_group(seed, mode="r")["0"]
         assert isinstance(seed_array, zarr.Array)
-        for fmt, model in ((3, ImageV05), (2, ImageV04)):
-            store = ZarrTiffStore(series, layout="ngff", zarr_format=fmt, on_error="fill")  # type: ignore[arg-type]
+        for layout, fmt in LAYOUTS:
+            store = ZarrTiffStore(
+                series,
+                layout=layout,  # type: ignore[arg-type]
+                zarr_format=fmt,  # type: ignore[arg-type]
+                multiscales=True,
+                on_error="fill",
+            )
             problems = store.index.ngff_problems
             group = zarr.open_group(store, mode="r")
+            names = check_dimension_names(group, layout)
+            if layout == "tifffile":  # named by tifffile's letters
+                assert "".join(name[0] for name in names) == axes
             try:
-                model.from_zarr(group)
+                (ImageV05 if fmt == 3 else ImageV04).from_zarr(group)
                 verdict = None
             except ValueError as exc:
                 verdict = str(exc)
             # the validator and the reasons the store gives agree
             assert (verdict is None) == (not problems), (problems, verdict)
-            OUTCOMES[fmt]["; ".join(problems) or "valid"].append(name)
+            OUTCOMES[layout, fmt]["; ".join(problems) or "valid"].append(name)
+            if layout == "tifffile":
+                continue  # the seed's own order: what the NGFF layout is compared with
             if fmt == 3:
                 assert not problems, f"{name}: {problems}"
             array = group["0"]

@@ -729,7 +729,21 @@ def test_sequence_of_pyramids_keeps_every_level(tmp_path: Path, zarr_format: int
     attributes = group.attrs.asdict()
     ngff = attributes["ome"] if zarr_format == 3 else attributes
     multiscale = ngff["multiscales"][0]
-    assert [axis["name"] for axis in multiscale["axes"]] == ["i", "y", "x", "c"]
+    # the sequence's axis leads, named as tifffile's layout names axes: the arrays' names
+    assert multiscale["axes"] == [
+        {"name": "I"},
+        {"name": "Y", "type": "space"},
+        {"name": "X", "type": "space"},
+        {"name": "S", "type": "channel"},
+    ]
+    for index, names in enumerate([["I", "Y", "X", "S"], ["I", "Y_1", "X_1", "S"]]):
+        array = group[str(index)]
+        found = (
+            array.metadata.dimension_names
+            if zarr_format == 3
+            else array.attrs["_ARRAY_DIMENSIONS"]
+        )
+        assert list(found) == names
     scale = multiscale["datasets"][2]["coordinateTransformations"][0]["scale"]
     assert scale == [1.0, 4.0, 4.0, 1.0]
 

@@ -22,7 +22,12 @@ from ome_zarr_models.v05.image import Image as ImageV05
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.references import write_sequence
 from napari_tiffzarr.store import ZarrTiffStore
-from ngff_files import write_multichannel_ome, write_rgb_pyramid, write_tzcyx
+from ngff_files import (
+    check_dimension_names,
+    write_multichannel_ome,
+    write_rgb_pyramid,
+    write_tzcyx,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::zarr.errors.ZarrUserWarning")
 
@@ -148,3 +153,37 @@ def test_a_sequence_of_rgb_files_joins_as_valid_ngff(tmp_path: Path) -> None:
     assert array.metadata.dimension_names == ("i", "c", "y", "x")
     expected = np.stack([np.moveaxis(file_levels[1], -1, 0) for file_levels in levels])
     np.testing.assert_array_equal(array[:], expected)
+
+
+@pytest.mark.parametrize("sequence", [False, True])
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("layout", ["tifffile", "ngff"])
+@pytest.mark.parametrize("name", list(FILES))
+def test_references_name_arrays_as_the_axes(
+    tmp_path: Path, name: str, layout: str, zarr_format: int, sequence: bool
+) -> None:
+    """In both layouts and formats, alone or joined as a sequence, every array's dimension
+    names in the references are the multiscales axes' names, and the store's own."""
+    writer, _ = FILES[name]
+    writer(tmp_path / name)
+    out = tmp_path / "refs.json"
+    with TiffFile(tmp_path / name) as tif, TiffFile(tmp_path / name) as again:
+        options: Any = {"layout": layout, "zarr_format": zarr_format}
+        stores = [ZarrTiffStore(t.series[0], multiscales=True) for t in (tif, again)]
+        if sequence:
+            write_sequence(out, stores, tmp_path.as_uri(), **options)
+        else:
+            stores[0].write_fsspec(out, tmp_path.as_uri(), **options)
+        served = ZarrTiffStore(tif.series[0], multiscales=True, **options)
+        served_names = check_dimension_names(zarr.open_group(served, mode="r"), layout)
+    names = check_dimension_names(zarr.open_group(_store(out), mode="r"), layout)
+    lead = {"tifffile": ["I"], "ngff": ["i"]}[layout] if sequence else []
+    assert names == lead + served_names
+    with tifffile.TiffFile(tmp_path / name) as tif:
+        axes = tif.series[0].axes
+    if layout == "tifffile":  # tifffile's letters, in its order
+        assert "".join(n[0] for n in names) == "I" * sequence + axes
+    else:  # NGFF's names of the same axes, in NGFF's order
+        assert sorted(n[0] for n in names) == sorted(
+            ("i" * sequence + axes.lower()).replace("s", "c")
+        )

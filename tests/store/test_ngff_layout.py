@@ -144,11 +144,34 @@ def test_every_level_named_as_the_axes(tmp_path: Path, zarr_format: int) -> None
                 else tuple(array.attrs["_ARRAY_DIMENSIONS"])  # type: ignore[arg-type]
             )
             assert names == ("y", "x") == tuple(a.name for a in multiscale.axes)
-        # tifffile's layout keeps its letters and per-level names
+        # tifffile's layout: the axes are named by its letters, as level 0's dimensions;
+        # a smaller level's shrunk dimensions are named apart, as tifffile's are
         seed = ZarrTiffStore(tif.series[0], zarr_format=zarr_format)
-        assert seed.index.ngff_problems == [
-            "tifffile's layout: its axis letters name the dimensions"
-        ]
+        group_key = "zarr.json" if zarr_format == 3 else ".zattrs"
+        attributes = json.loads(seed.index.metadata[group_key])
+        ome = attributes["attributes"]["ome"] if zarr_format == 3 else attributes
+        axes = ome["multiscales"][0]["axes"]
+        assert axes == [{"name": "Y", "type": "space"}, {"name": "X", "type": "space"}]
+        seed_group = zarr.open_group(seed, mode="r")
+        for level, expected in enumerate([("Y", "X"), ("Y_1", "X_1"), ("Y_2", "X_2")]):
+            array = seed_group[str(level)]
+            assert isinstance(array, zarr.Array)
+            names = (
+                array.metadata.dimension_names
+                if zarr_format == 3
+                else tuple(array.attrs["_ARRAY_DIMENSIONS"])  # type: ignore[arg-type]
+            )
+            assert names == expected
+        if zarr_format == 2:  # NGFF 0.4 says nothing of zarr 2's dimension names
+            assert seed.index.ngff_problems == []
+            _validate(seed)
+        else:
+            assert seed.index.ngff_problems == [
+                "smaller levels name their shrunk dimensions apart (Y_1), as tifffile's"
+                " layout does: NGFF 0.5 wants the axes' names on every level"
+            ]
+            with pytest.raises(ValueError, match="dimension names"):
+                _validate(seed)
 
 
 def test_one_level_is_a_group_in_the_ngff_layout(tmp_path: Path) -> None:

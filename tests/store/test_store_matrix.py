@@ -247,7 +247,10 @@ def test_zarr_format_2_documents(case_file: MakeCase) -> None:
         assert [d["path"] for d in multiscale["datasets"]] == ["0", "1", "2"]
         scales = [d["coordinateTransformations"][0]["scale"] for d in multiscale["datasets"]]
         assert scales == [[1.0, 1.0, 1.0], [1.0, 2.0, 2.0], [1.0, 4.0, 4.0]]
-        assert [a["name"] for a in multiscale["axes"]][-2:] == ["y", "x"]
+        # the axes are named as the full-resolution array's dimensions
+        names = [a["name"] for a in multiscale["axes"]]
+        assert names == documents["0/.zattrs"]["_ARRAY_DIMENSIONS"]
+        assert names[-2:] == ["Y", "X"]
         for level in range(3):
             zarray = documents[f"{level}/.zarray"]
             assert zarray["zarr_format"] == 2

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..sources import ByteSource
 from ..store.location import home_source
+from ..store.names import lead_axes
 from ..tiff.codecs import Role
 from ..tiff.page import TiffPage
 from .coding import (
@@ -24,7 +25,7 @@ from .coding import (
     required_codecs,
     segment_coding,
 )
-from .sequences import Placement, lead_axes, lead_multiscales, unique
+from .sequences import Placement, lead_multiscales
 
 if TYPE_CHECKING:
     from ..store.config import Layout, ZarrFormat
@@ -65,20 +66,15 @@ def metadata_documents(
     documents = {key: json.loads(value) for key, value in index.metadata.items()}
     fmt = store.zarr_format
     lead = list(seq.shape)
-    ngff = store.config.layout == "ngff"
-    # the leading axes' names: NGFF's, as the multiscales axes get them, in NGFF's layout
-    taken = [axis.name for axis in index.ngff_axes]
-    ngff_lead = [name for name, _ in lead_axes(seq, taken)]
-
-    def lead_names(dims: list[str]) -> list[str]:
-        return ngff_lead if ngff else unique(seq.axes, dims)
-
+    # the leading axes, named once as the layout names the served axes: every array's
+    # dimension names and the multiscales axes get the same
+    lead_named = lead_axes(seq.axes, [axis.name for axis in index.named_axes], store.config.layout)
+    lead_names = [axis.name for axis in lead_named]
     for key, document in documents.items():
         head, _, name = key.rpartition("/")
         level = int(head) if head else 0
         if name == ".zattrs" and "_ARRAY_DIMENSIONS" in document:
-            dims = document["_ARRAY_DIMENSIONS"]
-            document["_ARRAY_DIMENSIONS"] = lead_names(dims) + dims
+            document["_ARRAY_DIMENSIONS"] = lead_names + document["_ARRAY_DIMENSIONS"]
         elif name == ".zarray":
             document.update(codings[level].zarr2())
             document["shape"] = lead + document["shape"]
@@ -94,10 +90,9 @@ def metadata_documents(
             document["shape"] = lead + document["shape"]
             grid = document["chunk_grid"]["configuration"]
             grid["chunk_shape"] = [1] * len(lead) + grid["chunk_shape"]
-            dims = document.get("dimension_names") or []
-            document["dimension_names"] = lead_names(dims) + dims
+            document["dimension_names"] = lead_names + (document.get("dimension_names") or [])
         if seq.shape and name in ("zarr.json", ".zattrs"):
-            lead_multiscales(document.get("attributes", document), seq)
+            lead_multiscales(document.get("attributes", document), lead_named)
     return documents
 
 

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..store.ngff import NGFF_AXES
+from ..store.ngff import NgffAxis
 
-__all__ = ["Placement", "array_signature", "is_array", "lead_axes", "lead_multiscales", "unique"]
+__all__ = ["Placement", "array_signature", "is_array", "lead_multiscales"]
 
 
 @dataclass(frozen=True)
@@ -40,38 +40,21 @@ class Placement:
         return cls(shape, axes, index)
 
 
-def unique(names: Sequence[str], taken: Sequence[str]) -> list[str]:
-    result: list[str] = []
-    for name in names:
-        candidate, count = name, 1
-        while candidate in taken or candidate in result:
-            candidate, count = f"{name}{count}", count + 1
-        result.append(candidate)
-    return result
-
-
-def lead_axes(seq: Placement, taken: Sequence[str]) -> list[tuple[str, str | None]]:
-    """NGFF name and type of the sequence's leading axes, names unique beside taken."""
-    kinds = [NGFF_AXES.get(ax, (ax.lower(), None)) for ax in seq.axes]
-    named = unique([n for n, _ in kinds], taken)
-    return [(name, kind) for name, (_, kind) in zip(named, kinds, strict=True)]
-
-
-def lead_multiscales(attributes: dict[str, Any], seq: Placement) -> None:
-    """Give OME-NGFF multiscales the sequence's leading axes, at scale 1."""
+def lead_multiscales(attributes: dict[str, Any], lead: Sequence[NgffAxis]) -> None:
+    """Give OME-NGFF multiscales a sequence's leading axes (named as the arrays' leading
+    dimensions are), at scale 1."""
     ome = attributes.get("ome")
     multiscales = (ome if isinstance(ome, dict) else attributes).get("multiscales") or []
+    entries = [
+        {"name": axis.name, "type": axis.type} if axis.type else {"name": axis.name}
+        for axis in lead
+    ]
     for multiscale in multiscales:
-        axes = multiscale["axes"]
-        lead = [
-            {"name": n, "type": kind} if kind else {"name": n}
-            for n, kind in lead_axes(seq, [a["name"] for a in axes])
-        ]
-        multiscale["axes"] = lead + axes
+        multiscale["axes"] = entries + multiscale["axes"]
         for dataset in multiscale["datasets"]:
             for transform in dataset["coordinateTransformations"]:
                 if transform.get("type") == "scale":
-                    transform["scale"] = [1.0] * len(seq.shape) + transform["scale"]
+                    transform["scale"] = [1.0] * len(lead) + transform["scale"]
 
 
 def is_array(key: str, document: Mapping[str, Any]) -> bool:

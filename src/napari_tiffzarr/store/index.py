@@ -21,8 +21,9 @@ from ..tiff.page import TiffPage
 from ..tiff.series import TiffPageSeries
 from .config import CHUNKMODE, StoreConfig, ZarrFormat
 from .keys import ChunkGrid, ChunkRef, chunk_segments, chunk_span, map_dimensions
-from .metadata import array_metadata, dimension_names, group_metadata, multiscales_attributes
-from .ngff import NgffAxis, ngff_axes, ngff_order, ngff_problems, omero_attributes
+from .metadata import array_metadata, group_metadata, multiscales_attributes
+from .names import level_names, served_axes
+from .ngff import NgffAxis, ngff_order, ngff_problems, omero_attributes
 
 __all__ = ["ChunkIndex", "ChunkLocation", "Level"]
 
@@ -97,8 +98,20 @@ class ChunkIndex:
         return axes if order is None else "".join(axes[i] for i in order)
 
     @cached_property
-    def ngff_axes(self) -> list[NgffAxis]:
-        return ngff_axes(self.axes)
+    def named_axes(self) -> list[NgffAxis]:
+        """The served axes' names and NGFF types, as the layout names them: the multiscales
+        axes, and the arrays' dimension names."""
+        return served_axes(self.axes, self.config.layout)
+
+    def dimension_names(self, level: Level) -> list[str]:
+        """The dimension names of a level's array, from the axes' names."""
+        return level_names(
+            self.named_axes,
+            self.config.layout,
+            level.index,
+            level.grid.shape,
+            self.levels[0].grid.shape,
+        )
 
     @cached_property
     def metadata(self) -> Mapping[str, bytes]:
@@ -112,7 +125,7 @@ class ChunkIndex:
             sizes = self.series.physical_sizes
             attributes = multiscales_attributes(
                 name=self.series.name or self.series.kind,
-                axes=self.ngff_axes,
+                axes=self.named_axes,
                 shapes=[level.grid.shape for level in self.levels],
                 # level 0's physical pixel size per axis, 1 where the file does not say
                 scale=[sizes[ax][0] if ax in sizes else 1.0 for ax in axes] if sizes else None,
@@ -121,25 +134,14 @@ class ChunkIndex:
                 omero=self._omero() if ngff else None,
             )
             documents.update(group_metadata({**attributes, **config.zattrs}, fmt))
-        base_shape = self.levels[0].grid.shape
         for level in self.levels:
             grid = level.grid
-            if ngff:  # NGFF: every level's dimension names are the multiscales axes' names
-                names = [axis.name for axis in self.ngff_axes]
-            else:  # tifffile's: its letters, and a dimension that shrinks with the level
-                # gets a name of its own, so that xarray opens all levels as one dataset
-                names = [
-                    name if size == base else f"{name}_{level.index}"
-                    for name, size, base in zip(
-                        dimension_names(axes), grid.shape, base_shape, strict=True
-                    )
-                ]
             arrays = array_metadata(
                 shape=grid.shape,
                 chunks=grid.chunks,
                 dtype=self.series.dtype,
                 fill_value=self.fillvalue,
-                dimensions=names,
+                dimensions=self.dimension_names(level),
                 attributes=None if config.multiscales else config.zattrs,
                 zarr_format=fmt,
                 transpose=_transpose(grid.order),
@@ -150,7 +152,7 @@ class ChunkIndex:
     def _omero(self) -> Mapping[str, Any] | None:
         series = self.series
         return omero_attributes(
-            self.ngff_axes,
+            self.named_axes,
             self.levels[0].grid.shape,
             series.dtype,
             series.channel_names,
@@ -161,10 +163,15 @@ class ChunkIndex:
     def ngff_problems(self) -> list[str]:
         """Why the metadata served are not valid OME-NGFF; empty where they are."""
         problems = []
-        if self.config.layout != "ngff":
-            problems.append("tifffile's layout: its axis letters name the dimensions")
         if not self.config.multiscales:
             problems.append("a lone array: NGFF's metadata lives on a multiscales group")
+        if self.config.zarr_format == 3:  # NGFF 0.4 says nothing of zarr 2's names
+            wanted = [axis.name for axis in self.named_axes]
+            if any(self.dimension_names(level) != wanted for level in self.levels):
+                problems.append(
+                    "smaller levels name their shrunk dimensions apart (Y_1), as tifffile's"
+                    " layout does: NGFF 0.5 wants the axes' names on every level"
+                )
         return problems + ngff_problems(self.axes)
 
     # -- keys ----------------------------------------------------------------------------

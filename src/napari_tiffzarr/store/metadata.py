@@ -13,7 +13,6 @@ from .ngff import NgffAxis
 
 __all__ = [
     "array_metadata",
-    "dimension_names",
     "group_metadata",
     "json_bytes",
     "multiscales_attributes",
@@ -46,19 +45,6 @@ def _fill_value_json(value: Any, dtype: np.dtype) -> Any:
 
 def _v3_data_type(dtype: np.dtype) -> str:
     return "bool" if dtype.kind == "b" else dtype.name
-
-
-def dimension_names(axes: str) -> list[str]:
-    """Unique names for the axes letters: a repeated letter gets a number."""
-    names: list[str] = []
-    for ax in axes:
-        name = ax
-        count = 1
-        while name in names:
-            name = f"{ax}{count}"
-            count += 1
-        names.append(name)
-    return names
 
 
 def array_metadata(

@@ -23,6 +23,7 @@ __all__ = [
     "ngff_order",
     "ngff_problems",
     "omero_attributes",
+    "unique_names",
 ]
 
 # tifffile's axis letters -> (NGFF name, NGFF type); other letters keep their own name,
@@ -56,17 +57,30 @@ def ngff_order(axes: str) -> tuple[int, ...]:
 def ngff_axes(axes: str) -> list[NgffAxis]:
     """NGFF name and type of each axis, names unique.  Interleaved samples beside a
     channel axis are a custom axis 's': NGFF allows one channel axis."""
-    result: list[NgffAxis] = []
-    taken: set[str] = set()
+    described = []
     for letter in axes:
         name, kind = NGFF_AXES.get(letter, (letter.lower(), None))
         if letter == "S" and "C" in axes:
             name, kind = "s", None
-        unique, count = name, 1
-        while unique in taken:
-            unique, count = f"{name}{count}", count + 1
-        taken.add(unique)
-        result.append(NgffAxis(letter, unique, kind))
+        described.append((name, kind))
+    names = unique_names([name for name, _ in described])
+    return [
+        NgffAxis(letter, name, kind)
+        for letter, name, (_, kind) in zip(axes, names, described, strict=True)
+    ]
+
+
+def unique_names(names: Sequence[str], taken: Sequence[str] = ()) -> list[str]:
+    """names made unique beside each other and beside taken: a repeated name gets a
+    number (``Y``, ``Y1``)."""
+    result: list[str] = []
+    used = set(taken)
+    for name in names:
+        candidate, count = name, 1
+        while candidate in used:
+            candidate, count = f"{name}{count}", count + 1
+        used.add(candidate)
+        result.append(candidate)
     return result
 
 
