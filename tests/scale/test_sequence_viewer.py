@@ -70,7 +70,7 @@ def test_widget_exports_the_sequence_as_one_json(
 
 
 def test_two_thousand_files_open_reading_the_one_in_view(
-    make_napari_viewer, tmp_path: Path
+    make_napari_viewer, qtbot, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "many"
     folder.mkdir()
@@ -80,10 +80,18 @@ def test_two_thousand_files_open_reading_the_one_in_view(
     (layer,) = viewer.open(str(folder), plugin="napari-tiffzarr")
     assert layer.data.shape == (2000, 6, 7)
     shown = viewer.dims.current_step[0]
-    # the first file's IFDs for the whole stack, and the frame napari shows
-    assert layer.data.store.series.parent.pool.opened == 2
+    store = layer.data.store
+    pool = store.series.parent.pool
+    # the first file's IFDs for the whole stack and the frame napari shows; read ahead,
+    # the frames on either side of those napari read (its first frame 0, then the middle)
+    assert pool.opened >= 2
+    qtbot.waitUntil(lambda: store.scheduler.pool.idle, timeout=30_000)
+    assert pool.opened <= 5  # t0000 (IFDs and frame 0), t0001, and shown - 1 to shown + 1
     np.testing.assert_array_equal(
         np.asarray(layer._slice.image.raw), tifffile.imread(folder / f"t{shown:04d}.tif")
     )
+    before = pool.opened
     viewer.dims.set_current_step(0, 1500)
-    assert layer.data.store.series.parent.pool.opened == 3
+    assert pool.opened >= before + 1
+    qtbot.waitUntil(lambda: store.scheduler.pool.idle, timeout=30_000)
+    assert pool.opened <= before + 3  # 1500, and 1499 and 1501 read ahead

@@ -124,6 +124,7 @@ class DecodePool(Generic[Job, Prefetch]):
         self._idle = 0  # of which waiting for work
         self._running = 0  # foreground runs being decoded
         self._prefetchers = 0  # prefetch threads alive
+        self._prefetching = 0  # prefetch jobs running
         self._closed = False
         self._handoff = _Handoff()
 
@@ -271,6 +272,12 @@ class DecodePool(Generic[Job, Prefetch]):
     def prefetch_queued(self) -> int:
         return len(self._prefetch)
 
+    @property
+    def idle(self) -> bool:
+        """Whether nothing is queued or running, foreground or prefetch."""
+        with self._changed:
+            return not self.busy and not self._prefetch and not self._prefetching
+
     def _serve_prefetch(self) -> None:
         if hasattr(os, "setpriority"):
             with suppress(OSError):  # Linux sets a thread's niceness by its native id
@@ -286,7 +293,12 @@ class DecodePool(Generic[Job, Prefetch]):
                     self._prefetchers -= 1
                     return
                 job = self._prefetch.popleft()
-            self._run_prefetch(job)
+                self._prefetching += 1
+            try:
+                self._run_prefetch(job)
+            finally:
+                with self._changed:
+                    self._prefetching -= 1
 
     # -- closing ---------------------------------------------------------------------
     def close(self) -> None:
