@@ -127,7 +127,7 @@ def _check_thunderscan(params: CodingParameters) -> str | None:
 
 def _check_sgilog(params: CodingParameters) -> str | None:
     samples = params.layout.segment[3]
-    kinds = {Photometric.LOGL: 1, Photometric.LOGLUV: 3}
+    kinds: dict[int, int] = {Photometric.LOGL: 1, Photometric.LOGLUV: 3}
     photometric = describe_value(Photometric, params.photometric)
     if kinds.get(params.photometric) != samples:
         return f"SGILOG data with photometric {photometric} and {samples} samples a pixel"
