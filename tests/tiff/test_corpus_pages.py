@@ -84,7 +84,8 @@ def _compare_with_tool(path: Path, image: ToolImage) -> None:
     if refusal:
         # a compression no decoder of ours handles is named, not misread
         named = re.search(r"compression (\S+ \(\d+\)) is not supported", refusal)
-        assert named is not None and named.group(1) in NOT_DECODED, refusal
+        assert named is not None, refusal
+        assert named.group(1) in NOT_DECODED, refusal
         return
     expected = _as_the_tool_gives_it(result, image)
     if int(page.compression) in JPEG_CODES:
