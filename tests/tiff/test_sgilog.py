@@ -14,83 +14,14 @@ import pytest
 
 from corpus_oracles import CORPUS, libtiff_samples
 from napari_tiffzarr import TiffFile, TiffFileError
+from rowcodec_files import LOGL, LOGLUV, write_logluv
 from tiffbuild import LONG, SHORT, TiffBuilder
 
-LOGL, LOGLUV = 32844, 32845
 CORPUS_FILES = (
     "image-tiff/images__logluv-3c-16b.tiff",
     "image-tiff/libtiffpic__off_l16.tif",
     "image-tiff/libtiffpic__off_luv32.tif",
 )
-
-
-def _encode_plane(values: bytes) -> bytes:
-    """One byte plane of a row: runs of three or more equal bytes (at most 129) as
-    runs, everything between as literals of at most 127 bytes."""
-    out = bytearray()
-    literal = bytearray()
-
-    def flush() -> None:
-        for start in range(0, len(literal), 127):
-            part = literal[start : start + 127]
-            out.append(len(part))
-            out.extend(part)
-        literal.clear()
-
-    i = 0
-    while i < len(values):
-        run = 1
-        while i + run < len(values) and run < 129 and values[i + run] == values[i]:
-            run += 1
-        if run >= 3:
-            flush()
-            out += bytes((128 + run - 2, values[i]))
-            i += run
-        else:
-            literal.append(values[i])
-            i += 1
-    flush()
-    return bytes(out)
-
-
-def _encode(codes: np.ndarray, nbytes: int) -> bytes:
-    """Rows of unsigned codes of nbytes bytes, as SGILOG stores them."""
-    big = codes.astype(f">u{nbytes}").view(np.uint8).reshape(*codes.shape, nbytes)
-    return b"".join(
-        _encode_plane(big[row, :, plane].tobytes())
-        for row in range(codes.shape[0])
-        for plane in range(nbytes)
-    )
-
-
-def _write(
-    path: Path, codes: np.ndarray, photometric: int, rows: int, byteorder: str = "<"
-) -> None:
-    """A SGILOG file of 16-bit signed samples, rows rows a strip."""
-    nbytes = 2 if photometric == LOGL else 4
-    samples = 1 if photometric == LOGL else 3
-    length, width = codes.shape
-    builder = TiffBuilder(byteorder)
-    strips = [_encode(codes[y : y + rows], nbytes) for y in range(0, length, rows)]
-    offsets = [builder.blob(strip) for strip in strips]
-    builder.first(
-        builder.ifd(
-            {
-                256: (LONG, [width]),
-                257: (LONG, [length]),
-                258: (SHORT, [16] * samples),
-                259: (SHORT, [34676]),
-                262: (SHORT, [photometric]),
-                273: (LONG, offsets),
-                277: (SHORT, [samples]),
-                278: (LONG, [rows]),
-                279: (LONG, [len(s) for s in strips]),
-                284: (SHORT, [1]),
-                339: (SHORT, [2] * samples),
-            }
-        )
-    )
-    path.write_bytes(builder.bytes())
 
 
 def _expected(codes: np.ndarray, photometric: int) -> np.ndarray:
@@ -129,7 +60,7 @@ def _luv_codes(length: int, width: int, seed: int) -> np.ndarray:
 def test_logluv32_decodes_the_stored_codes(tmp_path: Path, byteorder: str, rows: int) -> None:
     codes = _luv_codes(16, 300, seed=rows)
     path = tmp_path / "luv.tif"
-    _write(path, codes, LOGLUV, rows, byteorder)
+    write_logluv(path, codes, LOGLUV, rows, byteorder)
     result = _read(path)
     assert result.dtype == np.int16
     assert result.shape == (16, 300, 3)
@@ -145,7 +76,7 @@ def test_logl16_decodes_the_stored_codes(tmp_path: Path) -> None:
     codes = rng.integers(0, 1 << 16, (20, 257), dtype=np.uint32)
     codes[5:9] = 0x8123  # negative luminance, in runs
     path = tmp_path / "l16.tif"
-    _write(path, codes, LOGL, 8)
+    write_logluv(path, codes, LOGL, 8)
     result = _read(path)
     assert result.dtype == np.int16
     assert result.shape == (20, 257)

@@ -14,102 +14,10 @@ import pytest
 
 from corpus_oracles import CORPUS, libtiff_samples
 from napari_tiffzarr import TiffFile, TiffFileError
+from rowcodec_files import SKIP2, SKIP3, thunderscan_image, write_thunderscan
 from tiffbuild import LONG, SHORT, TiffBuilder
 
 TEXT = CORPUS / "image-tiff" / "libtiffpic__text.tif"
-SKIP2, SKIP3 = 2, 4  # the delta codes that give no pixel
-CODES2 = {0: 0, 1: 1, -1: 3}
-CODES3 = {0: 0, 1: 1, 2: 2, 3: 3, -3: 5, -2: 6, -1: 7}
-
-
-def _wrap(delta: int) -> int:
-    """A 4-bit difference as the smallest delta in -8 ... 7."""
-    return (delta + 8) % 16 - 8
-
-
-def _encode_row(row: np.ndarray, final_runs: bool) -> bytes:
-    """One row of 4-bit values: runs of the last value, three 2-bit or two 3-bit deltas
-    (with a skip code now and then), else the raw value."""
-    out = bytearray()
-    last, i, width = 0, 0, len(row)
-    while i < width:
-        run = 0
-        while i + run < width and run < 63 and row[i + run] == last:
-            run += 1
-        if run >= 2 and (final_runs or i + run < width):
-            out.append(run)
-            i += run
-            continue
-        ahead = [int(v) for v in row[i : i + 3]]
-        deltas = [_wrap(v - p) for p, v in zip([last, *ahead], ahead, strict=False)]
-        if len(deltas) == 3 and all(d in CODES2 for d in deltas):
-            codes = [CODES2[d] for d in deltas]
-            out.append(0x40 | codes[0] << 4 | codes[1] << 2 | codes[2])
-            i, last = i + 3, int(row[i + 2])
-        elif len(deltas) >= 2 and all(d in CODES3 for d in deltas[:2]):
-            out.append(0x80 | CODES3[deltas[0]] << 3 | CODES3[deltas[1]])
-            i, last = i + 2, int(row[i + 1])
-        elif deltas[0] in CODES2 and i % 5 == 0:
-            # one pixel in a 2-bit delta byte: the others are skips
-            out.append(0x40 | SKIP2 << 4 | CODES2[deltas[0]] << 2 | SKIP2)
-            i, last = i + 1, int(row[i])
-        elif deltas[0] in CODES3 and i % 7 == 0:
-            out.append(0x80 | SKIP3 << 3 | CODES3[deltas[0]])
-            i, last = i + 1, int(row[i])
-        else:
-            out.append(0xC0 | int(row[i]))
-            i, last = i + 1, int(row[i])
-    return bytes(out)
-
-
-def _image(length: int, width: int, seed: int) -> np.ndarray:
-    """Smooth ramps (deltas), flat stretches (runs) and noise (raw values)."""
-    rng = np.random.default_rng(seed)
-    image = (np.add.outer(np.arange(length), np.arange(width)) // 3 % 16).astype(np.uint8)
-    image[:, width // 3 : width // 2] = 9
-    image[length // 2 :, : width // 4] = rng.integers(0, 16, (length - length // 2, width // 4))
-    return image
-
-
-def _write(
-    path: Path, image: np.ndarray, rows: int, final_runs: bool = True, tiles: bool = False
-) -> None:
-    length, width = image.shape
-    builder = TiffBuilder(">")
-    if tiles:
-        # whole tiles only: the test's images are multiples of the tile size
-        blocks = [
-            image[y : y + rows, x : x + 16]
-            for y in range(0, length, rows)
-            for x in range(0, width, 16)
-        ]
-    else:
-        blocks = [image[y : y + rows] for y in range(0, length, rows)]
-    segments = [b"".join(_encode_row(row, final_runs) for row in block) for block in blocks]
-    offsets = [builder.blob(s) for s in segments]
-    entries = {
-        256: (LONG, [width]),
-        257: (LONG, [length]),
-        258: (SHORT, [4]),
-        259: (SHORT, [32809]),
-        262: (SHORT, [1]),
-        277: (SHORT, [1]),
-    }
-    if tiles:
-        entries |= {
-            322: (LONG, [16]),
-            323: (LONG, [rows]),
-            324: (LONG, offsets),
-            325: (LONG, [len(s) for s in segments]),
-        }
-    else:
-        entries |= {
-            273: (LONG, offsets),
-            278: (LONG, [rows]),
-            279: (LONG, [len(s) for s in segments]),
-        }
-    builder.first(builder.ifd(entries))
-    path.write_bytes(builder.bytes())
 
 
 def _read(path: Path) -> np.ndarray:
@@ -119,26 +27,26 @@ def _read(path: Path) -> np.ndarray:
 
 @pytest.mark.parametrize("rows", [1, 7, 32])
 def test_decodes_what_the_encoder_wrote(tmp_path: Path, rows: int) -> None:
-    image = _image(30, 101, seed=rows)
+    image = thunderscan_image(30, 101, seed=rows)
     path = tmp_path / "thunder.tif"
-    _write(path, image, rows)
+    write_thunderscan(path, image, rows)
     result = _read(path)
     assert result.dtype == np.uint8
     np.testing.assert_array_equal(result, image)
 
 
 def test_tiles_decode(tmp_path: Path) -> None:
-    image = _image(32, 64, seed=5)
+    image = thunderscan_image(32, 64, seed=5)
     path = tmp_path / "tiles.tif"
-    _write(path, image, 16, tiles=True)
+    write_thunderscan(path, image, 16, tiles=True)
     np.testing.assert_array_equal(_read(path), image)
 
 
 def test_decodes_as_libtiff(tmp_path: Path) -> None:
     """Rows never end in a run here, so libtiff 4.5 writes every pixel."""
-    image = _image(40, 203, seed=9)
+    image = thunderscan_image(40, 203, seed=9)
     path = tmp_path / "thunder.tif"
-    _write(path, image, 16, final_runs=False)
+    write_thunderscan(path, image, 16, final_runs=False)
     theirs = libtiff_samples(path, tmp_path / "none.tif")
     if theirs is None:
         pytest.skip("libtiff's tiffcp is not installed (.ci/run installs libtiff-tools)")
