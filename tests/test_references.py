@@ -481,6 +481,15 @@ def test_row_codecs_portable_refused_else_our_segment_codec(
     np.testing.assert_array_equal(open_refs(out)[:], expected)
 
 
+def test_row_codec_short_last_strip_through_our_segment_codec(tmp_path: Path) -> None:
+    """A short last strip fails as a full one (its rows run out) and decodes as the last."""
+    path = tmp_path / "short.tif"
+    image = thunderscan_image(30, 40, seed=2)
+    write_thunderscan(path, image, 8)
+    out = export(path, tmp_path / "refs.json")
+    np.testing.assert_array_equal(open_refs(out)[:], image)
+
+
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_chunkmode_2_over_raw_contiguous_pages(tmp_path: Path, zarr_format: int) -> None:
     path = tmp_path / "stack.tif"
