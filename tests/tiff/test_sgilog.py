@@ -226,3 +226,15 @@ def test_logluv24_is_refused_by_name(tmp_path: Path) -> None:
         pytest.skip("the shared corpus has no LogLuv24 file")
     with TiffFile(path) as tif, pytest.raises(TiffFileError, match=r"SGILOG24 \(34677\)"):
         tif.pages[0].asarray()
+
+
+def test_a_huge_declared_strip_is_refused_before_allocating(tmp_path: Path) -> None:
+    """4 x 10**9 codes cannot come from 6 bytes: refused before any buffer is made, even
+    by the segment decoder alone (the store decodes segments without the page's check)."""
+    strip = bytes([255, 1, 255, 2, 255, 3])
+    with TiffFile(_corrupted(tmp_path, strip, rows=4, width=10**9)) as tif:
+        page = tif.pages[0]
+        with pytest.raises(TiffFileError, match="6 bytes cannot hold 4 rows"):
+            page.decoder.decode(strip, 0)
+        with pytest.raises(TiffFileError):
+            page.asarray()

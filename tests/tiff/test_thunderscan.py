@@ -175,3 +175,15 @@ def test_other_sample_sizes_are_refused(tmp_path: Path) -> None:
     refusal = r"ThunderScan data of 8-bit samples"
     with TiffFile(path) as tif, pytest.raises(TiffFileError, match=refusal):
         tif.pages[0].asarray()
+
+
+def test_a_huge_declared_strip_is_refused_before_allocating(tmp_path: Path) -> None:
+    """2 x 10**9 pixels cannot come from 8 bytes: refused before any buffer is made, even
+    by the segment decoder alone (the store decodes segments without the page's check)."""
+    strip = bytes([0xC5]) * 8
+    with TiffFile(_one_strip(tmp_path, strip, width=10**9)) as tif:
+        page = tif.pages[0]
+        with pytest.raises(TiffFileError, match="8 bytes cannot hold 2 rows"):
+            page.decoder.decode(strip, 0)
+        with pytest.raises(TiffFileError):
+            page.asarray()

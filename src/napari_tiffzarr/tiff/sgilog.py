@@ -75,6 +75,12 @@ def _plane(data: bytes, position: int, row: int, plane: int, width: int) -> tupl
 
 def _codes(data: bytes, rows: int, width: int, nbytes: int) -> np.ndarray:
     """The stored codes, rows x width unsigned integers of nbytes bytes."""
+    # two bytes give at most a run of 129 values of one plane: checked before allocating,
+    # so that corrupt size tags cannot cost gigabytes
+    if rows * width * nbytes > (len(data) // 2 + 1) * (127 + _MIN_RUN):
+        raise ValueError(
+            f"not enough data: {len(data)} bytes cannot hold {rows} rows of {width} pixels"
+        )
     planes = np.empty((rows, nbytes, width), np.uint8)
     position = 0
     for row in range(rows):

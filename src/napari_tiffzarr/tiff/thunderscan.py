@@ -34,6 +34,9 @@ def _deltas(byte: int) -> tuple[int | None, ...]:
     return (_DELTA3[(byte >> 3) & 7], _DELTA3[byte & 7])
 
 
+# the most pixels one byte gives: a run of 63
+_MOST_PIXELS = 0x3F
+
 # for each byte value of the two delta codes, its deltas without the skips
 _DELTAS: dict[int, tuple[int, ...]] = {
     byte: tuple(d for d in _deltas(byte) if d is not None) for byte in range(0x40, 0xC0)
@@ -43,6 +46,11 @@ _DELTAS: dict[int, tuple[int, ...]] = {
 def thunderscan_decode(data: bytes, rows: int, width: int) -> np.ndarray:
     """Decode rows x width pixels of one strip or tile, as uint8 values 0 to 15, or raise
     ValueError where the stream is short or a run passes a row's end."""
+    if rows * width > _MOST_PIXELS * len(data):
+        # checked before allocating: corrupt size tags must not cost gigabytes
+        raise ValueError(
+            f"not enough data: {len(data)} bytes cannot hold {rows} rows of {width} pixels"
+        )
     out = bytearray(rows * width)
     size = len(data)
     position = 0
