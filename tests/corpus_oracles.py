@@ -21,7 +21,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import tifffile
 
-__all__ = ["CORPUS", "PageFacts", "ToolImage", "corpus_files", "tifffile_pages", "tool_image"]
+__all__ = [
+    "CORPUS",
+    "LIBTIFF_SAMPLE_CODECS",
+    "PageFacts",
+    "ToolImage",
+    "corpus_files",
+    "libtiff_samples",
+    "tifffile_pages",
+    "tool_image",
+]
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
@@ -33,8 +42,16 @@ class PageFacts(NamedTuple):
 
 
 class ToolImage(NamedTuple):
-    tool: str  # "tiff2rgba" or "gdal_translate"
-    array: np.ndarray  # RGBA from libtiff; GDAL's bands, as its GeoTIFF output stores them
+    tool: str  # "tiffcp", "tiff2rgba" or "gdal_translate"
+    # libtiff's samples as the page declares them (tiffcp), RGBA from libtiff (tiff2rgba),
+    # GDAL's bands as its GeoTIFF output stores them
+    array: np.ndarray
+
+
+# Compressions whose pixels libtiff decodes to the samples the page declares, where
+# tiff2rgba would convert them for display (SGI LogLuv to tone-mapped 8-bit RGB): for
+# these the oracle is libtiff's ``tiffcp -c none``, read back by tifffile
+LIBTIFF_SAMPLE_CODECS = (32809, 34676, 34677)  # ThunderScan, SGILOG, SGILOG24
 
 
 def corpus_files() -> list[str]:
@@ -85,15 +102,45 @@ def _clean(done: subprocess.CompletedProcess[str] | None, tool: str) -> bool:
     return all("Warning" in line for line in lines)
 
 
+def libtiff_samples(path: Path, out: Path, *options: str) -> np.ndarray | None:
+    """The first page's samples as libtiff decodes them (``tiffcp -c none``, read back by
+    tifffile), or None where tiffcp is missing or fails (options such as ``-i``, which
+    writes the strips it reads despite errors, may make it go on)."""
+    program = shutil.which("tiffcp")
+    if program is None:
+        return None
+    done = _run([program, *options, "-c", "none", f"{path},0", str(out)])
+    if done is None or done.returncode != 0 or not out.is_file():
+        return None
+    return np.asarray(tifffile.imread(out, key=0))
+
+
+def _compression(path: Path) -> int | None:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return int(tif.pages.first.compression)
+    except Exception:  # tifffile cannot open it: no page to choose an oracle for
+        return None
+
+
 def tool_image(path: Path) -> ToolImage | None:
-    """The first page as libtiff's tiff2rgba, else GDAL, reads it cleanly, or None."""
+    """The first page as libtiff's tiffcp (for LIBTIFF_SAMPLE_CODECS), else tiff2rgba, else
+    GDAL reads it cleanly, or None."""
     with tempfile.TemporaryDirectory() as tmp:
-        for tool, extra in (("tiff2rgba", []), ("gdal_translate", ["-q", "-of", "GTiff"])):
+        tools: list[tuple[str, list[str]]] = [
+            ("tiff2rgba", []),
+            ("gdal_translate", ["-q", "-of", "GTiff"]),
+        ]
+        if _compression(path) in LIBTIFF_SAMPLE_CODECS:
+            tools.insert(0, ("tiffcp", ["-c", "none"]))
+        for tool, extra in tools:
             program = shutil.which(tool)
             if program is None:
                 continue
             out = Path(tmp) / f"{tool}.tif"
-            done = _run([program, *extra, str(path), str(out)])
+            # tiffcp copies every page unless told which: the first
+            source = f"{path},0" if tool == "tiffcp" else str(path)
+            done = _run([program, *extra, source, str(out)])
             if not _clean(done, tool) or not out.is_file():
                 continue
             try:

@@ -30,6 +30,7 @@ from napari_tiffzarr.plugin._layers import LayerSource
 from napari_tiffzarr.plugin._writer import write_layer_references
 from napari_tiffzarr.references import register_codecs, write_sequence
 from napari_tiffzarr.store import ZarrTiffStore
+from rowcodec_files import LOGLUV, thunderscan_image, write_logluv, write_thunderscan
 from sparse_segments import make_sparse
 
 pytestmark = pytest.mark.filterwarnings("ignore::zarr.errors.ZarrUserWarning")
@@ -446,6 +447,47 @@ def test_not_portable_decodes_what_portable_refuses(
     except Exception:  # tifffile cannot decode it: our store is the reference
         return
     np.testing.assert_array_equal(array[:], reference)
+
+
+def write_row_codec(tmp_path: Path, name: str) -> tuple[Path, np.ndarray | None]:
+    """A file in a compression no numcodecs codec decodes, and its image where the test
+    knows it (ThunderScan); LogLuv's decoding is the reader's, tested on its own."""
+    path = tmp_path / f"{name}.tif"
+    if name == "THUNDERSCAN":
+        image = thunderscan_image(32, 48, seed=1)
+        write_thunderscan(path, image, 8)
+        return path, image
+    codes = RNG.integers(0, 2**32, (16, 24), dtype=np.uint32)
+    write_logluv(path, codes, LOGLUV, 8)
+    return path, None
+
+
+@pytest.mark.parametrize(("name", "code"), [("THUNDERSCAN", 32809), ("SGILOG", 34676)])
+def test_row_codecs_portable_refused_else_our_segment_codec(
+    tmp_path: Path, name: str, code: int
+) -> None:
+    """References cannot express ThunderScan or LogLuv with imagecodecs' codecs: portable
+    output refuses them by name; otherwise our segment codec decodes them as the store."""
+    path, image = write_row_codec(tmp_path, name)
+    with pytest.raises(ValueError, match=rf"compression {name} \({code}\) cannot be represented"):
+        export(path, tmp_path / "portable.json", portable=True)
+    assert not (tmp_path / "portable.json").exists()
+    out = export(path, tmp_path / "refs.json", version=1)
+    assert "napari_tiffzarr_segment" in json.dumps(json.loads(out.read_text())["codecs"])
+    with TiffFile(path) as tif:
+        expected = tif.pages[0].asarray()
+    if image is not None:
+        np.testing.assert_array_equal(expected, image)
+    np.testing.assert_array_equal(open_refs(out)[:], expected)
+
+
+def test_row_codec_short_last_strip_through_our_segment_codec(tmp_path: Path) -> None:
+    """A short last strip fails as a full one (its rows run out) and decodes as the last."""
+    path = tmp_path / "short.tif"
+    image = thunderscan_image(30, 40, seed=2)
+    write_thunderscan(path, image, 8)
+    out = export(path, tmp_path / "refs.json")
+    np.testing.assert_array_equal(open_refs(out)[:], image)
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])

@@ -1,9 +1,10 @@
 """Every page of the real files in ../shared/corpus, read as the trusted readers read it.
 
 Where tifffile reads a page, ours must give the same shape, axes, dtype and pixels.  Where
-tifffile gives no image of the first page but libtiff (``tiff2rgba``) or GDAL
-(``gdal_translate``) reads it cleanly, ours must equal that tool's image: exactly, or
-within the decoder's rounding for JPEG.  Where every reader fails, ours raises
+tifffile gives no image of the first page but libtiff (``tiffcp -c none`` for ThunderScan
+and SGI LogLuv, whose samples ``tiff2rgba`` would convert for display, else ``tiff2rgba``)
+or GDAL (``gdal_translate``) reads it cleanly, ours must equal that tool's image: exactly,
+or within the decoder's rounding for JPEG.  Where every reader fails, ours raises
 TiffFileError: never another exception, never a hang.
 """
 
@@ -32,6 +33,10 @@ from napari_tiffzarr import TiffFile, TiffFileError
 # decoders and by how each upsamples chroma
 JPEG_CODES = (6, 7)
 
+# Compressions libtiff decodes and ours refuses, by name: LogLuv24's chromaticity index
+# points into a grid that is published only as part of libtiff's code
+NOT_DECODED = ("SGILOG24 (34677)",)
+
 
 @pytest.fixture(autouse=True)
 def _quiet() -> Any:
@@ -56,7 +61,9 @@ def _as_the_tool_gives_it(result: np.ndarray, image: ToolImage) -> np.ndarray:
     """Our page in the layout of the tool's output: libtiff gives RGBA (grey as three
     equal channels), GDAL its bands."""
     theirs = image.array
-    if image.tool == "tiff2rgba":
+    if image.tool == "tiffcp":
+        pass  # the page's own samples
+    elif image.tool == "tiff2rgba":
         if result.ndim == 3 and result.shape[2] in (3, 4):
             theirs = theirs[..., : result.shape[2]]
         elif result.ndim == 2:
@@ -75,8 +82,10 @@ def _compare_with_tool(path: Path, image: ToolImage) -> None:
     else:
         refusal = ""
     if refusal:
-        # a compression no decoder of ours handles (SGILOG) is named, not misread
-        assert re.search(r"compression \S+ \(\d+\) is not supported", refusal), refusal
+        # a compression no decoder of ours handles is named, not misread
+        named = re.search(r"compression (\S+ \(\d+\)) is not supported", refusal)
+        assert named is not None, refusal
+        assert named.group(1) in NOT_DECODED, refusal
         return
     expected = _as_the_tool_gives_it(result, image)
     if int(page.compression) in JPEG_CODES:

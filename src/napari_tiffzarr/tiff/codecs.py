@@ -1,7 +1,8 @@
 """The codec table, and decoding one strip or tile: decompression, then unpacking.
 
 :data:`CODECS` is the one place a TIFF compression is classified: its role (raw, byte
-compressor, image codec, JPEG family, CCITT), its imagecodecs decoder, and the numcodecs
+compressor, image codec, JPEG family, CCITT, row streams), its decoder (imagecodecs', or
+ours in :mod:`.thunderscan` and :mod:`.sgilog` for what imagecodecs lacks), and the numcodecs
 id that decodes one of its segments alone; :data:`PREDICTORS` does the same for
 predictors.  Decoding, in-place writing, references and the zarr 3 codec registration all
 read them, and :func:`is_raw` is the one test for segments whose bytes are the samples.
@@ -27,7 +28,9 @@ import numpy as np
 from ..errors import TiffFileError
 from .layout import SegmentLayout
 from .ojpegstream import OjpegCoding
+from .sgilog import sgilog_decode
 from .tags import Compression, Photometric, Predictor, describe_value
+from .thunderscan import thunderscan_decode
 from .ycbcr import YCbCrColours, unpack_subsampled
 
 __all__ = [
@@ -56,6 +59,7 @@ class Role(enum.Enum):
     IMAGE = "image"  # an image codec's stream, decoding to the samples; no predictor
     JPEG = "jpeg"  # an image, plus JPEGTables, colour spaces and YCbCr subsampling
     BILEVEL = "bilevel"  # CCITT fax: one bit a sample, decoded knowing rows and width
+    ROWS = "rows"  # a pixel stream decoded row by row knowing rows and width, to samples
 
 
 # The largest ratio of decoded to stored bytes a codec may reach before a declared image
@@ -74,6 +78,9 @@ class Codec:
     numcodec: str | None
     aliases: tuple[str, ...] = ()  # further numcodecs ids that decode the same stream
     max_expansion: int = DEFAULT_MAX_EXPANSION
+    # why pages of some coding cannot be decoded (their sample type, photometric ...), or
+    # None where they can; codecs that decode any page they meet have none
+    check: Callable[[CodingParameters], str | None] | None = None
 
 
 def _inflate(data: bytes | bytearray, *, out: bytearray) -> bytes | bytearray | memoryview:
@@ -86,17 +93,48 @@ def _inflate(data: bytes | bytearray, *, out: bytearray) -> bytes | bytearray | 
         return imagecodecs.zlib_decode(data, out=out)
 
 
-# The fax decoders with one signature; only T.4 has options.
-def _ccittrle(data: bytes, rows: int, width: int, t4options: int) -> np.ndarray:
+# The decoders of a segment's rows (fax and the others) with one signature: the segment,
+# its rows and width, and the page's coding (only T.4 and LogLuv need more of it).
+def _ccittrle(data: bytes, rows: int, width: int, params: CodingParameters) -> np.ndarray:
     return np.asarray(imagecodecs.ccittrle_decode(data, rows, width))
 
 
-def _ccittfax3(data: bytes, rows: int, width: int, t4options: int) -> np.ndarray:
+def _ccittfax3(data: bytes, rows: int, width: int, params: CodingParameters) -> np.ndarray:
+    t4options = params.t4options
     return np.asarray(imagecodecs.ccittfax3_decode(data, rows, width, t4options=t4options))
 
 
-def _ccittfax4(data: bytes, rows: int, width: int, t4options: int) -> np.ndarray:
+def _ccittfax4(data: bytes, rows: int, width: int, params: CodingParameters) -> np.ndarray:
     return np.asarray(imagecodecs.ccittfax4_decode(data, rows, width))
+
+
+def _thunderscan(data: bytes, rows: int, width: int, params: CodingParameters) -> np.ndarray:
+    return thunderscan_decode(data, rows, width)
+
+
+def _sgilog(data: bytes, rows: int, width: int, params: CodingParameters) -> np.ndarray:
+    return sgilog_decode(data, rows, width, luv=params.photometric == Photometric.LOGLUV)
+
+
+def _check_thunderscan(params: CodingParameters) -> str | None:
+    if params.bitspersample != 4 or params.layout.segment[3] != 1:
+        return (
+            f"ThunderScan data of {params.bitspersample}-bit samples, "
+            f"{params.layout.segment[3]} a pixel: it codes one 4-bit sample a pixel"
+        )
+    return None
+
+
+def _check_sgilog(params: CodingParameters) -> str | None:
+    samples = params.layout.segment[3]
+    kinds: dict[int, int] = {Photometric.LOGL: 1, Photometric.LOGLUV: 3}
+    photometric = describe_value(Photometric, params.photometric)
+    if kinds.get(params.photometric) != samples:
+        return f"SGILOG data with photometric {photometric} and {samples} samples a pixel"
+    if params.bitspersample != 16 or params.sampleformat == 3:
+        # libtiff would convert to float XYZ or tone-mapped RGB: not decoded here
+        return f"SGILOG data as {params.bitspersample}-bit samples of format {params.sampleformat}"
+    return None
 
 
 _DEFLATE = Codec(Role.BYTES, _inflate, "zlib", ("imagecodecs_zlib", "imagecodecs_deflate"))
@@ -109,13 +147,20 @@ _WEBP = Codec(Role.IMAGE, imagecodecs.webp_decode, "imagecodecs_webp")
 # codes we have no name for.  No numcodecs id where none decodes a segment to the page's
 # samples from the segment and a fixed configuration: old-style JPEG needs the page's
 # other tags; imagecodecs' CCITT codecs need each segment's rows and give a byte per
-# pixel; DNG's lossy JPEG is left out until a file shows that imagecodecs_jpeg reads it.
+# pixel; ThunderScan and SGI LogLuv have no numcodecs codec at all; DNG's lossy JPEG is
+# left out until a file shows that imagecodecs_jpeg reads it.
 CODECS: Mapping[int, Codec] = MappingProxyType(
     {
         Compression.NONE: Codec(Role.RAW, None, None, max_expansion=1),
         Compression.CCITTRLE: Codec(Role.BILEVEL, _ccittrle, None),
         Compression.CCITT_T4: Codec(Role.BILEVEL, _ccittfax3, None),
         Compression.CCITT_T6: Codec(Role.BILEVEL, _ccittfax4, None),
+        Compression.THUNDERSCAN: Codec(
+            Role.ROWS, _thunderscan, None, max_expansion=64, check=_check_thunderscan
+        ),
+        Compression.SGILOG: Codec(
+            Role.ROWS, _sgilog, None, max_expansion=128, check=_check_sgilog
+        ),
         Compression.LZW: Codec(Role.BYTES, imagecodecs.lzw_decode, "imagecodecs_lzw"),
         Compression.OJPEG: Codec(Role.JPEG, imagecodecs.jpeg_decode, None),
         Compression.JPEG: Codec(Role.JPEG, imagecodecs.jpeg_decode, "imagecodecs_jpeg"),
@@ -338,6 +383,10 @@ class SegmentDecoder:
         if row is None:
             name = describe_value(Compression, params.compression)
             return f"compression {name} is not supported"
+        if row.check is not None:
+            why = row.check(params)
+            if why is not None:
+                return f"{why} is not supported"
         if params.subsampled and row.role is not Role.JPEG and not self._unpacks_ycbcr():
             return (
                 "YCbCr chroma subsampling is only supported in JPEG and in 8-bit "
@@ -403,8 +452,8 @@ class SegmentDecoder:
         try:
             if role is Role.JPEG:
                 array = self._decode_jpeg(data, index)
-            elif role is Role.BILEVEL:
-                array = self._decode_ccitt(data, index)
+            elif role in (Role.BILEVEL, Role.ROWS):
+                array = self._decode_rows(data, index)
             elif role is Role.IMAGE:
                 array = self._decode_image(data)
             else:
@@ -458,7 +507,7 @@ class SegmentDecoder:
         )
         return result
 
-    def _decode_ccitt(self, data: bytes | bytearray, index: int) -> np.ndarray:
+    def _decode_rows(self, data: bytes | bytearray, index: int) -> np.ndarray:
         params = self.params
         if params.fillorder == 2:
             data = imagecodecs.bitorder_decode(data)
@@ -466,7 +515,7 @@ class SegmentDecoder:
         width = params.layout.segment[2]
         if params.layout.tiled:
             rows = params.layout.segment[1]
-        result: np.ndarray = self._decoder()(data, rows, width, params.t4options)
+        result: np.ndarray = self._decoder()(data, rows, width, params)
         return result
 
     def _decode_raw(self, data: bytes | bytearray, index: int) -> np.ndarray:
