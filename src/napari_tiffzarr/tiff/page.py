@@ -335,7 +335,9 @@ class TiffPage:
             if tag is None:
                 continue
             values = tag.array()
-            if values.dtype.kind not in "iu" or (values.size and values.min() < 0):
+            kind = values.dtype.kind
+            # only signed values can be negative: the usual unsigned ones need no scan
+            if kind != "u" and (kind != "i" or (values.size and values.min() < 0)):
                 raise TiffFileError(
                     f"{self.name}: tag {tag.name} holds {values.dtype} values, not offsets"
                 )
