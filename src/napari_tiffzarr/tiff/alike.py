@@ -144,6 +144,10 @@ class AlikePage(TiffPage):
     def coding(self, fillvalue: Any = None) -> CodingParameters:
         return dataclasses.replace(self.model.coding(fillvalue), name=self.name)
 
+    @property
+    def coded_like(self) -> TiffPage:
+        return self.model
+
 
 def _borrowed(name: str) -> property:
     def get(page: AlikePage) -> Any:
@@ -190,5 +194,6 @@ class ModelEntries:
 
     def ifd(self, own: Ifd) -> Ifd:
         """The IFD of a page that matches, from its own per-page tags and the others."""
-        tags = {code: own.tags.get(code, tag) for code, tag in self._tags.items()}
+        tags = dict(self._tags)
+        tags.update(own.tags)  # the same codes, in the same order: the entries matched
         return Ifd(own.offset, tags, own.next_offset)

@@ -203,6 +203,10 @@ class Ifd(Mapping[int, Tag]):
     def __len__(self) -> int:
         return len(self.tags)
 
+    def get(self, code: int, default: Any = None) -> Any:
+        # Mapping's get raises and catches KeyError for every tag a page has not
+        return self.tags.get(code, default)
+
     def value(self, code: int, default: Any = None) -> Any:
         tag = self.tags.get(code)
         return default if tag is None else tag.value

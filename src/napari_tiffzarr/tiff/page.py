@@ -452,6 +452,12 @@ class TiffPage:
         )
 
     @property
+    def coded_like(self) -> TiffPage:
+        """The page whose coding parameters this page's equal (names aside): itself, or
+        the page it borrows them from.  Decoders shared by pages are found from it."""
+        return self
+
+    @property
     def codec(self) -> Codec | None:
         """The codec table's row for the page's compression; None where it is unsupported."""
         return codec(self.compression)

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -67,8 +68,11 @@ class ChunkReader:
         # whether the views of this store feed the scheduler's prefetch; the store's
         # readahead, which a viewer turns on once a layer is open
         self.readahead = index.config.readahead
-        # each page's decoder, found once per page; the decoders themselves, by parameters
+        # each page's decoder, found once per page through the page whose parameters its
+        # are (pages alike one model: one look-up of parameters for all of them); the
+        # decoders themselves, by parameters
         self._page_decoders: dict[tuple[int, int], SegmentDecoder] = {}
+        self._like_decoders: WeakKeyDictionary[TiffPage, SegmentDecoder] = WeakKeyDictionary()
         self._decoders: OrderedDict[tuple[Hashable, ...], SegmentDecoder] = OrderedDict()
         self._decoders_lock = threading.Lock()  # decoding threads find decoders at once
         self.failed: set[ChunkRef] = set()  # unreadable, shown as the fill value
@@ -267,7 +271,11 @@ class ChunkReader:
         key = (id(page.source), page.offset)
         decoder = self._page_decoders.get(key)
         if decoder is None:
-            decoder = self._page_decoders[key] = self._shared_decoder(page)
+            like = page.coded_like  # the page whose parameters these are, worked out once
+            decoder = self._like_decoders.get(like)
+            if decoder is None:
+                decoder = self._like_decoders[like] = self._shared_decoder(like)
+            self._page_decoders[key] = decoder
         return decoder
 
     def _shared_decoder(self, page: TiffPage) -> SegmentDecoder:
