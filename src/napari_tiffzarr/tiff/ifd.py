@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, overload
 
 import numpy as np
 
@@ -32,6 +32,8 @@ __all__ = [
     "read_header",
     "read_ifd",
 ]
+
+_T = TypeVar("_T")
 
 # One read of this size at an IFD's offset usually holds all of its entries.
 IFD_READ_AHEAD = 4096
@@ -203,7 +205,13 @@ class Ifd(Mapping[int, Tag]):
     def __len__(self) -> int:
         return len(self.tags)
 
-    def get(self, code: int, default: Any = None) -> Any:
+    @overload
+    def get(self, code: int, /) -> Tag | None: ...
+
+    @overload
+    def get(self, code: int, /, default: Tag | _T) -> Tag | _T: ...
+
+    def get(self, code: int, /, default: object = None) -> object:
         # Mapping's get raises and catches KeyError for every tag a page has not
         return self.tags.get(code, default)
 
