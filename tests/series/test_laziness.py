@@ -18,15 +18,17 @@ def ifd_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Offsets of the IFDs parsed with all their entries: the main chain's pages
     (tiff.pages) and SubIFDs (tiff.file)."""
     parsed: list[int] = []
-    read_ifd = pages_module.read_ifd
-    assert file_module.read_ifd is read_ifd
 
-    def counting(source, header, offset):  # type: ignore[no-untyped-def]
-        parsed.append(offset)
-        return read_ifd(source, header, offset)
+    def counting(read):  # type: ignore[no-untyped-def]
+        def counted(source, header, offset):  # type: ignore[no-untyped-def]
+            parsed.append(offset)
+            return read(source, header, offset)
 
-    for module in (pages_module, file_module):
-        monkeypatch.setattr(module, "read_ifd", counting)
+        return counted
+
+    # a page of the main chain reads its IFD's block, then parses what it needs of it
+    monkeypatch.setattr(pages_module, "ifd_block", counting(pages_module.ifd_block))
+    monkeypatch.setattr(file_module, "read_ifd", counting(file_module.read_ifd))
     return parsed
 
 

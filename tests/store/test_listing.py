@@ -31,14 +31,17 @@ class IfdCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.offsets: list[int] = []
-        parse = tiff_pages.read_ifd
 
-        def counted(source, header, offset):  # type: ignore[no-untyped-def]
-            self.offsets.append(offset)
-            return parse(source, header, offset)
+        def counting(read):  # type: ignore[no-untyped-def]
+            def counted(source, header, offset):  # type: ignore[no-untyped-def]
+                self.offsets.append(offset)
+                return read(source, header, offset)
 
-        monkeypatch.setattr(tiff_pages, "read_ifd", counted)  # the main chain
-        monkeypatch.setattr(tiff_file, "read_ifd", counted)  # SubIFDs
+            return counted
+
+        # the main chain's pages read their IFD's block; SubIFDs are read whole
+        monkeypatch.setattr(tiff_pages, "ifd_block", counting(tiff_pages.ifd_block))
+        monkeypatch.setattr(tiff_file, "read_ifd", counting(tiff_file.read_ifd))
 
     def reset(self) -> None:
         self.offsets.clear()

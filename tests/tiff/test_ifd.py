@@ -163,11 +163,11 @@ def test_page_zero_of_100000_pages_reads_one_ifd(
     tifffile.imwrite(path, np.zeros((100_000, 1, 1), np.uint8), metadata=None)
     walked: list[int] = []
     parsed: list[int] = []
-    read_next, read_ifd = pages_module.read_entries, pages_module.read_ifd
+    read_next, read_ifd = pages_module.read_entries, pages_module.ifd_block
     monkeypatch.setattr(
         pages_module, "read_entries", lambda *a, **k: walked.append(1) or read_next(*a, **k)
     )
-    monkeypatch.setattr(pages_module, "read_ifd", lambda *a: parsed.append(1) or read_ifd(*a))
+    monkeypatch.setattr(pages_module, "ifd_block", lambda *a: parsed.append(1) or read_ifd(*a))
     with TiffFile(path) as tif:
         assert tif.pages[0].shape == (1, 1)
         assert (len(walked), len(parsed)) == (0, 1)

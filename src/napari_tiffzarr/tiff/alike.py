@@ -5,11 +5,16 @@ as a description).  Working out a page's geometry, type and coding from its tags
 more in Python than decoding a small strip, so a page whose IFD matches an earlier page's
 in every tag that decoding depends on borrows what that page worked out.  The IFDs are
 compared by value, so a page that differs in anything that matters is parsed in full.
+
+Most stacks repeat their model's IFD entries byte for byte but for the per-page values
+(writers share the out-of-line values such as resolutions): ModelEntries finds such a
+page from its raw entries, and only its per-page tags are parsed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import struct
 from typing import Any
 
 from ..errors import TiffFileError
@@ -20,7 +25,14 @@ from .ndpi import NDPI_MCU_STARTS, NDPI_MCU_STARTS_HIGH
 from .page import TiffPage
 from .tags import TagCode
 
-__all__ = ["PER_PAGE_TAGS", "UNSIGNED_TAGS", "VALUE_LIMIT", "AlikePage", "ifd_signature"]
+__all__ = [
+    "PER_PAGE_TAGS",
+    "UNSIGNED_TAGS",
+    "VALUE_LIMIT",
+    "AlikePage",
+    "ModelEntries",
+    "ifd_signature",
+]
 
 # Tags whose values differ from page to page without changing how a page is decoded or
 # stacked: where its data are, its text.  Only their type and count are compared.
@@ -132,6 +144,10 @@ class AlikePage(TiffPage):
     def coding(self, fillvalue: Any = None) -> CodingParameters:
         return dataclasses.replace(self.model.coding(fillvalue), name=self.name)
 
+    @property
+    def coded_like(self) -> TiffPage:
+        return self.model
+
 
 def _borrowed(name: str) -> property:
     def get(page: AlikePage) -> Any:
@@ -142,3 +158,42 @@ def _borrowed(name: str) -> property:
 
 for _name in SHARED:
     setattr(AlikePage, _name, _borrowed(_name))
+
+
+class ModelEntries:
+    """The raw IFD entries of a page alike a model, the value fields of its per-page tags
+    blanked: a page whose entries blank to the same bytes has the same tags, all but the
+    per-page ones with the same values at the same places (out-of-line values at the same
+    offsets of the same file), so it is alike the model without parsing the rest."""
+
+    __slots__ = ("_blanked", "_blanks", "_tags", "model")
+
+    def __init__(self, model: TiffPage, ifd: Ifd, entries: bytes) -> None:
+        """ifd: the IFD of a page alike model, entries its raw entries."""
+        header = model.header
+        size = header.entry_size
+        value_at = size - header.offset_size  # code, type and count come first
+        code = struct.Struct(header.byteorder + "H")
+        self._blanks = [
+            (start + value_at, start + size)
+            for start in range(0, len(entries) - size + 1, size)
+            if code.unpack_from(entries, start)[0] in PER_PAGE_TAGS
+        ]
+        self.model = model
+        self._tags = ifd.tags
+        self._blanked = self._blank(entries)
+
+    def _blank(self, entries: bytes) -> bytes:
+        blanked = bytearray(entries)
+        for start, end in self._blanks:
+            blanked[start:end] = bytes(end - start)
+        return bytes(blanked)
+
+    def matches(self, entries: bytes) -> bool:
+        return len(entries) == len(self._blanked) and self._blank(entries) == self._blanked
+
+    def ifd(self, own: Ifd) -> Ifd:
+        """The IFD of a page that matches, from its own per-page tags and the others."""
+        tags = dict(self._tags)
+        tags.update(own.tags)  # the same codes, in the same order: the entries matched
+        return Ifd(own.offset, tags, own.next_offset)

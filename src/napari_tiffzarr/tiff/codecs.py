@@ -7,9 +7,9 @@ id that decodes one of its segments alone; :data:`PREDICTORS` does the same for
 predictors.  Decoding, in-place writing, references and the zarr 3 codec registration all
 read them, and :func:`is_raw` is the one test for segments whose bytes are the samples.
 
-A :class:`SegmentDecoder` is built once per page (or once per uniform series) from the
-page's coding parameters and then decodes any of its segments from any thread; it holds
-no mutable state.  The steps mirror how TIFF stores samples: bit order, decompression,
+A :class:`SegmentDecoder` is built once per set of coding parameters (a page's, shared by
+the pages that decode alike) and then decodes any of their segments from any thread; it
+holds no mutable state.  The steps mirror how TIFF stores samples: bit order, decompression,
 unpacking of packed or odd-sized samples, and undoing the predictor.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
@@ -321,7 +321,8 @@ def is_raw(coding: SampleCoding) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CodingParameters:
-    """Everything about a page that decoding one of its segments depends on."""
+    """Everything about a page that decoding one of its segments depends on.  Pages whose
+    parameters are equal decode alike: the name, which only words messages, is not compared."""
 
     layout: SegmentLayout
     byteorder: str
@@ -338,7 +339,7 @@ class CodingParameters:
     jpegheader: bytes | None  # NDPI restart tiles: the stream's header, sized to a tile
     t4options: int
     fillvalue: Any
-    name: str  # for messages: file and page
+    name: str = field(compare=False)  # for messages: file and page
     ojpeg: OjpegCoding | None = None  # old-style JPEG's headers
     ycbcr: YCbCrColours | None = None  # YCbCr pages: colour tags and subsampling
 
@@ -428,25 +429,26 @@ class SegmentDecoder:
         """Whether segments decompress to bytes that we unpack, rather than to an image."""
         return self._codec is not None and self._codec.role in (Role.RAW, Role.BYTES)
 
-    def _fail(self, index: int, what: str) -> TiffFileError:
-        return TiffFileError(f"{self.params.name}: segment {index}: {what}")
+    def _fail(self, index: int, what: str, name: str | None) -> TiffFileError:
+        return TiffFileError(f"{name or self.params.name}: segment {index}: {what}")
 
-    def decode(self, data: bytes | None, index: int) -> np.ndarray:
-        """Decode segment index, padded to the full segment shape with the fill value."""
+    def decode(self, data: bytes | None, index: int, name: str | None = None) -> np.ndarray:
+        """Decode segment index, padded to the full segment shape with the fill value.
+        name: the page's, for messages, where the decoder is shared with other pages."""
         layout = self.params.layout
         if data is None:
             return np.full(layout.segment, self.params.fillvalue, self.dtype)
-        array = self.decode_valid(data, index)
+        array = self.decode_valid(data, index, name)
         if array.shape == layout.segment:
             return array
         full = np.full(layout.segment, self.params.fillvalue, self.dtype)
         full[: array.shape[0], : array.shape[1], : array.shape[2]] = array
         return full
 
-    def decode_valid(self, data: bytes, index: int) -> np.ndarray:
+    def decode_valid(self, data: bytes, index: int, name: str | None = None) -> np.ndarray:
         """Decode segment index to at least the part that lies inside the image."""
         if self._unsupported:
-            raise self._fail(index, self._unsupported)
+            raise self._fail(index, self._unsupported, name)
         assert self._codec is not None  # _unsupported says so where it is None
         role = self._codec.role
         try:
@@ -457,18 +459,18 @@ class SegmentDecoder:
             elif role is Role.IMAGE:
                 array = self._decode_image(data)
             else:
-                return self._decode_raw(data, index)
+                return self._decode_raw(data, index, name)
         except (RuntimeError, ValueError, TypeError, OverflowError) as exc:
             if isinstance(exc, TiffFileError):
                 raise
-            raise self._fail(index, f"cannot decode: {type(exc).__name__}: {exc}") from exc
+            raise self._fail(index, f"cannot decode: {type(exc).__name__}: {exc}", name) from exc
         except MemoryError as exc:
             # image codecs allocate what the stream's own header declares, which a
             # corrupt segment can make gigabytes: the file's fault, not the caller's
             raise self._fail(
-                index, f"cannot decode: no memory for the image its stream declares: {exc}"
+                index, f"cannot decode: no memory for the image its stream declares: {exc}", name
             ) from exc
-        return self._reshape(array, index).astype(self.dtype, copy=False)
+        return self._reshape(array, index, name).astype(self.dtype, copy=False)
 
     def _decode_image(self, data: bytes) -> np.ndarray:
         decode = self._decoder()
@@ -518,7 +520,7 @@ class SegmentDecoder:
         result: np.ndarray = self._decoder()(data, rows, width, params)
         return result
 
-    def _decode_raw(self, data: bytes | bytearray, index: int) -> np.ndarray:
+    def _decode_raw(self, data: bytes | bytearray, index: int, name: str | None) -> np.ndarray:
         params = self.params
         if params.fillorder == 2:
             data = imagecodecs.bitorder_decode(data)
@@ -531,7 +533,7 @@ class SegmentDecoder:
         if params.subsampled and params.ycbcr is not None:
             return self._subsampled(samples, index)
         array = self._unpack(samples)
-        array = self._reshape(array, index)
+        array = self._reshape(array, index, name)
         if array.dtype != self.dtype:
             array = array.astype(self.dtype)
         predictor = PREDICTORS.get(params.predictor)
@@ -587,7 +589,7 @@ class SegmentDecoder:
             unpacked = (unpacked.view(self.dtype) << shift) >> shift
         return unpacked
 
-    def _reshape(self, array: np.ndarray, index: int) -> np.ndarray:
+    def _reshape(self, array: np.ndarray, index: int, name: str | None) -> np.ndarray:
         """Give decoded samples their (depth, length, width, sample) shape, or fail."""
         layout = self.params.layout
         segment = layout.segment
@@ -610,4 +612,5 @@ class SegmentDecoder:
             index,
             f"corrupted {'tile' if layout.tiled else 'strip'}: "
             f"{array.size} samples cannot fill shape {valid}",
+            name,
         )

@@ -8,9 +8,9 @@ each.  Every offset and count is checked against the file size before it is used
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, overload
 
 import numpy as np
 
@@ -25,10 +25,15 @@ __all__ = [
     "ReadWindow",
     "Tag",
     "TiffHeader",
+    "ifd_block",
+    "ifd_entries",
+    "parse_ifd",
     "read_entries",
     "read_header",
     "read_ifd",
 ]
+
+_T = TypeVar("_T")
 
 # One read of this size at an IFD's offset usually holds all of its entries.
 IFD_READ_AHEAD = 4096
@@ -200,6 +205,16 @@ class Ifd(Mapping[int, Tag]):
     def __len__(self) -> int:
         return len(self.tags)
 
+    @overload
+    def get(self, code: int, /) -> Tag | None: ...
+
+    @overload
+    def get(self, code: int, /, default: Tag | _T) -> Tag | _T: ...
+
+    def get(self, code: int, /, default: object = None) -> object:
+        # Mapping's get raises and catches KeyError for every tag a page has not
+        return self.tags.get(code, default)
+
     def value(self, code: int, default: Any = None) -> Any:
         tag = self.tags.get(code)
         return default if tag is None else tag.value
@@ -226,6 +241,12 @@ def _entry_count(source: ByteSource, header: TiffHeader, offset: int, head: byte
 
 def read_ifd(source: ByteSource, header: TiffHeader, offset: int) -> Ifd:
     """Read all entries of the IFD at offset; values out of line are read later."""
+    return parse_ifd(source, header, offset, ifd_block(source, header, offset))
+
+
+def ifd_block(source: ByteSource, header: TiffHeader, offset: int) -> bytes:
+    """The bytes at offset that hold the IFD's entry count, its entries and (unless the
+    IFD ends the file) its next offset: one read, two where the IFD is large."""
     _check_ifd_offset(source, header, offset)
     block = source.read(offset, min(IFD_READ_AHEAD, source.size - offset))
     count = _entry_count(source, header, offset, block)
@@ -236,6 +257,25 @@ def read_ifd(source: ByteSource, header: TiffHeader, offset: int) -> Ifd:
                 f"{source.name}: IFD at offset {offset} with {count} entries is truncated"
             )
         block = source.read(offset, min(size + header.offset_size, source.size - offset))
+    return block
+
+
+def ifd_entries(header: TiffHeader, block: bytes) -> bytes:
+    """The raw entries in an IFD's block (see ifd_block)."""
+    (count,) = struct.unpack_from(header.count_format, block)
+    return block[header.count_size : header.count_size + count * header.entry_size]
+
+
+def parse_ifd(
+    source: ByteSource,
+    header: TiffHeader,
+    offset: int,
+    block: bytes,
+    keep: Container[int] | None = None,
+) -> Ifd:
+    """The IFD whose block ifd_block read; keep: parse only the entries of these tags."""
+    count = _entry_count(source, header, offset, block)
+    size = header.count_size + count * header.entry_size
     byteorder = header.byteorder
     value_size = header.offset_size
     entry = struct.Struct(byteorder + ("HHQ" if header.bigtiff else "HHI"))
@@ -247,7 +287,7 @@ def read_ifd(source: ByteSource, header: TiffHeader, offset: int) -> Ifd:
         field = position + entry.size
         position += header.entry_size
         fmt = FIELD_TYPES.get(dtype)
-        if fmt is None or code in tags:
+        if fmt is None or code in tags or (keep is not None and code not in keep):
             # unknown field types cannot be sized; duplicate codes keep the first, as libtiff
             continue
         nbytes = value_count * fmt.size

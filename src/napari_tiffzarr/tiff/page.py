@@ -335,7 +335,9 @@ class TiffPage:
             if tag is None:
                 continue
             values = tag.array()
-            if values.dtype.kind not in "iu" or (values.size and values.min() < 0):
+            kind = values.dtype.kind
+            # only signed values can be negative: the usual unsigned ones need no scan
+            if kind != "u" and (kind != "i" or (values.size and values.min() < 0)):
                 raise TiffFileError(
                     f"{self.name}: tag {tag.name} holds {values.dtype} values, not offsets"
                 )
@@ -448,6 +450,12 @@ class TiffPage:
             ojpeg=self.ojpeg,
             ycbcr=self.ycbcr_colours,
         )
+
+    @property
+    def coded_like(self) -> TiffPage:
+        """The page whose coding parameters this page's equal (names aside): itself, or
+        the page it borrows them from.  Decoders shared by pages are found from it."""
+        return self
 
     @property
     def codec(self) -> Codec | None:

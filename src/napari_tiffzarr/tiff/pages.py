@@ -10,8 +10,17 @@ from typing import TypeVar, overload
 
 from ..errors import TiffFileError, TiffNoPagesError
 from ..sources import ByteSource
-from .alike import AlikePage, ifd_signature
-from .ifd import EntryReader, IfdEntries, ReadWindow, TiffHeader, read_entries, read_ifd
+from .alike import PER_PAGE_TAGS, AlikePage, ModelEntries, ifd_signature
+from .ifd import (
+    EntryReader,
+    IfdEntries,
+    ReadWindow,
+    TiffHeader,
+    ifd_block,
+    ifd_entries,
+    parse_ifd,
+    read_entries,
+)
 from .kinds import page_class
 from .page import TiffPage
 
@@ -19,6 +28,9 @@ __all__ = ["LazyPages", "PageSequence", "TiffPages"]
 
 log = logging.getLogger("napari_tiffzarr")
 
+
+# Models whose raw entries a file's pages are compared with, before parsing them in full
+MODEL_ENTRIES_KEPT = 8
 
 # TiffPage, or TiffPage | None where a place may hold no page (read as the fill value)
 P = TypeVar("P", bound="TiffPage | None")
@@ -65,6 +77,8 @@ class TiffPages(PageSequence[TiffPage]):
         self._lock = threading.RLock()
         # the first page of each kind, by signature: later pages alike it borrow its work
         self._models: dict[tuple[object, ...], TiffPage] = {}
+        # the models' raw entries, most recent first: most pages are found by these alone
+        self._model_entries: list[ModelEntries] = []
         self._values: dict[tuple[int, int], bytes] = {}  # small tag values read for them
         self._empty_reason = ""
         self._append_offset(header.first_offset, first=True)
@@ -161,22 +175,33 @@ class TiffPages(PageSequence[TiffPage]):
             raise TiffNoPagesError(self._empty_reason)
         if not 0 <= index < len(self._offsets):
             raise IndexError(f"page index {index} out of range")
-        ifd = read_ifd(self._source, self._header, self._offsets[index])
+        source, header, offset = self._source, self._header, self._offsets[index]
+        block = ifd_block(source, header, offset)
+        entries = ifd_entries(header, block)
+        for known in self._model_entries:
+            if known.matches(entries):
+                own = parse_ifd(source, header, offset, block, keep=PER_PAGE_TAGS)
+                self._extend(index, own.next_offset)
+                return AlikePage(known.model, source, header, known.ifd(own), index)
+        ifd = parse_ifd(source, header, offset, block)
         self._extend(index, ifd.next_offset)
         kind = page_class(ifd)
         if kind is not TiffPage:
-            return kind(self._source, self._header, ifd, index)
+            return kind(source, header, ifd, index)
         signature = ifd_signature(ifd, self._values)
         if signature is None:
-            return TiffPage(self._source, self._header, ifd, index)
+            return TiffPage(source, header, ifd, index)
         model = self._models.get(signature)
         if model is None:
-            model = self._models.setdefault(
-                signature, TiffPage(self._source, self._header, ifd, index)
-            )
+            model = self._models.setdefault(signature, TiffPage(source, header, ifd, index))
             if model.ifd is ifd:
                 return model
-        return AlikePage(model, self._source, self._header, ifd, index)
+        with self._lock:
+            if len(self._model_entries) < MODEL_ENTRIES_KEPT and not any(
+                known.model is model for known in self._model_entries
+            ):
+                self._model_entries.insert(0, ModelEntries(model, ifd, entries))
+        return AlikePage(model, source, header, ifd, index)
 
     def __iter__(self) -> Iterator[TiffPage]:
         index = 0

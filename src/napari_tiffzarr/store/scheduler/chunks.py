@@ -3,17 +3,21 @@
 What a decoding thread does per chunk, apart from the zarr protocol: look in the
 decoded-chunk cache, check the page against its level's keyframe, read the segment (or
 the segments of a spanned chunk) under the store's lock, decode with the page's
-SegmentDecoder, keep the result in the cache, and apply on_error to what the file's
-content breaks.  A run of single-segment chunks of one page is read with one coalesced
-read before they are decoded one after the other on the same thread.
+SegmentDecoder (one for all pages that decode alike), keep the result in the cache, and
+apply on_error to what the file's content breaks.  A run of single-segment chunks of one
+page is read with one coalesced read before they are decoded one after the other on the
+same thread.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -24,13 +28,17 @@ from ..index import ChunkIndex
 from ..keys import ChunkRef, chunk_segments
 from .cache import ChunkCache
 
-__all__ = ["ChunkData", "ChunkReader", "Fetched", "TiffChunkWarning", "page_key"]
+__all__ = ["DECODERS_KEPT", "ChunkData", "ChunkReader", "Fetched", "TiffChunkWarning", "page_key"]
 
 Fetched = bytes | BaseException  # a segment's bytes, or why they could not be fetched
 # what a read is given: one segment's, or for a chunk of several segments each one's by range
 ChunkData = Fetched | Mapping[tuple[int, int], Fetched | None]
 # runs the parts of one chunk, the calling thread among those that run them
 Share = Callable[[Sequence[Callable[[], None]]], None]
+
+# Decoders a reader keeps, one per set of coding parameters, least recently used dropped:
+# a series' pages decode alike (a stack, the files of a dataset), its levels in a few ways
+DECODERS_KEPT = 16
 
 
 class TiffChunkWarning(UserWarning):
@@ -60,7 +68,13 @@ class ChunkReader:
         # whether the views of this store feed the scheduler's prefetch; the store's
         # readahead, which a viewer turns on once a layer is open
         self.readahead = index.config.readahead
-        self._decoders: dict[tuple[int, int], SegmentDecoder] = {}
+        # each page's decoder, found once per page through the page whose parameters its
+        # are (pages alike one model: one look-up of parameters for all of them); the
+        # decoders themselves, by parameters
+        self._page_decoders: dict[tuple[int, int], SegmentDecoder] = {}
+        self._like_decoders: WeakKeyDictionary[TiffPage, SegmentDecoder] = WeakKeyDictionary()
+        self._decoders: OrderedDict[tuple[Hashable, ...], SegmentDecoder] = OrderedDict()
+        self._decoders_lock = threading.Lock()  # decoding threads find decoders at once
         self.failed: set[ChunkRef] = set()  # unreadable, shown as the fill value
         self.partly_failed: set[ChunkRef] = set()  # spanned chunks with unreadable tiles
 
@@ -190,7 +204,7 @@ class ChunkReader:
                 return None
             with self._lock:
                 data = page.source.read(*segment)
-        return self._decoder(page).decode(data, ref.segment)
+        return self.decoder(page).decode(data, ref.segment, page.name)
 
     def _decode_spanned(
         self,
@@ -210,7 +224,7 @@ class ChunkReader:
         out = np.full(
             (depth, length * rows, width * columns, samples), self.index.fillvalue, page.dtype
         )
-        decoder = self._decoder(page)
+        decoder = self.decoder(page)
         on_error = self.index.config.on_error
 
         def decode_row(row: list[tuple[int, int, int]]) -> None:
@@ -233,7 +247,7 @@ class ChunkReader:
                     if blob is None:
                         with self._lock:
                             blob = page.source.read(*found)
-                    tile = decoder.decode(blob, segment)
+                    tile = decoder.decode(blob, segment, page.name)
                 except TiffFileError as exc:
                     if on_error == "raise":
                         raise
@@ -251,13 +265,36 @@ class ChunkReader:
         (self._share if parallel else _serially)(parts)
         return out
 
-    def _decoder(self, page: TiffPage) -> SegmentDecoder:
+    def decoder(self, page: TiffPage) -> SegmentDecoder:
+        """The decoder of page's segments, shared with the pages that decode alike."""
         # pages of a multi-file series may share offsets: the file is part of the key
         key = (id(page.source), page.offset)
-        decoder = self._decoders.get(key)
+        decoder = self._page_decoders.get(key)
         if decoder is None:
-            decoder = SegmentDecoder(page.coding(self.index.fillvalue), page.dtype)
-            self._decoders[key] = decoder
+            like = page.coded_like  # the page whose parameters these are, worked out once
+            decoder = self._like_decoders.get(like)
+            if decoder is None:
+                decoder = self._like_decoders[like] = self._shared_decoder(like)
+            self._page_decoders[key] = decoder
+        return decoder
+
+    def _shared_decoder(self, page: TiffPage) -> SegmentDecoder:
+        """The decoder of every page with this page's coding parameters and type: built
+        once for them (its tables, its checks), not once per page."""
+        params = page.coding(self.index.fillvalue)
+        key = (params, page.dtype)
+        try:
+            hash(key)
+        except TypeError:  # a fill value that cannot be a key: this page's own decoder
+            return SegmentDecoder(params, page.dtype)
+        with self._decoders_lock:
+            decoder = self._decoders.get(key)
+            if decoder is not None:
+                self._decoders.move_to_end(key)
+                return decoder
+            decoder = self._decoders[key] = SegmentDecoder(params, page.dtype)
+            if len(self._decoders) > DECODERS_KEPT:
+                self._decoders.popitem(last=False)
         return decoder
 
 
