@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
 
 __all__ = [
     "TiffBuilder",
+    "broken_page_stack",
     "gray_entries",
     "ASCII",
     "BYTE",
@@ -94,3 +98,18 @@ def gray_entries(
         279: (LONG, [count]),
         339: (SHORT, [sampleformat]),
     }
+
+
+def broken_page_stack(path: Path, broken: int, pages: int = 5) -> np.ndarray:
+    """A stack of pages of 32 x 32 uint16, deflate, written by tifffile, with the deflate
+    stream of page broken overwritten by garbage; the pixels as written."""
+    import tifffile
+
+    data = np.arange(pages * 32 * 32, dtype=np.uint16).reshape(pages, 32, 32)
+    tifffile.imwrite(path, data, compression="zlib", metadata=None)
+    with tifffile.TiffFile(path) as oracle:
+        offset = int(oracle.pages[broken].dataoffsets[0])
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + 16] = b"\xff" * 16
+    path.write_bytes(bytes(raw))
+    return data

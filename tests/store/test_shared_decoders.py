@@ -18,6 +18,7 @@ from napari_tiffzarr.store import ZarrTiffStore
 from napari_tiffzarr.store.scheduler.cache import ChunkCache
 from napari_tiffzarr.store.scheduler.chunks import DECODERS_KEPT, ChunkReader
 from napari_tiffzarr.tiff.series.base import TiffPageSeries
+from tiffbuild import broken_page_stack
 
 
 def _reader(series: TiffPageSeries) -> ChunkReader:
@@ -132,13 +133,7 @@ def test_pages_differing_in_jpeg_tables_have_their_own_decoders(tmp_path: Path) 
 
 def test_a_shared_decoder_names_the_page_that_fails(tmp_path: Path) -> None:
     path = tmp_path / "broken.tif"
-    data = np.arange(5 * 32 * 32, dtype=np.uint16).reshape(5, 32, 32)
-    tifffile.imwrite(path, data, compression="zlib", metadata=None)
-    with tifffile.TiffFile(path) as oracle:
-        offset = int(oracle.pages[3].dataoffsets[0])
-    raw = bytearray(path.read_bytes())
-    raw[offset : offset + 16] = b"\xff" * 16  # page 3's deflate stream is garbage now
-    path.write_bytes(bytes(raw))
+    data = broken_page_stack(path, broken=3)  # page 3's deflate stream is garbage
     with TiffFile(path) as tif, ZarrTiffStore(tif.series[0]) as store:
         array = zarr.open_array(store, mode="r")
         np.testing.assert_array_equal(array[:3], data[:3])  # decoded by the shared decoder

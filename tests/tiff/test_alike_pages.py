@@ -12,6 +12,7 @@ import tifffile
 from napari_tiffzarr import TiffFile, TiffFileError
 from napari_tiffzarr.tiff.alike import AlikePage
 from napari_tiffzarr.tiff.page import TiffPage
+from tiffbuild import broken_page_stack
 
 
 def test_a_stack_parses_one_page_of_each_kind(tmp_path: Path) -> None:
@@ -60,13 +61,7 @@ def test_pages_that_differ_in_coding_are_not_alike(tmp_path: Path) -> None:
 
 def test_an_alike_page_names_itself_in_errors(tmp_path: Path) -> None:
     path = tmp_path / "broken.tif"
-    data = np.arange(5 * 32 * 32, dtype=np.uint16).reshape(5, 32, 32)
-    tifffile.imwrite(path, data, compression="zlib", metadata=None)
-    with tifffile.TiffFile(path) as oracle:
-        offset = int(oracle.pages[4].dataoffsets[0])
-    raw = bytearray(path.read_bytes())
-    raw[offset : offset + 16] = b"\xff" * 16  # page 4's deflate stream is garbage now
-    path.write_bytes(bytes(raw))
+    data = broken_page_stack(path, broken=4)  # page 4's deflate stream is garbage
     with TiffFile(path) as tif:
         model = tif.pages[1]  # the first of its kind parsed is the model of the others
         page = tif.pages[4]
