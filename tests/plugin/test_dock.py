@@ -100,6 +100,24 @@ def test_a_clicked_section_unfolds_into_view(make_napari_viewer, qtbot, size, tm
     qtbot.waitUntil(lambda: _in_view(widget, widget.status.native), timeout=WAIT_MS)
 
 
+@pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)], ids=["1280x800", "1600x1000"])
+def test_a_status_said_while_a_section_unfolds_stays_in_view(  # type: ignore[no-untyped-def]
+    make_napari_viewer, qtbot, size
+) -> None:
+    """On a busy machine an export can end before a section clicked open has finished
+    unfolding: what was said last is what stays in view."""
+    _, widget = _demo(make_napari_viewer, qtbot, size)
+    _click_open(qtbot, widget.export_section)
+    qtbot.waitUntil(lambda: _in_view(widget, widget.exporting.export.native), timeout=WAIT_MS)
+    _click_open(qtbot, widget.structure)  # still unfolding when the status speaks
+    widget.status.value = "wrote " + "/a/long/path/to/where/the/references/went" * 3
+    animation = widget.structure.findChild(QPropertyAnimation)
+    qtbot.waitUntil(lambda: animation.state() == QAbstractAnimation.State.Stopped, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _in_view(widget, widget.status.native), timeout=WAIT_MS)
+    qtbot.wait(300)  # nothing that settles later takes it out of view again
+    assert _in_view(widget, widget.status.native)
+
+
 def test_the_dock_grows_into_what_the_layer_list_spares(make_napari_viewer, qtbot) -> None:  # type: ignore[no-untyped-def]
     """1600 x 1000: the layer list, holding one layer, is given far more than its minimum;
     the unfolded export section takes it, and folding gives it back."""

@@ -114,6 +114,10 @@ class DockFitting(QObject):
         self._widget = widget
         self._scroll = scroll
         self._window: weakref.ref[QWidget] | None = None  # weakly: it must not outlive napari
+        # the part last asked to show (a section clicked open, a new status): the one kept
+        # in view, whatever settles after it (a slow section's unfolding ends after an
+        # export has said it is done)
+        self._asked: weakref.ref[QWidget] | None = None
         self._revealing: weakref.ref[QWidget] | None = None
         # resizes come in bursts: one fit once they have been handled (a timer owned by
         # the widget dies with it)
@@ -137,7 +141,7 @@ class DockFitting(QObject):
             section.toggled.connect(partial(self._toggled, section))
             animation = section.findChild(QPropertyAnimation)
             if animation is not None:
-                animation.finished.connect(partial(self.settle, section))
+                animation.finished.connect(partial(self._settled, section))
 
     # -- what starts a fit ------------------------------------------------------------
     def eventFilter(self, watched: Any, event: Any) -> bool:  # Qt's name
@@ -168,15 +172,22 @@ class DockFitting(QObject):
         self._window = weakref.ref(window)
 
     def _toggled(self, section: QCollapsible, _opened: bool) -> None:
+        self._asked = weakref.ref(section)  # folded, it asks for nothing to be shown
         animation = section.findChild(QPropertyAnimation)
         if animation is None or animation.state() != QAbstractAnimation.State.Running:
-            self.settle(section)  # folded or unfolded at once: its height is known now
+            self._settled(section)  # folded or unfolded at once: its height is known now
         # else the animation's end settles it
 
     def settle(self, part: QWidget) -> None:
-        """part of the widget (a section, the status line) has its final height: fit the
-        dock to it, then, if it shows, bring it into view where the dock could not grow
-        enough."""
+        """part of the widget (the status line) has its final height and asks to be seen:
+        fit the dock to it, then, if it shows, bring it into view where the dock could
+        not grow enough."""
+        self._asked = weakref.ref(part)
+        self._settled(part)
+
+    def _settled(self, part: QWidget) -> None:
+        """part has its final height: fit the dock, and keep the part last asked for in
+        view."""
         _activate_upwards(part, self._widget)
         self._widget.updateGeometry()  # its size hint follows the content's
         found = self._dock()
@@ -187,7 +198,8 @@ class DockFitting(QObject):
             allotted = found[1].height()
             _activate_upwards(self._widget, found[1])
             self.fit(allotted)
-        self._revealing = weakref.ref(part) if _shows(part) else None
+        asked = self._asked() if self._asked is not None else None
+        self._revealing = weakref.ref(asked) if asked is not None and _shows(asked) else None
         self._keep_revealed()
         self._reveal.start()  # and again once the layouts have placed it
 
