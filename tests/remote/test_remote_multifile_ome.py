@@ -17,6 +17,7 @@ from remote_server import RangeServer
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.sources.remote import REMOTE_BLOCK_SIZE, REMOTE_COALESCE_GAP
 from napari_tiffzarr.store import ZarrTiffStore
+from ome_xml import channel_files_xml
 
 NAMES = ["cells_c0.ome.tif", "cells_c1.ome.tif", "cells_c2.ome.tif"]
 UUIDS = [f"urn:uuid:0000000{c}-aaaa-bbbb-cccc-dddddddddddd" for c in range(3)]
@@ -25,20 +26,8 @@ PLANES, LENGTH, WIDTH, TILE = 3, 64, 96, 32
 
 def _xml(own: int) -> str:
     """The dataset's OME-XML as the file of channel own holds it: one file per channel."""
-    tiffdata = "".join(
-        f'<TiffData FirstC="{c}" IFD="0" PlaneCount="{PLANES}">'
-        f'<UUID FileName="{NAMES[c]}">{UUIDS[c]}</UUID></TiffData>'
-        for c in range(3)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" '
-        f'UUID="{UUIDS[own]}"><Image ID="Image:0" Name="cells"><Pixels ID="Pixels:0" '
-        f'DimensionOrder="XYZCT" Type="uint16" SizeX="{WIDTH}" SizeY="{LENGTH}" '
-        f'SizeZ="{PLANES}" SizeC="3" SizeT="1">'
-        + "".join(f'<Channel ID="Channel:0:{c}" SamplesPerPixel="1"/>' for c in range(3))
-        + tiffdata
-        + "</Pixels></Image></OME>"
+    return channel_files_xml(
+        NAMES, UUIDS, own, planes=PLANES, length=LENGTH, width=WIDTH, name="cells"
     )
 
 

@@ -13,6 +13,7 @@ import zarr
 
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
+from ome_xml import channel_files_xml
 
 NAMES = ["cells_c0.ome.tif", "cells_c1.ome.tif", "cells_c2.ome.tif"]
 UUIDS = [f"urn:uuid:0000000{c}-1111-2222-3333-444444444444" for c in range(3)]
@@ -21,21 +22,7 @@ UUIDS = [f"urn:uuid:0000000{c}-1111-2222-3333-444444444444" for c in range(3)]
 def _xml(own: int) -> str:
     """The dataset's OME-XML as the file of channel own holds it: 3 channels of 2 planes,
     each channel in its own file."""
-    tiffdata = "".join(
-        f'<TiffData FirstC="{c}" FirstZ="0" IFD="0" PlaneCount="2">'
-        f'<UUID FileName="{NAMES[c]}">{UUIDS[c]}</UUID></TiffData>'
-        for c in range(3)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" '
-        f'UUID="{UUIDS[own]}">'
-        '<Image ID="Image:0" Name="cells"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" '
-        'Type="uint16" SizeX="20" SizeY="16" SizeZ="2" SizeC="3" SizeT="1">'
-        + "".join(f'<Channel ID="Channel:0:{c}" SamplesPerPixel="1"/>' for c in range(3))
-        + tiffdata
-        + "</Pixels></Image></OME>"
-    )
+    return channel_files_xml(NAMES, UUIDS, own, planes=2, length=16, width=20, name="cells")
 
 
 @pytest.fixture

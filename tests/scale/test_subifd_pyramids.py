@@ -14,6 +14,7 @@ import zarr
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
 from napari_tiffzarr.tiff.sequence import TiffSequence
+from ome_xml import channel_files_xml
 
 LEVELS = 3  # the image and two SubIFD levels below it
 PLANES, LENGTH, WIDTH = 2, 96, 80
@@ -64,20 +65,8 @@ UUIDS = [f"urn:uuid:0000000{c}-1234-5678-9abc-def012345678" for c in range(3)]
 
 
 def _xml(own: int) -> str:
-    tiffdata = "".join(
-        f'<TiffData FirstC="{c}" IFD="0" PlaneCount="{PLANES}">'
-        f'<UUID FileName="{NAMES[c]}">{UUIDS[c]}</UUID></TiffData>'
-        for c in range(3)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" '
-        f'UUID="{UUIDS[own]}"><Image ID="Image:0" Name="multi"><Pixels ID="Pixels:0" '
-        f'DimensionOrder="XYZCT" Type="uint16" SizeX="{WIDTH}" SizeY="{LENGTH}" '
-        f'SizeZ="{PLANES}" SizeC="3" SizeT="1">'
-        + "".join(f'<Channel ID="Channel:0:{c}" SamplesPerPixel="1"/>' for c in range(3))
-        + tiffdata
-        + "</Pixels></Image></OME>"
+    return channel_files_xml(
+        NAMES, UUIDS, own, planes=PLANES, length=LENGTH, width=WIDTH, name="multi"
     )
 
 

@@ -18,6 +18,7 @@ from napari_tiffzarr.store import ZarrTiffStore
 from napari_tiffzarr.store.scheduler.cache import ChunkCache
 from napari_tiffzarr.store.scheduler.chunks import DECODERS_KEPT, ChunkReader
 from napari_tiffzarr.tiff.series.base import TiffPageSeries
+from ome_xml import channel_files_xml
 from tiffbuild import broken_page_stack
 
 
@@ -54,20 +55,9 @@ def _ome_dataset(
     planes, length, width = channels[0].shape
     names = [f"c{c}.ome.tif" for c in range(len(channels))]
     uuids = [f"urn:uuid:{c:08d}-0000-0000-0000-000000000000" for c in range(len(channels))]
-    tiffdata = "".join(
-        f'<TiffData FirstC="{c}" IFD="0" PlaneCount="{planes}">'
-        f'<UUID FileName="{name}">{uuid}</UUID></TiffData>'
-        for c, (name, uuid) in enumerate(zip(names, uuids, strict=True))
-    )
     for c, (data, extra) in enumerate(zip(channels, options, strict=True)):
-        xml = (
-            '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/'
-            f'Schemas/OME/2016-06" UUID="{uuids[c]}"><Image ID="Image:0"><Pixels ID="Pixels:0" '
-            f'DimensionOrder="XYZCT" Type="{data.dtype.name}" SizeX="{width}" SizeY="{length}" '
-            f'SizeZ="{planes}" SizeC="{len(channels)}" SizeT="1">'
-            + "".join(f'<Channel ID="Channel:0:{i}"/>' for i in range(len(channels)))
-            + tiffdata
-            + "</Pixels></Image></OME>"
+        xml = channel_files_xml(
+            names, uuids, c, planes=planes, length=length, width=width, dtype=data.dtype.name
         )
         tifffile.imwrite(
             folder / names[c],
