@@ -11,8 +11,9 @@ the caller's budget; a zoom reads the next level around the same focus.
 zarr asks for a selection of more chunks than it keeps in flight over several turns, in
 C order: those later turns are more of the same view, which grows, not new views.  The
 motion is measured between the first turns of two selections, alike in size.  Knowing
-nothing yet, the chunks around the view and the finer level under it come first; a jump
-(a click far along a slider) predicts nothing until the view moves on from there.
+nothing yet (a first view, or one after a jump: a click far along a slider), the chunks
+around the view, the frames beside it along each slider and the finer level under it
+come first.
 
 Pure arithmetic on chunk coordinates: the scheduler turns them into chunks to decode.
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from ..keys import ChunkGrid
 
-__all__ = ["Box", "Motion", "View", "box_of", "predict", "view_of"]
+__all__ = ["SPACE_ROLES", "Box", "Motion", "View", "box_of", "predict", "view_of"]
 
 Box = tuple[tuple[int, int], ...]  # per dimension, the first and last chunk index
 
@@ -40,7 +41,7 @@ MAX_STEP_CHUNKS = 16
 # Along a slider, a jump is a move of more frames than this: napari plays frame by frame,
 # and a hand dragging a slider skips a few at most.
 MAX_SLIDER_STEP = 4
-_SPACE_ROLES = (2, 3)  # length and width
+SPACE_ROLES = (2, 3)  # length and width: the plane a view shows; the other roles slide
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,9 +189,9 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
     # nothing known yet: around the view in space, the frames beside it along each slider
     # (the first step of a slider, or the one after a jump, is then ready too), and the
     # finer level under it (a viewer opens on the whole image, then zooms in)
-    yield from new(view.level, _clip(_grown(view.box, grid, _SPACE_ROLES), grid.grid))
+    yield from new(view.level, _clip(_grown(view.box, grid, SPACE_ROLES), grid.grid))
     for dim, role in enumerate(grid.served_roles):
-        if role in _SPACE_ROLES:
+        if role in SPACE_ROLES:
             continue
         for side in (1, -1):
             beside = list(view.box)

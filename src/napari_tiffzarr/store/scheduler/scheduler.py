@@ -26,7 +26,7 @@ from ..keys import ChunkRef
 from .cache import DEFAULT_CACHE_BYTES, ChunkCache
 from .chunks import ChunkData, ChunkReader, Fetched
 from .fetching import RemoteFetcher
-from .motion import Motion, predict, view_of
+from .motion import SPACE_ROLES, Motion, predict, view_of
 from .pool import DecodePool, Waiting
 from .turn import Asked, Turn, in_flight
 
@@ -40,7 +40,6 @@ MAX_PLANNED = 512
 REMOTE_GROUP = 16
 # Stores whose motion is remembered: a viewer's layers, and a few more.
 MOTIONS = 16
-SPACE = (2, 3)  # the roles of a level's length and width: the plane a view shows
 
 _Foreground = tuple[ChunkReader, ChunkRef, "ChunkData | None"]
 _Prefetch = tuple[ChunkReader, list[ChunkRef]]
@@ -164,14 +163,14 @@ class ReadScheduler:
             view = view_of(main.level, main.coords, now)
             grid = reader.index.levels[main.level].grid
             roles = grid.served_roles
-            sliders = [d for d, role in enumerate(roles) if role not in SPACE]
+            sliders = [d for d, role in enumerate(roles) if role not in SPACE_ROLES]
             if motion.continues(view, sliders):
                 motion.extend(view)  # the rest of a selection zarr reads over turns
             else:
                 whole = all(
                     (low, high) == (0, count - 1)
                     for (low, high), count, role in zip(view.box, grid.grid, roles, strict=True)
-                    if role in SPACE
+                    if role in SPACE_ROLES
                 )
                 more = 0 < in_flight() <= len(main.coords)
                 if not motion.observe(view, whole=whole, more=more, sliders=sliders):
