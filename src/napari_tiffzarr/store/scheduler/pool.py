@@ -138,7 +138,10 @@ class DecodePool(Generic[Job, Prefetch]):
         """Run job, on this thread unless a decoding thread has taken it by the end of
         the loop's turn; its result, or its exception raised here."""
         if self.workers <= 1:  # nobody to share with: no queue, no turn given away
-            self._start_here()
+            with self._changed:
+                if self._closed:
+                    raise self._closed_error()
+                self._running += 1
             return self._finish_here(job)
         waiting = Waiting(job, asyncio.get_running_loop().create_future(), self._handoff)
         with self._changed:
@@ -159,21 +162,19 @@ class DecodePool(Generic[Job, Prefetch]):
             return await waiting.future
         return self._finish_here(job)
 
-    def _start_here(self) -> None:
-        with self._changed:
-            if self._closed:
-                raise self._closed_error()
-            self._running += 1
-
     def _finish_here(self, job: Job) -> Any:
-        """Run job on this thread, counted as running from _start_here (or its like)."""
+        """Run job on this thread, already counted as running."""
         try:
             return self._run_here(job)
         finally:
-            with self._changed:
-                self._running -= 1
-                if not self.busy:
-                    self._changed.notify_all()  # the prefetch threads may go on
+            self._ran_one()
+
+    def _ran_one(self) -> None:
+        """A foreground run (or a job run by its reader) has ended."""
+        with self._changed:
+            self._running -= 1
+            if not self.busy:
+                self._changed.notify_all()  # the prefetch threads may go on
 
     def share(self, parts: Sequence[Callable[[], None]]) -> None:
         """Run parts of one foreground job, the calling thread among those that run
@@ -241,10 +242,7 @@ class DecodePool(Generic[Job, Prefetch]):
                 else:
                     self._run(taken)
             finally:
-                with self._changed:
-                    self._running -= 1
-                    if not self.busy:
-                        self._changed.notify_all()  # the prefetch threads may go on
+                self._ran_one()
 
     def _run(self, run: list[Waiting[Job]]) -> None:
         try:
