@@ -64,6 +64,13 @@ def write_tzcyx(path: Path) -> np.ndarray:
     return data
 
 
+def array_dimension_names(array: zarr.Array) -> list[str]:
+    """An array's dimension names: zarr 3's dimension_names, zarr 2's _ARRAY_DIMENSIONS."""
+    if array.metadata.zarr_format == 3:
+        return list(array.metadata.dimension_names or [])
+    return list(array.attrs["_ARRAY_DIMENSIONS"])  # type: ignore[arg-type]
+
+
 def check_dimension_names(group: zarr.Group, layout: str) -> list[str]:
     """Assert that every level's dimension names are the multiscales axes' names (in
     tifffile's layout a smaller level's shrunk dimensions get the level's index, as
@@ -77,11 +84,7 @@ def check_dimension_names(group: zarr.Group, layout: str) -> list[str]:
     for dataset in multiscale["datasets"]:
         array = group[dataset["path"]]
         assert isinstance(array, zarr.Array)
-        found = (
-            list(array.metadata.dimension_names or [])
-            if array.metadata.zarr_format == 3
-            else list(array.attrs["_ARRAY_DIMENSIONS"])  # type: ignore[arg-type]
-        )
+        found = array_dimension_names(array)
         base = base or array.shape
         level = int(dataset["path"])
         expected = [

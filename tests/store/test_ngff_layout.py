@@ -20,7 +20,12 @@ from zarr.core.buffer import default_buffer_prototype
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
 from napari_tiffzarr.store.ngff import ngff_order, ngff_problems
-from ngff_files import write_multichannel_ome, write_rgb_pyramid, write_tzcyx
+from ngff_files import (
+    array_dimension_names,
+    write_multichannel_ome,
+    write_rgb_pyramid,
+    write_tzcyx,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::zarr.errors.ZarrUserWarning")
 
@@ -138,11 +143,7 @@ def test_every_level_named_as_the_axes(tmp_path: Path, zarr_format: int) -> None
         for level in range(3):
             array = group[str(level)]
             assert isinstance(array, zarr.Array)
-            names = (
-                array.metadata.dimension_names
-                if zarr_format == 3
-                else tuple(array.attrs["_ARRAY_DIMENSIONS"])  # type: ignore[arg-type]
-            )
+            names = tuple(array_dimension_names(array))
             assert names == ("y", "x") == tuple(a.name for a in multiscale.axes)
         # tifffile's layout: the axes are named by its letters, as level 0's dimensions;
         # a smaller level's shrunk dimensions are named apart, as tifffile's are
@@ -156,12 +157,7 @@ def test_every_level_named_as_the_axes(tmp_path: Path, zarr_format: int) -> None
         for level, expected in enumerate([("Y", "X"), ("Y_1", "X_1"), ("Y_2", "X_2")]):
             array = seed_group[str(level)]
             assert isinstance(array, zarr.Array)
-            names = (
-                array.metadata.dimension_names
-                if zarr_format == 3
-                else tuple(array.attrs["_ARRAY_DIMENSIONS"])  # type: ignore[arg-type]
-            )
-            assert names == expected
+            assert tuple(array_dimension_names(array)) == expected
         if zarr_format == 2:  # NGFF 0.4 says nothing of zarr 2's dimension names
             assert seed.index.ngff_problems == []
             _validate(seed)
