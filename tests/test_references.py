@@ -810,3 +810,23 @@ def test_a_truncated_segment_is_refused_before_any_output(tmp_path: Path) -> Non
         for reader in (ours, array):
             with pytest.raises(TiffFileError, match="corrupted strip"):
                 reader[48:]
+
+
+@pytest.mark.parametrize("missing", ["folder", "file"])
+def test_references_into_a_missing_folder_name_the_folder(tmp_path: Path, missing: str) -> None:
+    path = tmp_path / "image.tif"
+    tifffile.imwrite(path, gradient((32, 32), "u1"))
+    parent = tmp_path / "nowhere"
+    if missing == "file":  # a file stands where the folder should be
+        parent.write_text("")
+    target = parent / "image.json"
+    with TiffFile(path) as tif:
+        store = ZarrTiffStore(tif.series[0])
+        expected = "does not exist" if missing == "folder" else "is not a folder"
+        with pytest.raises(FileNotFoundError, match=f"the folder {parent} {expected}"):
+            store.write_fsspec(target, tmp_path.as_uri())
+        with pytest.raises(FileNotFoundError, match=f"the folder {parent} {expected}"):
+            write_sequence(target, [store, store], tmp_path.as_uri(), axis="T")
+    # nothing written anywhere: no temporary file, no partial sequence
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == ({"image.tif", "nowhere"} if missing == "file" else {"image.tif"})

@@ -291,17 +291,9 @@ def _urls_folder(urls: Sequence[str]) -> str:
     return folders.pop()
 
 
-def _check_output_folder(output: str) -> None:
-    """The output's folder must exist: say so, before any file is opened or written."""
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        what = "is not a folder" if os.path.exists(folder) else "does not exist"
-        raise FileNotFoundError(f"{output}: the folder {folder} {what}")
-
-
 def _refs(args: argparse.Namespace) -> int:
     """Write the references of one file, or of several joined along a new leading axis."""
-    from .references import write_sequence
+    from .references import check_output_folder, write_sequence
     from .store import ZarrTiffStore
 
     try:
@@ -312,7 +304,7 @@ def _refs(args: argparse.Namespace) -> int:
             raise ValueError("local files and URLs together: give --url")
         if args.relative and any(remote):
             raise ValueError("--relative applies only to local files")
-        _check_output_folder(args.output)
+        check_output_folder(args.output)
         url = args.url
         if url is None and any(remote):
             url = _urls_folder(args.files)

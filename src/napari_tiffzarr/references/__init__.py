@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from .codecs import register_codecs
 from .coding import DEFAULT_COMPRESSORS, ChunkCoding, chunk_coding, required_codecs
-from .output import FsspecOptions, write_fsspec, write_sequence
+from .output import FsspecOptions, check_output_folder, write_fsspec, write_sequence
 
 __all__ = [
     "DEFAULT_COMPRESSORS",
     "ChunkCoding",
     "FsspecOptions",
+    "check_output_folder",
     "chunk_coding",
     "register_codecs",
     "required_codecs",

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
     from ..store.config import Layout, ZarrFormat
     from ..store.store import ZarrTiffStore
 
-__all__ = ["FsspecOptions", "ReferenceOptions", "write_fsspec", "write_sequence"]
+__all__ = [
+    "FsspecOptions",
+    "ReferenceOptions",
+    "check_output_folder",
+    "write_fsspec",
+    "write_sequence",
+]
 
 
 class ReferenceOptions(TypedDict, total=False):
@@ -53,6 +59,15 @@ class FsspecOptions(ReferenceOptions, total=False):
     _close: bool
 
 
+def check_output_folder(output: str | os.PathLike[str]) -> None:
+    """The output's folder must exist. Said before anything is written, and naming the
+    folder: otherwise the first error would name the temporary file beside the output."""
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise FileNotFoundError(f"{os.fspath(output)}: the folder {folder} {what}")
+
+
 def _create_temporary(path: str) -> tuple[int, str]:
     """A new file beside path, with the mode ``open(path, "w")`` would give it: an existing
     file's own, else 0666 less the umask, which the kernel applies (mkstemp's is 0600)."""
@@ -84,6 +99,7 @@ def _output(
         yield jsonfile
         return
     path = os.fspath(jsonfile)
+    check_output_folder(path)
     partial = path + ".partial"  # a sequence written in several calls grows here
     if append:
         if not os.path.exists(partial):
@@ -173,6 +189,8 @@ def write_sequence(
     array differs from the first's (shape, type, chunks or codecs)."""
     if not stores:
         raise ValueError("no files to join")
+    if isinstance(jsonfile, (str, os.PathLike)):
+        check_output_folder(jsonfile)  # before every file's metadata is built
     zarr_format = options.get("zarr_format")
     compressors = options.get("compressors")
     portable = bool(options.get("portable", False))
