@@ -9,6 +9,7 @@ its own chunks are reached.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,6 +31,17 @@ __all__ = ["ChunkIndex", "ChunkLocation", "Level"]
 # Keys parsed and kept per index: a few MB at most, many screens of tiles
 _KEYS_REMEMBERED = 1 << 16
 Located = tuple[int, tuple[int, ...]]  # a chunk key's level and chunk coordinates
+
+# An index as zarr writes it (see is_index), and the chunk keys made of them, by zarr
+# format and whether levels are prefixed: one match per key, where splitting and testing
+# each part cost the event loop more than the rest of a cold chunk's Python.
+_INDEX = "(?:0|[1-9][0-9]*)"
+_KEY_PATTERNS = {
+    (3, False): re.compile(f"c(?:/({_INDEX}(?:/{_INDEX})*))?"),
+    (3, True): re.compile(f"({_INDEX})/c(?:/({_INDEX}(?:/{_INDEX})*))?"),
+    (2, False): re.compile(f"({_INDEX}(?:\\.{_INDEX})*)"),
+    (2, True): re.compile(f"({_INDEX})/({_INDEX}(?:\\.{_INDEX})*)"),
+}
 
 
 @dataclass(frozen=True)
@@ -205,26 +217,19 @@ class ChunkIndex:
         return found
 
     def _locate(self, key: str) -> Located | None:
+        config = self.config
+        match = _KEY_PATTERNS[config.zarr_format, config.multiscales].fullmatch(key)
+        if match is None:
+            return None
         level = 0
-        if self.config.multiscales:
-            head, _, key = key.partition("/")
-            if not is_index(head) or int(head) >= len(self.levels):
+        if config.multiscales:
+            level = int(match[1])
+            if level >= len(self.levels):
                 return None
-            level = int(head)
-        parts = self._coords(key)
-        if parts is None or not all(is_index(p) for p in parts):
-            return None
-        return level, tuple(int(p) for p in parts)
-
-    def _coords(self, key: str) -> list[str] | None:
-        """The index texts of a chunk key relative to its array, None if it is none."""
-        if self.config.zarr_format == 2:
-            return key.split(".")
-        if key == "c":
-            return []
-        if not key.startswith("c/"):
-            return None
-        return key[2:].split("/")
+        coords = match[match.re.groups]
+        if not coords:
+            return level, ()
+        return level, tuple(map(int, coords.split("/" if config.zarr_format == 3 else ".")))
 
     # -- chunks --------------------------------------------------------------------------
     def page(self, ref: ChunkRef) -> TiffPage | None:

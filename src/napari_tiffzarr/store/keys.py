@@ -9,7 +9,7 @@ dimension of length 1.  That mapping makes chunk lookup arithmetic, not search.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import TiffFileError
 from ..tiff.layout import SegmentLayout
@@ -105,25 +105,14 @@ class ChunkGrid:
     span: tuple[int, int] = (1, 1)  # segments per chunk along length and width
     order: tuple[int, ...] | None = None  # served dimension i is stored one order[i]
 
-    def _served(self, values: tuple[int, ...]) -> tuple[int, ...]:
-        order = self.order
-        return values if order is None else tuple(values[i] for i in order)
+    # the served shapes, worked out once: every chunk key zarr asks for is checked
+    # against the grid, and a property cost the event loop microseconds a key
+    shape: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    stored_chunks: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    chunks: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    grid: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._served(self.stored_shape)
-
-    @property
-    def served_roles(self) -> tuple[int, ...]:
-        """What each served dimension is (PAGE_DIM, UNIT_DIM or a page dimension 0-4)."""
-        return self._served(self.roles)
-
-    @property
-    def chunks(self) -> tuple[int, ...]:
-        return self._served(self.stored_chunks)
-
-    @property
-    def stored_chunks(self) -> tuple[int, ...]:
+    def __post_init__(self) -> None:
         depth, length, width, samples = self.layout.segment
         planes, idepth, ilength, iwidth, isamples = self.layout.shaped
         if self.whole_pages:
@@ -132,17 +121,32 @@ class ChunkGrid:
             rows, columns = self.span
             full = (1, depth, length * rows, width * columns, samples)
         # an empty image's chunks are 1 long where it has no pixels: zarr needs a size
-        return tuple(1 if role < 0 else max(1, full[role]) for role in self.roles)
+        stored_chunks = tuple(1 if role < 0 else max(1, full[role]) for role in self.roles)
+        shape = self._served(self.stored_shape)
+        chunks = self._served(stored_chunks)
+        grid = tuple(-(-s // c) for s, c in zip(shape, chunks, strict=True))
+        for name, value in (
+            ("shape", shape),
+            ("stored_chunks", stored_chunks),
+            ("chunks", chunks),
+            ("grid", grid),
+        ):
+            object.__setattr__(self, name, value)
+
+    def _served(self, values: tuple[int, ...]) -> tuple[int, ...]:
+        order = self.order
+        return values if order is None else tuple(values[i] for i in order)
+
+    @property
+    def served_roles(self) -> tuple[int, ...]:
+        """What each served dimension is (PAGE_DIM, UNIT_DIM or a page dimension 0-4)."""
+        return self._served(self.roles)
 
     def chunk_pixels(self) -> tuple[int, int]:
         """A chunk's length and width in pixels of the page."""
         _, length, width, _ = self.layout.segment
         rows, columns = self.span
         return length * rows, width * columns
-
-    @property
-    def grid(self) -> tuple[int, ...]:
-        return tuple(-(-s // c) for s, c in zip(self.shape, self.chunks, strict=True))
 
     @property
     def page_shape(self) -> tuple[int, ...]:
@@ -154,8 +158,9 @@ class ChunkGrid:
         """The page and segment of chunk coords, or None where coords are out of range."""
         if len(coords) != len(self.stored_shape):
             return None
-        if any(not 0 <= c < n for c, n in zip(coords, self.grid, strict=True)):
-            return None
+        for c, n in zip(coords, self.grid, strict=True):
+            if not 0 <= c < n:
+                return None
         order = self.order
         if order is not None:
             stored = [0] * len(coords)

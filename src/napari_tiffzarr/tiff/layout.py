@@ -9,7 +9,7 @@ arrays runs plane by plane, then depth, length and width, as TIFF stores them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["SegmentLayout"]
 
@@ -22,17 +22,15 @@ class SegmentLayout:
     segment: tuple[int, int, int, int]  # (depth, length, width, sample), full size
     tiled: bool
 
-    @property
-    def grid(self) -> tuple[int, int, int, int]:
-        """Segments along plane, depth, length and width."""
+    # segments along plane, depth, length and width: worked out once, since every chunk
+    # read asks for it (a property cost a microsecond a call)
+    grid: tuple[int, int, int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
         planes, depth, length, width, _ = self.shaped
         sdepth, slength, swidth, _ = self.segment
-        return (
-            planes,
-            math.ceil(depth / sdepth),
-            math.ceil(length / slength),
-            math.ceil(width / swidth),
-        )
+        grid = (planes, -(-depth // sdepth), -(-length // slength), -(-width // swidth))
+        object.__setattr__(self, "grid", grid)
 
     @property
     def count(self) -> int:
