@@ -30,21 +30,24 @@ class PathSource(SourceBase):
         self.writable = writable
         # Reads in flight, so that close() waits for them: a descriptor closed under a
         # pread may be reused by another open file, and the read would return its bytes.
+        # A plain lock (a Condition's is taken through Python code: this is every read's
+        # path) and an event that close() waits on once the descriptor is gone.
         self._in_flight = 0
-        self._idle = threading.Condition()
+        self._lock = threading.Lock()
+        self._drained = threading.Event()
 
     def _acquire(self) -> int:
-        with self._idle:
+        with self._lock:
             if self._fd is None:
                 raise TiffClosedError(f"{self._name}: the file is closed")
             self._in_flight += 1
             return self._fd
 
     def _release(self) -> None:
-        with self._idle:
+        with self._lock:
             self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.notify_all()
+            if not self._in_flight and self._fd is None:
+                self._drained.set()
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
         """Overwrite len(data) bytes at offset, which must lie inside the file."""
@@ -85,10 +88,11 @@ class PathSource(SourceBase):
 
     def close(self) -> None:
         self._end_attachments()
-        with self._idle:
+        with self._lock:
             fd, self._fd = self._fd, None
-            while self._in_flight:
-                self._idle.wait()
+            pending = self._in_flight > 0
+        if pending:
+            self._drained.wait()
         if fd is not None:
             os.close(fd)
 

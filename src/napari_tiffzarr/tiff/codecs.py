@@ -377,6 +377,8 @@ class SegmentDecoder:
         self._codec = codec(params.compression)
         self._byte_aligned = byte_aligned(params.sampleformat, params.bitspersample)
         self._unsupported = self._check_supported()
+        # JPEG's colour spaces without and with a JFIF marker: worked out once, not per tile
+        self._jpeg_colorspaces = (jpeg_colorspaces(params, False), jpeg_colorspaces(params, True))
 
     def _check_supported(self) -> str | None:
         params = self.params
@@ -489,13 +491,14 @@ class SegmentDecoder:
 
     def _decode_jpeg(self, data: bytes, index: int) -> np.ndarray:
         params = self.params
-        _, length, _, _ = params.layout.valid_shape(index)
+        layout = params.layout
+        # a tile is coded whole; a strip holds the rows inside the image
+        rows = layout.segment[1] if layout.tiled else layout.valid_shape(index)[1]
         start = params.jpegheader or data
-        colorspace, outcolorspace = jpeg_colorspaces(params, start[6:11] == b"JFIF\x00")
+        colorspace, outcolorspace = self._jpeg_colorspaces[start[6:11] == b"JFIF\x00"]
         ojpeg = params.ojpeg
         if ojpeg is not None and not ojpeg.whole(data):
-            rows = params.layout.segment[1] if params.layout.tiled else length
-            return ojpeg.decode(data, rows, params.layout.segment[2], colorspace, outcolorspace)
+            return ojpeg.decode(data, rows, layout.segment[2], colorspace, outcolorspace)
         result: np.ndarray = self._decoder()(
             data,
             bitspersample=params.bitspersample,
@@ -503,9 +506,7 @@ class SegmentDecoder:
             header=params.jpegheader,
             colorspace=colorspace,
             outcolorspace=outcolorspace,
-            shape=(params.layout.segment[1], params.layout.segment[2])
-            if params.layout.tiled
-            else (length, params.layout.segment[2]),
+            shape=(rows, layout.segment[2]),
         )
         return result
 

@@ -16,7 +16,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -28,7 +28,15 @@ from ..index import ChunkIndex
 from ..keys import ChunkRef, chunk_segments
 from .cache import ChunkCache
 
-__all__ = ["DECODERS_KEPT", "ChunkData", "ChunkReader", "Fetched", "TiffChunkWarning", "page_key"]
+__all__ = [
+    "DECODERS_KEPT",
+    "ChunkData",
+    "ChunkReader",
+    "Fetched",
+    "Stored",
+    "TiffChunkWarning",
+    "page_key",
+]
 
 Fetched = bytes | BaseException  # a segment's bytes, or why they could not be fetched
 # what a read is given: one segment's, or for a chunk of several segments each one's by range
@@ -39,6 +47,14 @@ Share = Callable[[Sequence[Callable[[], None]]], None]
 # Decoders a reader keeps, one per set of coding parameters, least recently used dropped:
 # a series' pages decode alike (a stack, the files of a dataset), its levels in a few ways
 DECODERS_KEPT = 16
+
+
+class Stored(NamedTuple):
+    """Where a chunk is read from and kept: its page, and its key in the cache.  Found
+    once per chunk zarr asks for, by the look in the cache, and handed to its decode."""
+
+    page: TiffPage
+    key: tuple[Hashable, ...]
 
 
 class TiffChunkWarning(UserWarning):
@@ -63,7 +79,7 @@ class ChunkReader:
     ) -> None:
         self.index = index
         self.cache = cache
-        self._lock = lock or nullcontext()
+        self._lock = lock  # the store's, held around reads of the file where given
         self._share = share
         # whether the views of this store feed the scheduler's prefetch; the store's
         # readahead, which a viewer turns on once a layer is open
@@ -72,24 +88,28 @@ class ChunkReader:
         # are (pages alike one model: one look-up of parameters for all of them); the
         # decoders themselves, by parameters
         self._page_decoders: dict[tuple[int, int], SegmentDecoder] = {}
+        # each page read, by level and index, with its part of the cache's keys
+        self._pages: dict[tuple[int, int], tuple[TiffPage, tuple[Any, ...]]] = {}
         self._like_decoders: WeakKeyDictionary[TiffPage, SegmentDecoder] = WeakKeyDictionary()
         self._decoders: OrderedDict[tuple[Hashable, ...], SegmentDecoder] = OrderedDict()
         self._decoders_lock = threading.Lock()  # decoding threads find decoders at once
         self.failed: set[ChunkRef] = set()  # unreadable, shown as the fill value
         self.partly_failed: set[ChunkRef] = set()  # spanned chunks with unreadable tiles
 
-    def cache_key(self, page: TiffPage, ref: ChunkRef) -> tuple[Hashable, ...]:
-        return (page_key(page), ref.segment, ref.span, self.index.fillvalue)
-
-    def cached(self, ref: ChunkRef) -> np.ndarray | None:
-        """The chunk if it is decoded already, without reading anything.  A miss is
-        counted by the read that follows it."""
+    def stored(self, ref: ChunkRef) -> Stored | None:
+        """Where ref's chunk is read from and kept, or None where nothing is to be read:
+        its page is absent from the series, or the chunk is known to be unreadable.
+        Raises TiffFileError where the page, parsed on first use, is broken."""
         if ref in self.failed:
             return None
-        page = self.index.page(ref)
-        if page is None:
-            return None
-        return self.cache.get(self.cache_key(page, ref), count_miss=False)
+        found = self._pages.get((ref.level, ref.page))
+        if found is None:
+            page = self.index.page(ref)
+            if page is None:
+                return None
+            found = self._pages[ref.level, ref.page] = (page, page_key(page))
+        page, key = found
+        return Stored(page, (key, ref.segment, ref.span, self.index.fillvalue))
 
     @property
     def errors(self) -> int:
@@ -102,6 +122,7 @@ class ChunkReader:
         *,
         generation: int | None = None,
         ahead: bool = False,
+        stored: Stored | None = None,
     ) -> np.ndarray | None:
         """Decode one chunk at full chunk size, or None where it is missing or sparse.
 
@@ -111,18 +132,26 @@ class ChunkReader:
         another thread's decode of it (the prefetch threads mark what they decode).  With
         on_error='fill', a chunk that cannot be read is missing (zarr fills it) and the
         first such failure is warned about once: a viewer should show the fill value,
-        not raise on every frame.  The default raises, as a library should.
+        not raise on every frame.  The default raises, as a library should.  stored:
+        what stored(ref) gave the caller already.
         """
-        if ref in self.failed:
-            return None  # known unreadable: do not decode it again for every frame
         try:
-            return self._read(ref, data, generation, ahead)
+            if stored is None:
+                # None also where the chunk is known unreadable: not decoded for every frame
+                stored = self.stored(ref)
+                if stored is None:
+                    return None
+            return self._read(ref, stored, data, generation, ahead)
         except TiffFileError as exc:
-            if self.index.config.on_error == "raise":
-                raise
-            self.failed.add(ref)
-            self._warn_once(exc)
+            self._fail(ref, exc)
             return None
+
+    def _fail(self, ref: ChunkRef, exc: TiffFileError) -> None:
+        """Raise exc, or with on_error='fill' remember ref as unreadable and warn once."""
+        if self.index.config.on_error == "raise":
+            raise exc
+        self.failed.add(ref)
+        self._warn_once(exc)
 
     def read_run(self, refs: Sequence[ChunkRef]) -> dict[tuple[int, int], Fetched]:
         """The stored bytes of single-segment chunks of one page, read together: ranges
@@ -132,7 +161,7 @@ class ChunkReader:
             return {}
         try:
             ranges = [found for found in map(self._segment_range, refs) if found is not None]
-            with self._lock:
+            with self._lock or nullcontext():
                 blobs = page.source.read_ranges(ranges)
         except (TiffFileError, OSError):
             return {}  # each chunk's own read meets the error and reports it as usual
@@ -153,13 +182,15 @@ class ChunkReader:
             )
 
     def _read(
-        self, ref: ChunkRef, data: ChunkData | None, generation: int | None, ahead: bool
+        self,
+        ref: ChunkRef,
+        stored: Stored,
+        data: ChunkData | None,
+        generation: int | None,
+        ahead: bool,
     ) -> np.ndarray | None:
-        index = self.index
-        page = index.page(ref)
-        if page is None:
-            return None
-        keyframe = index.levels[ref.level].keyframe
+        page, key = stored
+        keyframe = self.index.levels[ref.level].keyframe
         if page is not keyframe and (
             page.layout != keyframe.layout or page.dtype != keyframe.dtype
         ):
@@ -167,7 +198,6 @@ class ChunkReader:
                 f"{page.name}: shape, type or strips and tiles differ from the series' first page"
             )
         cache = self.cache
-        key = self.cache_key(page, ref)
         found = cache.get(key, count_miss=not ahead)  # misses count what reads wait for
         if found is None and not ahead:
             found = cache.wait_decoding(key)  # a prefetch thread decodes it right now
@@ -195,16 +225,23 @@ class ChunkReader:
             fetched = data if isinstance(data, Mapping) else {}
             return self._decode_spanned(page, ref, fetched, parallel)
         segment = page.segment_range(ref.segment)
-        if isinstance(data, Mapping):  # fetched by range, with other chunks' segments
-            data = None if segment is None else data.get(segment)
-        if isinstance(data, BaseException):
-            raise data
+        if data is not None:
+            if isinstance(data, Mapping):  # fetched by range, with other chunks' segments
+                data = None if segment is None else data.get(segment)
+            if isinstance(data, BaseException):
+                raise data
         if data is None:
             if segment is None:
                 return None
-            with self._lock:
-                data = page.source.read(*segment)
+            data = self._read_segment(page, segment)
         return self.decoder(page).decode(data, ref.segment, page.name)
+
+    def _read_segment(self, page: TiffPage, segment: tuple[int, int]) -> bytes:
+        """The bytes of one segment, under the store's lock where it has one."""
+        if self._lock is None:
+            return page.source.read(*segment)
+        with self._lock:
+            return page.source.read(*segment)
 
     def _decode_spanned(
         self,
@@ -233,7 +270,7 @@ class ChunkReader:
             missing = [r for r in wanted if r is not None and fetched.get(r) is None]
             if len(missing) > 1:
                 try:
-                    with self._lock:
+                    with self._lock or nullcontext():
                         blobs.update(zip(missing, page.source.read_ranges(missing), strict=True))
                 except (TiffFileError, OSError):
                     pass  # each tile's own read below meets the error and reports it
@@ -245,8 +282,7 @@ class ChunkReader:
                     if isinstance(blob, BaseException):
                         raise blob
                     if blob is None:
-                        with self._lock:
-                            blob = page.source.read(*found)
+                        blob = self._read_segment(page, found)
                     tile = decoder.decode(blob, segment, page.name)
                 except TiffFileError as exc:
                     if on_error == "raise":

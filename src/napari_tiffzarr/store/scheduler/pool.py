@@ -117,7 +117,10 @@ class DecodePool(Generic[Job, Prefetch]):
         self._run_prefetch = run_prefetch
         self._closed_error = closed_error
         self.workers = workers or _CPUS
-        self._changed = threading.Condition()
+        # the state's lock, taken directly (a Condition's with-statement runs Python code,
+        # twice a chunk), and the condition over it that threads wait on
+        self._mutex = threading.Lock()
+        self._changed = threading.Condition(self._mutex)
         self._foreground: deque[Waiting[Job] | _Shared] = deque()
         self._prefetch: deque[Prefetch] = deque()
         self._threads = 0  # foreground threads alive
@@ -138,13 +141,13 @@ class DecodePool(Generic[Job, Prefetch]):
         """Run job, on this thread unless a decoding thread has taken it by the end of
         the loop's turn; its result, or its exception raised here."""
         if self.workers <= 1:  # nobody to share with: no queue, no turn given away
-            with self._changed:
+            with self._mutex:
                 if self._closed:
                     raise self._closed_error()
                 self._running += 1
             return self._finish_here(job)
         waiting = Waiting(job, asyncio.get_running_loop().create_future(), self._handoff)
-        with self._changed:
+        with self._mutex:
             if self._closed:
                 raise self._closed_error()
             self._foreground.append(waiting)
@@ -152,7 +155,7 @@ class DecodePool(Generic[Job, Prefetch]):
         # one turn: zarr's other reads of this selection queue their chunks, and the
         # threads take their share of them
         await asyncio.sleep(0)
-        with self._changed:
+        with self._mutex:
             mine = not waiting.taken and not self._closed
             if mine:
                 waiting.taken = True
@@ -171,9 +174,9 @@ class DecodePool(Generic[Job, Prefetch]):
 
     def _ran_one(self) -> None:
         """A foreground run (or a job run by its reader) has ended."""
-        with self._changed:
+        with self._mutex:
             self._running -= 1
-            if not self.busy:
+            if self._prefetchers and not self.busy:
                 self._changed.notify_all()  # the prefetch threads may go on
 
     def share(self, parts: Sequence[Callable[[], None]]) -> None:
@@ -181,7 +184,7 @@ class DecodePool(Generic[Job, Prefetch]):
         them, idle foreground threads helping; the first error is raised here."""
         shared = _Shared(parts)
         if len(parts) > 1:
-            with self._changed:
+            with self._mutex:
                 for _ in range(min(self.workers, len(parts)) - 1):
                     self._foreground.appendleft(shared)  # before whole jobs: one is waiting
                     self._wake_foreground()
@@ -221,7 +224,7 @@ class DecodePool(Generic[Job, Prefetch]):
 
     def _serve(self) -> None:
         while True:
-            with self._changed:
+            with self._mutex:
                 while not self._foreground and not self._closed:
                     self._idle += 1
                     woken = self._changed.wait(IDLE_SECONDS)
@@ -255,7 +258,7 @@ class DecodePool(Generic[Job, Prefetch]):
     # -- prefetch --------------------------------------------------------------------
     def prefetch(self, jobs: Iterable[Prefetch]) -> None:
         """Replace the queued prefetch jobs with jobs, nearest first."""
-        with self._changed:
+        with self._mutex:
             if self._closed:
                 return
             self._prefetch = deque(jobs)
@@ -273,7 +276,7 @@ class DecodePool(Generic[Job, Prefetch]):
     @property
     def idle(self) -> bool:
         """Whether nothing is queued or running, foreground or prefetch."""
-        with self._changed:
+        with self._mutex:
             return not self.busy and not self._prefetch and not self._prefetching
 
     def _serve_prefetch(self) -> None:
@@ -281,7 +284,7 @@ class DecodePool(Generic[Job, Prefetch]):
             with suppress(OSError):  # Linux sets a thread's niceness by its native id
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICENESS)
         while True:
-            with self._changed:
+            with self._mutex:
                 # the foreground first: not even a queued foreground job waits for this
                 while (not self._prefetch or self.busy) and not self._closed:
                     if not self._changed.wait(IDLE_SECONDS) and not self._prefetch:
@@ -295,13 +298,13 @@ class DecodePool(Generic[Job, Prefetch]):
             try:
                 self._run_prefetch(job)
             finally:
-                with self._changed:
+                with self._mutex:
                     self._prefetching -= 1
 
     # -- closing ---------------------------------------------------------------------
     def close(self) -> None:
         """End the threads; foreground jobs not yet taken fail with closed_error()."""
-        with self._changed:
+        with self._mutex:
             self._closed = True
             self._prefetch.clear()
             queued = [w for w in self._foreground if isinstance(w, Waiting)]

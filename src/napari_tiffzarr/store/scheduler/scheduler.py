@@ -24,7 +24,7 @@ from ...sources import ByteSource
 from ..index import ChunkIndex
 from ..keys import ChunkRef
 from .cache import DEFAULT_CACHE_BYTES, ChunkCache
-from .chunks import ChunkData, ChunkReader, Fetched
+from .chunks import ChunkData, ChunkReader, Fetched, Stored
 from .fetching import RemoteFetcher
 from .motion import SPACE_ROLES, Motion, predict, view_of
 from .pool import DecodePool, Waiting
@@ -41,7 +41,7 @@ REMOTE_GROUP = 16
 # Stores whose motion is remembered: a viewer's layers, and a few more.
 MOTIONS = 16
 
-_Foreground = tuple[ChunkReader, ChunkRef, "ChunkData | None"]
+_Foreground = tuple[ChunkReader, ChunkRef, "ChunkData | None", Stored]
 _Prefetch = tuple[ChunkReader, list[ChunkRef]]
 
 
@@ -87,18 +87,26 @@ class ReadScheduler:
             located = index.locate(key)
             if located is not None:
                 self._turn().ask(reader, located[0], ref.page, located[1])
-        hit = reader.cached(ref)
+        try:
+            stored = reader.stored(ref)
+        except TiffFileError:
+            return reader.read(ref)  # meets the page's error again and answers as on_error says
+        if stored is None:
+            return None  # no page, or known unreadable: zarr shows the fill value
+        hit = self.cache.get(stored.key, count_miss=False)  # the read counts a miss
         if hit is not None:
             return hit  # no thread, no fetch: most of a viewer's chunks at every step
-        data = await self._fetcher.fetch(self._turn, index, ref)
-        result: np.ndarray | None = await self.pool.submit((reader, ref, data))
+        data = None
+        if stored.page.source.cost is not None:  # a round trip a request: batch them
+            data = await self._fetcher.fetch(self._turn, index, ref)
+        result: np.ndarray | None = await self.pool.submit((reader, ref, data, stored))
         return result
 
     @staticmethod
     def _run_here(job: _Foreground) -> np.ndarray | None:
         """Decode a chunk on the thread of the reader awaiting it."""
-        reader, ref, data = job
-        return reader.read(ref, data)
+        reader, ref, data, stored = job
+        return reader.read(ref, data, stored=stored)
 
     def _run_foreground(self, run: list[Waiting[_Foreground]]) -> None:
         """Decode a run of chunks on one thread; the single strips or tiles of one page
@@ -107,7 +115,7 @@ class ReadScheduler:
         readers: dict[int, ChunkReader] = {}
         groups: dict[tuple[int, int], list[ChunkRef]] = {}
         for waiting in run:
-            reader, ref, data = waiting.job
+            reader, ref, data, _ = waiting.job
             readers[id(reader)] = reader
             if data is None and ref.segment is not None and ref.span == (1, 1):
                 groups.setdefault((id(reader), ref.page), []).append(ref)
@@ -117,11 +125,11 @@ class ReadScheduler:
             if len(refs) > 1
         }
         for waiting in run:
-            reader, ref, data = waiting.job
+            reader, ref, data, stored = waiting.job
             if data is None:
                 data = read.get((id(reader), ref.page)) or None
             try:
-                waiting.set(reader.read(ref, data, generation=generation))
+                waiting.set(reader.read(ref, data, generation=generation, stored=stored))
             except BaseException as exc:  # raised in the reader's task, as an executor does
                 waiting.fail(exc)
 
@@ -216,34 +224,35 @@ class ReadScheduler:
         left to the foreground read that meets them again."""
         reader, refs = job
         cache = self.cache
-        wanted = []
+        wanted: list[tuple[ChunkRef, Stored]] = []
         for ref in refs:
             try:
-                page = reader.index.page(ref)
+                stored = reader.stored(ref)
             except TiffFileError:
                 continue
-            if page is not None and reader.cache_key(page, ref) not in cache:
-                wanted.append((ref, page))
+            if stored is not None and stored.key not in cache:
+                wanted.append((ref, stored))
         if not wanted:
             return
         generation = cache.generation
         fetched = self._fetch_ahead(reader, wanted)
-        for ref, page in wanted:
-            with cache.decoding(reader.cache_key(page, ref)) as mine:
+        for ref, stored in wanted:
+            with cache.decoding(stored.key) as mine:
                 if not mine:
                     continue  # decoded by another thread this moment
                 try:
-                    reader.read(ref, fetched, generation=generation, ahead=True)
+                    reader.read(ref, fetched, generation=generation, ahead=True, stored=stored)
                 except (TiffFileError, OSError):
                     continue
             self.prefetched += 1
 
     def _fetch_ahead(
-        self, reader: ChunkReader, wanted: list[tuple[ChunkRef, Any]]
+        self, reader: ChunkReader, wanted: list[tuple[ChunkRef, Stored]]
     ) -> dict[tuple[int, int], Fetched] | None:
         """The segments of chunks of a file whose requests cost a round trip, in one
         request; None for files read where each chunk is decoded."""
-        if wanted[0][1].source.cost is None:
+        source = wanted[0][1].page.source
+        if source.cost is None:
             return None
         ranges: list[tuple[int, int]] = []
         for ref, _ in wanted:
@@ -254,7 +263,7 @@ class ReadScheduler:
         if not ranges:
             return None
         try:
-            blobs = wanted[0][1].source.read_ranges(ranges)
+            blobs = source.read_ranges(ranges)
         except (TiffFileError, OSError):
             return None
         return dict(zip(ranges, blobs, strict=True))
