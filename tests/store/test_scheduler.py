@@ -576,3 +576,39 @@ def test_one_decoding_thread_decodes_on_zarrs_thread(tmp_path: Path) -> None:
     assert started == set()
     assert store.cache.misses == 12 * 2 * 3  # every tile decoded once, none twice
     store.close()
+
+
+@pytest.mark.parametrize("maxworkers", [1, 2])
+def test_a_page_that_cannot_be_parsed_answers_as_on_error_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, maxworkers: int
+) -> None:
+    """Pages of a stack are parsed on first use, when zarr first asks for one of their
+    chunks: a page broken then is a chunk error like any other, filled or raised."""
+    from napari_tiffzarr import TiffFileError
+    from napari_tiffzarr.store import TiffChunkWarning
+    from napari_tiffzarr.store.index import ChunkIndex
+
+    path = tmp_path / "stack.tif"
+    data = np.arange(5 * 32 * 32, dtype=np.uint16).reshape(5, 32, 32)
+    tifffile.imwrite(path, data, compression="zlib", metadata={"axes": "TYX"})
+    page = ChunkIndex.page
+
+    def broken_third(index: ChunkIndex, ref: Any) -> Any:
+        if ref.page == 3:
+            raise TiffFileError("stack.tif: page 3: its IFD cannot be parsed")
+        return page(index, ref)
+
+    monkeypatch.setattr(ChunkIndex, "page", broken_third)
+    with TiffFile(path) as tif:
+        raising = zarr.open_array(ZarrTiffStore(tif.series[0], maxworkers=maxworkers), mode="r")
+        np.testing.assert_array_equal(raising[:3], data[:3])
+        with pytest.raises(TiffFileError, match="page 3: its IFD"):
+            raising[3]
+        store = ZarrTiffStore(tif.series[0], maxworkers=maxworkers, on_error="fill", fillvalue=9)
+        filling = zarr.open_array(store, mode="r")
+        with pytest.warns(TiffChunkWarning, match="page 3: its IFD"):
+            got = filling[:]
+        expected = data.copy()
+        expected[3] = 9
+        np.testing.assert_array_equal(got, expected)
+        assert store.errors == 1
