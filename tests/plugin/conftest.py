@@ -72,9 +72,9 @@ def decode_counter(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[int]:
     counts: collections.Counter[int] = collections.Counter()
     decode = ChunkReader._decode
 
-    def counting(self: ChunkReader, page, ref, data, parallel):  # type: ignore[no-untyped-def]
+    def counting(self: ChunkReader, page, ref, data, ahead):  # type: ignore[no-untyped-def]
         counts[ref.level] += 1
-        return decode(self, page, ref, data, parallel=parallel)
+        return decode(self, page, ref, data, ahead)
 
     monkeypatch.setattr(ChunkReader, "_decode", counting)
     return counts

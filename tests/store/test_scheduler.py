@@ -25,6 +25,7 @@ import zarr
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
 from napari_tiffzarr.store.keys import ChunkGrid
+from napari_tiffzarr.store.scheduler import ChunkCache
 from napari_tiffzarr.store.scheduler import pool as pool_module
 from napari_tiffzarr.store.scheduler.motion import Motion, View, predict, view_of
 from napari_tiffzarr.store.scheduler.pool import DecodePool, Waiting
@@ -512,13 +513,14 @@ def test_a_thumbnail_read_between_views_does_not_break_the_motion() -> None:
 
 
 def test_a_jump_predicts_only_the_frames_beside_it() -> None:
-    """A click far along a slider (or a first view) sets no direction: the frames on both
-    sides come next, so that the first step either way is ready; only a step of a few
-    frames, repeated, is a motion."""
+    """A click far along a slider sets no direction: the frames on both sides come next,
+    so that the first step either way is ready; only a step of a few frames, repeated, is
+    a motion.  A store's first view reads nothing beside it: the viewer draws its first
+    frame then, and frames decoded on every core would delay it."""
     stack = [_grid(0, (2000, 6, 7), (1, 6, 7), (-1, 2, 3))]
     motion = Motion()
     motion.observe(View(0, ((1000, 1000), (0, 0), (0, 0)), 0.0), sliders=[0])
-    assert list(predict(motion, stack)) == [(0, (1001, 0, 0)), (0, (999, 0, 0))]
+    assert list(predict(motion, stack)) == []
     motion.observe(View(0, ((1010, 1010), (0, 0), (0, 0)), 0.1), sliders=[0])
     assert motion.step is None  # ten frames at once: a jump along a slider
     assert list(predict(motion, stack)) == [(0, (1011, 0, 0)), (0, (1009, 0, 0))]
@@ -526,8 +528,8 @@ def test_a_jump_predicts_only_the_frames_beside_it() -> None:
     assert motion.step == (1, 0, 0)
     assert [coords[0] for _, coords in predict(motion, stack)][:2] == [1012, 1013]
     # at the last frame nothing lies beyond: nothing is invented
-    motion = Motion()
-    motion.observe(View(0, ((1999, 1999), (0, 0), (0, 0)), 0.0), sliders=[0])
+    motion.observe(View(0, ((1999, 1999), (0, 0), (0, 0)), 0.3), sliders=[0])
+    assert motion.step is None
     assert list(predict(motion, stack)) == [(0, (1998, 0, 0))]
 
 
@@ -612,3 +614,125 @@ def test_a_page_that_cannot_be_parsed_answers_as_on_error_says(
         expected[3] = 9
         np.testing.assert_array_equal(got, expected)
         assert store.errors == 1
+
+
+# -- prefetch in parts ------------------------------------------------------------------
+class _Parts:
+    """The parts of one chunk read ahead: each records the thread it ran on; part 0 says
+    it started, then holds until released."""
+
+    def __init__(self, count: int) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.threads: dict[int, str] = {}
+        self.order: list[str] = []
+        self.parts = [self._part(i) for i in range(count)]
+
+    def _part(self, i: int) -> Callable[[], None]:
+        def run() -> None:
+            if i == 0:
+                self.started.set()
+                self.release.wait(WAIT)
+            self.threads[i] = threading.current_thread().name
+            self.order.append(f"part {i}")
+
+        return run
+
+
+@pytest.mark.parametrize("wanted", [False, True])
+def test_a_chunk_read_ahead_gives_way_between_its_parts(wanted: bool) -> None:
+    """A frame read ahead in rows of tiles waits between rows while zarr waits for a
+    chunk, so it delays that read by a row at most; a read that waits for this very chunk
+    lets it go on."""
+    parts = _Parts(4)
+    gate = threading.Event()
+
+    def here(job: int) -> None:
+        gate.wait(WAIT)
+        parts.order.append("foreground")
+
+    def foreground(run: list[Waiting[int]]) -> None:
+        for waiting in run:
+            waiting.set(here(waiting.job))
+
+    pool: DecodePool[int, int] = DecodePool(
+        foreground,
+        here,
+        lambda job: pool.share_ahead(parts.parts, lambda: wanted, lambda work: None),
+        lambda: RuntimeError("closed"),
+        1,
+    )
+    pool.prefetch([0])
+    assert parts.started.wait(WAIT)
+    thread, _ = _read_in_a_thread(pool, range(1))
+    _until(lambda: pool.busy, "the read is taken")
+    parts.release.set()  # part 0 ends while the read runs
+    if wanted:
+        _until(lambda: len(parts.order) == 4, "the wanted chunk's parts go on")
+        assert parts.order == ["part 0", "part 1", "part 2", "part 3"]
+    else:
+        _until(lambda: parts.order == ["part 0"], "part 0 ends")
+        time.sleep(0.05)  # room for a part that should wait to run
+        assert parts.order == ["part 0"]
+    gate.set()
+    thread.join(WAIT)
+    _until(lambda: len(parts.order) == 5, "the rest of the chunk once the read is done")
+    if not wanted:
+        assert parts.order == ["part 0", "foreground", "part 1", "part 2", "part 3"]
+    pool.close()
+
+
+def test_free_prefetch_threads_help_with_the_nearest_chunk() -> None:
+    """The parts of a chunk read ahead go to every free prefetch thread before any starts
+    a job of its own: the nearest frame is done on every core first."""
+    parts = _Parts(4)
+    pool: DecodePool[int, int] = DecodePool(
+        lambda run: None, lambda job: None, lambda job: None, lambda: RuntimeError("closed"), 1
+    )
+    owner = threading.Thread(
+        target=lambda: pool.share_ahead(parts.parts, lambda: False, lambda work: None),
+        name="owner",
+    )
+    owner.start()
+    assert parts.started.wait(WAIT)
+    # the owner holds part 0: only the pool's prefetch thread can run the others
+    _until(lambda: len(parts.order) == 3, "a prefetch thread runs the other parts")
+    assert {parts.threads[i] for i in (1, 2, 3)} == {"tiffzarr-prefetch"}
+    parts.release.set()
+    owner.join(WAIT)
+    assert parts.threads[0] == "owner"
+    pool.close()
+
+
+def test_a_read_waiting_for_a_chunk_read_ahead_runs_what_is_left_of_it() -> None:
+    """zarr asks for a chunk a prefetch thread is decoding: the reading thread runs what
+    the decode offers (its parts not yet started) instead of only waiting, and the
+    threads giving way are told that this chunk is wanted."""
+    cache = ChunkCache(1 << 20)
+    key = ("page", 0)
+    told: list[bool] = []
+    cache.on_wanted = lambda: told.append(cache.wanted(key))
+    helped: list[str] = []
+    offered = threading.Event()
+    release = threading.Event()
+
+    def read_ahead() -> None:
+        with cache.decoding(key):
+            cache.help_with(key, lambda: helped.append(threading.current_thread().name))
+            offered.set()
+            release.wait(WAIT)  # the part the prefetch thread runs itself
+            cache.put(key, np.arange(4), cache.generation)
+
+    ahead = threading.Thread(target=read_ahead)
+    ahead.start()
+    assert offered.wait(WAIT)
+    found: list[Any] = []
+    reader = threading.Thread(target=lambda: found.append(cache.wait_decoding(key)), name="zarr")
+    reader.start()
+    _until(lambda: helped == ["zarr"], "the reader runs what is left")
+    assert told == [True]
+    release.set()
+    reader.join(WAIT)
+    ahead.join(WAIT)
+    np.testing.assert_array_equal(found[0], np.arange(4))
+    assert not cache.wanted(key)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -43,6 +43,12 @@ class ChunkCache:
         self._generation = 0
         self._lock = threading.Lock()
         self._decoding: dict[tuple[Hashable, ...], threading.Event] = {}
+        # keys decoded ahead that a read now waits for, and who to tell when one is: a
+        # thread reading ahead gives way to the reads zarr waits for, except to this one
+        self._wanted: set[tuple[Hashable, ...]] = set()
+        self.on_wanted: Callable[[], None] = _nobody
+        # what a read that waits for a decode ahead may run itself: the parts left of it
+        self._helpers: dict[tuple[Hashable, ...], Callable[[], None]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -103,15 +109,34 @@ class ChunkCache:
         finally:
             with self._lock:
                 del self._decoding[key]
+                self._wanted.discard(key)
+                self._helpers.pop(key, None)
             done.set()
+
+    def help_with(self, key: tuple[Hashable, ...], work: Callable[[], None]) -> None:
+        """work runs the parts left of the decode of key marked with decoding(): a read
+        that waits for it runs them too, instead of only waiting."""
+        with self._lock:
+            if key in self._decoding:
+                self._helpers[key] = work
+
+    def wanted(self, key: tuple[Hashable, ...]) -> bool:
+        """Whether a read waits for the decode of key marked with decoding()."""
+        return key in self._wanted
 
     def wait_decoding(self, key: tuple[Hashable, ...]) -> np.ndarray | None:
         """The array under key once a decode marked with decoding() ends, None where
         none runs (or it failed, or kept nothing)."""
         with self._lock:
             done = self._decoding.get(key)
+            if done is not None:
+                self._wanted.add(key)
+            helper = self._helpers.get(key)
         if done is None:
             return None
+        self.on_wanted()
+        if helper is not None:
+            helper()  # the decode's parts not yet started, on this thread
         done.wait()
         return self.get(key, count_miss=False)
 
@@ -155,3 +180,7 @@ class ChunkCache:
             f"ChunkCache({len(self)} chunks, {self._nbytes} of {self._maxbytes} bytes, "
             f"{self.hits} hits, {self.misses} misses)"
         )
+
+
+def _nobody() -> None:
+    """No thread to tell."""

@@ -43,6 +43,12 @@ Fetched = bytes | BaseException  # a segment's bytes, or why they could not be f
 ChunkData = Fetched | Mapping[tuple[int, int], Fetched | None]
 # runs the parts of one chunk, the calling thread among those that run them
 Share = Callable[[Sequence[Callable[[], None]]], None]
+# runs the parts of one chunk read ahead, given whether a read waits for that chunk, and
+# handing what runs the parts left to whoever may help
+ShareAhead = Callable[
+    [Sequence[Callable[[], None]], Callable[[], bool], Callable[[Callable[[], None]], None]],
+    None,
+]
 
 # Decoders a reader keeps, one per set of coding parameters, least recently used dropped:
 # a series' pages decode alike (a stack, the files of a dataset), its levels in a few ways
@@ -66,6 +72,15 @@ def _serially(parts: Sequence[Callable[[], None]]) -> None:
         part()
 
 
+def _serially_ahead(
+    parts: Sequence[Callable[[], None]],
+    wanted: Callable[[], bool],
+    helped_by: Callable[[Callable[[], None]], None],
+) -> None:
+    """Nothing to give way to, nobody to help."""
+    _serially(parts)
+
+
 class ChunkReader:
     """Reads and decodes the chunks of one store's index into its file's cache,
     remembering the ones that failed."""
@@ -76,11 +91,13 @@ class ChunkReader:
         cache: ChunkCache,
         lock: AbstractContextManager[Any] | None,
         share: Share = _serially,
+        share_ahead: ShareAhead = _serially_ahead,
     ) -> None:
         self.index = index
         self.cache = cache
         self._lock = lock  # the store's, held around reads of the file where given
         self._share = share
+        self._share_ahead = share_ahead
         # whether the views of this store feed the scheduler's prefetch; the store's
         # readahead, which a viewer turns on once a layer is open
         self.readahead = index.config.readahead
@@ -205,25 +222,31 @@ class ChunkReader:
             return found
         if generation is None:
             generation = cache.generation  # before the bytes are read: see ChunkCache
-        array = self._decode(page, ref, data, parallel=not ahead)
+        array = self._decode(page, ref, data, key if ahead else None)
         if array is not None:
             cache.put(key, array, generation)
         return array
 
     def _decode(
-        self, page: TiffPage, ref: ChunkRef, data: ChunkData | None, parallel: bool
+        self,
+        page: TiffPage,
+        ref: ChunkRef,
+        data: ChunkData | None,
+        ahead: tuple[Hashable, ...] | None,
     ) -> np.ndarray | None:
+        """ahead: the chunk's cache key where it is read ahead (on one thread, giving way
+        to the foreground), None where zarr waits for it (on every thread free)."""
         index = self.index
         if ref.segment is None:
             config = index.config
             return page.asarray(
-                maxworkers=config.maxworkers if parallel else 1,
+                maxworkers=1 if ahead else config.maxworkers,
                 buffersize=config.buffersize,
                 fillvalue=index.fillvalue,
             )
         if ref.span != (1, 1):
             fetched = data if isinstance(data, Mapping) else {}
-            return self._decode_spanned(page, ref, fetched, parallel)
+            return self._decode_spanned(page, ref, fetched, ahead)
         segment = page.segment_range(ref.segment)
         if data is not None:
             if isinstance(data, Mapping):  # fetched by range, with other chunks' segments
@@ -248,7 +271,7 @@ class ChunkReader:
         page: TiffPage,
         ref: ChunkRef,
         fetched: Mapping[tuple[int, int], Fetched | None],
-        parallel: bool,
+        ahead: tuple[Hashable, ...] | None,
     ) -> np.ndarray | None:
         """A chunk of several segments decoded into one padded buffer, a row of its
         segments at a time: one read per row, each row on whichever thread is free."""
@@ -298,7 +321,16 @@ class ChunkReader:
         for tile in tiles:
             by_row.setdefault(tile[1], []).append(tile)
         parts = [lambda row=row: decode_row(row) for row in by_row.values()]
-        (self._share if parallel else _serially)(parts)
+        if ahead is None:
+            self._share(parts)
+        else:
+            # giving way to the reads zarr waits for before each part (unless one waits
+            # for this chunk): a whole frame read ahead delays a jump elsewhere by one
+            # row of tiles, not by the frame
+            cache = self.cache
+            self._share_ahead(
+                parts, lambda: cache.wanted(ahead), lambda work: cache.help_with(ahead, work)
+            )
         return out
 
     def decoder(self, page: TiffPage) -> SegmentDecoder:

@@ -30,9 +30,12 @@ __all__ = ["SPACE_ROLES", "Box", "Motion", "View", "box_of", "predict", "view_of
 
 Box = tuple[tuple[int, int], ...]  # per dimension, the first and last chunk index
 
-# How far ahead the views to come are read, in seconds at the measured pace: a slider
-# played at napari's 10 frames a second reads five frames ahead.
-LOOKAHEAD_SECONDS = 0.5
+# How far ahead the views to come are read, in seconds at the measured pace: enough to
+# decode the next view or two while the viewer draws this one.  Further ahead, a hand that
+# does not rest keeps every core decoding views it may never reach (a turn, a jump), beside
+# napari's drawing: measured on the T slider without rest (benchmarks/RESULTS.md), 0.5 s
+# cost more in the back and jump steps than it saved going forward.
+LOOKAHEAD_SECONDS = 0.15
 MIN_STEPS = 2  # steps ahead with no pace measured, or a slow one
 MAX_STEPS = 12  # steps ahead at most, however fast the views come
 # A move of more chunks than this along any dimension is a jump (a click on a slider, a
@@ -87,6 +90,7 @@ class Motion:
         self._boxes: dict[int, Box] = {}  # the box of the first turn of each level's view
         self._opening: View | None = None  # the first turn of the last view
         self._more = False  # whether the last view's selection may have more to come
+        self.views = 0  # views taken
 
     def continues(self, view: View, fixed: Sequence[int]) -> bool:
         """Whether view is more of the last view's selection: a full first turn (more),
@@ -148,6 +152,7 @@ class Motion:
                 self.zoom = 0 if any(step) or size == before else (1 if size > before else -1)
         self.last = self._opening = view
         self._more = more
+        self.views += 1
         return True
 
     @property
@@ -187,11 +192,14 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
             yield from new(target, _zoomed(view.box, grid, grids[target]))
         return
     # nothing known yet: around the view in space, the frames beside it along each slider
-    # (the first step of a slider, or the one after a jump, is then ready too), and the
-    # finer level under it (a viewer opens on the whole image, then zooms in)
+    # (the step after a jump is then ready too), and the finer level under it (a viewer
+    # opens on the whole image, then zooms in)
     yield from new(view.level, _clip(_grown(view.box, grid, SPACE_ROLES), grid.grid))
     for dim, role in enumerate(grid.served_roles):
-        if role in SPACE_ROLES:
+        if role in SPACE_ROLES or motion.views < 2:
+            # not beside a store's first view: a viewer draws its first frame then, and
+            # frames decoded beside it on every core delay what a user waits for most
+            # (benchmarks/RESULTS.md, time to first frame)
             continue
         for side in (1, -1):
             beside = list(view.box)

@@ -122,7 +122,7 @@ class DecodePool(Generic[Job, Prefetch]):
         self._mutex = threading.Lock()
         self._changed = threading.Condition(self._mutex)
         self._foreground: deque[Waiting[Job] | _Shared] = deque()
-        self._prefetch: deque[Prefetch] = deque()
+        self._prefetch: deque[Prefetch | _Shared] = deque()
         self._threads = 0  # foreground threads alive
         self._idle = 0  # of which waiting for work
         self._running = 0  # foreground runs being decoded
@@ -262,11 +262,58 @@ class DecodePool(Generic[Job, Prefetch]):
             if self._closed:
                 return
             self._prefetch = deque(jobs)
-            while self._prefetchers < min(self.workers, len(self._prefetch)):
-                self._prefetchers += 1
-                threading.Thread(
-                    target=self._serve_prefetch, name="tiffzarr-prefetch", daemon=True
-                ).start()
+            self._start_prefetchers()
+
+    def _start_prefetchers(self) -> None:
+        """With the lock held: threads for the queued prefetch work, and a wake-up."""
+        while self._prefetchers < min(self.workers, len(self._prefetch)):
+            self._prefetchers += 1
+            threading.Thread(
+                target=self._serve_prefetch, name="tiffzarr-prefetch", daemon=True
+            ).start()
+        self._changed.notify_all()
+
+    def share_ahead(
+        self,
+        parts: Sequence[Callable[[], None]],
+        wanted: Callable[[], bool],
+        helped_by: Callable[[Callable[[], None]], None],
+    ) -> None:
+        """On a prefetch thread: run the parts of one prefetch job, the prefetch threads
+        that are free helping before they start jobs of their own (the nearest chunk
+        first, on every core), each part after giving way (see give_way).  helped_by
+        gets what runs the parts left, for a foreground job that comes to wait for them."""
+
+        def politely(part: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                self.give_way(wanted)
+                part()
+
+            return run
+
+        shared = _Shared([politely(part) for part in parts])
+        helped_by(shared.work)
+        if len(parts) > 1:
+            with self._mutex:
+                if not self._closed:
+                    self._prefetch.appendleft(shared)  # a new plan drops it: no harm
+                    self._start_prefetchers()
+        shared.work()
+        shared.done.wait()  # the parts claimed by others are running now
+        if shared.errors:
+            raise shared.errors[0]
+
+    def give_way(self, wanted: Callable[[], bool]) -> None:
+        """On a prefetch thread, between the parts of its job: wait while a foreground
+        job waits or runs, so that a long prefetch job delays one by a part at most;
+        unless the job is wanted() by a foreground job, which waits for it."""
+        with self._mutex:
+            while self.busy and not self._closed and not wanted():
+                self._changed.wait()
+
+    def wake(self) -> None:
+        """Have the threads look again at what they wait for (see give_way)."""
+        with self._mutex:
             self._changed.notify_all()
 
     @property
@@ -296,7 +343,10 @@ class DecodePool(Generic[Job, Prefetch]):
                 job = self._prefetch.popleft()
                 self._prefetching += 1
             try:
-                self._run_prefetch(job)
+                if isinstance(job, _Shared):
+                    job.work()  # parts of a prefetch job another thread runs
+                else:
+                    self._run_prefetch(job)
             finally:
                 with self._mutex:
                     self._prefetching -= 1

@@ -54,6 +54,7 @@ class ReadScheduler:
         self.pool: DecodePool[_Foreground, _Prefetch] = DecodePool(
             self._run_foreground, self._run_here, self._run_prefetch, self._closed_error
         )
+        self.cache.on_wanted = self.pool.wake  # a prefetch thread giving way goes on
         self._fetcher = RemoteFetcher(self._closed_error)
         self._lock = threading.Lock()  # zarr's loop and a caller's own loop may both read
         self._turns: dict[asyncio.AbstractEventLoop, Turn] = {}
@@ -77,7 +78,7 @@ class ReadScheduler:
             self.cache.maxbytes = config.cachesize
         if config.maxworkers is not None:
             self.pool.workers = config.maxworkers
-        return ChunkReader(index, self.cache, lock, self.pool.share)
+        return ChunkReader(index, self.cache, lock, self.pool.share, self.pool.share_ahead)
 
     # -- foreground ------------------------------------------------------------------
     async def read(self, reader: ChunkReader, ref: ChunkRef, key: str) -> np.ndarray | None:
