@@ -20,6 +20,7 @@ WINDOW = (1280, 1024)
 
 # our reader's settings for napari, by their names in napari_tiffzarr.plugin._reader
 CHUNKSHAPE = "VIEWER_CHUNKSHAPE"
+WHOLE_PLANE = "WHOLE_PLANE_BYTES"
 READAHEAD = "VIEWER_READAHEAD"
 
 
@@ -36,8 +37,8 @@ def reader_setting(name: str) -> Any:
     if not hasattr(_reader, name):
         raise MissingPiece(
             f"napari_tiffzarr.plugin._reader has no {name} any more: the viewer benchmarks "
-            "set the reader's chunk shape and read-ahead through VIEWER_CHUNKSHAPE and "
-            "VIEWER_READAHEAD; give the new names in benchmarks/_viewer.py"
+            "set the reader's chunk shape and read-ahead through VIEWER_CHUNKSHAPE, "
+            "WHOLE_PLANE_BYTES and VIEWER_READAHEAD; give the new names in benchmarks/_viewer.py"
         )
     return getattr(_reader, name)
 
@@ -54,13 +55,15 @@ def is_ours(reader: str) -> bool:
 
 
 def ours_variant(reader: str) -> dict[str, Any]:
-    """The settings of ``ours[-<chunk pixels>][-noahead]``, e.g. ours-512 or ours-noahead."""
+    """The settings of ``ours[-<chunk pixels>][-noahead]``, e.g. ours-512 or ours-noahead.
+    A chunk size given is every layer's, a layer of one level's too (not its whole plane)."""
     settings: dict[str, Any] = {}
     for option in reader.split("-")[1:]:
         if option == "noahead":
             settings[READAHEAD] = False
         elif option.isdigit():
             settings[CHUNKSHAPE] = int(option)
+            settings[WHOLE_PLANE] = 0
         else:
             raise MissingPiece(f"{reader}: ours takes -<chunk pixels> and -noahead, not -{option}")
     return settings
@@ -69,7 +72,7 @@ def ours_variant(reader: str) -> dict[str, Any]:
 def ours_settings(reader: str) -> dict[str, Any]:
     """What our reader runs with in this variant: the shipped settings, then the variant's."""
     return {
-        **{name: reader_setting(name) for name in (CHUNKSHAPE, READAHEAD)},
+        **{name: reader_setting(name) for name in (CHUNKSHAPE, WHOLE_PLANE, READAHEAD)},
         **ours_variant(reader),
     }
 

@@ -10,8 +10,9 @@ import pytest
 import tifffile
 import zarr
 
+from napari_tiffzarr.plugin import _reader
 from napari_tiffzarr.plugin._layers import LayerSource, layer_data
-from napari_tiffzarr.plugin._reader import get_reader, open_layers
+from napari_tiffzarr.plugin._reader import VIEWER_CHUNKSHAPE, get_reader, open_layers
 from napari_tiffzarr.store import ZarrTiffStore
 
 
@@ -103,6 +104,33 @@ def test_single_level_layer(pyramid_path: Path) -> None:
         np.testing.assert_array_equal(data[:], tif.series[0].levels[1].asarray())
     assert data.chunks == data.shape  # whole pages
     assert kwargs["metadata"]["tiffzarr"]["fillvalue"] == 5
+
+
+def test_a_layer_of_one_level_is_read_in_whole_planes(
+    tmp_path: Path, pyramid_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """napari reads the whole plane of a layer of one level at every step: a time-lapse's
+    frame, one level picked of a pyramid.  Its chunks are whole planes (decoded tile rows
+    on every core, one chunk a step); a pyramid's levels keep chunks of a few tiles, and
+    so does a plane too big to be read ahead whole."""
+    path = tmp_path / "timelapse.tif"
+    frames = np.random.default_rng(1).integers(0, 4000, (6, 300, 700), dtype=np.uint16)
+    tifffile.imwrite(path, frames, tile=(128, 128), compression="zlib", metadata={"axes": "TYX"})
+    ((data, _, _),) = open_layers(str(path))
+    assert data.chunks == (1, 384, 768)  # whole tiles: 3 x 6 of 128, all the frame's
+    np.testing.assert_array_equal(data[2], frames[2])
+    np.testing.assert_array_equal(data[:, 100:200, 650:], frames[:, 100:200, 650:])
+    ((data, _, _),) = open_layers(str(pyramid_path), level=2)
+    with tifffile.TiffFile(pyramid_path) as tif:
+        level = tif.series[0].levels[2]
+        assert data.nchunks == 1
+        np.testing.assert_array_equal(data[:], level.asarray())
+    ((levels, _, _),) = open_layers(str(pyramid_path))
+    assert levels[0].chunks[:2] == (VIEWER_CHUNKSHAPE, VIEWER_CHUNKSHAPE)
+    monkeypatch.setattr(_reader, "WHOLE_PLANE_BYTES", 300 * 700 * 2 - 1)
+    ((data, _, _),) = open_layers(str(path))
+    assert data.chunks == (1, 384, 512)  # 512 pixels, or all the tiles a frame has
+    np.testing.assert_array_equal(data[:], frames)
 
 
 def test_layer_data_names_channels_by_axis_without_names() -> None:

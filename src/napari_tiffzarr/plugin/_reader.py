@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import TiffFileError
@@ -12,6 +12,9 @@ from ..sources.remote import is_url, sniff_url
 from ..store import ZarrTiffStore, open_arrays
 from ..tiff.sequence import open_tiff, tiff_files
 from ._layers import LayerSource, file_stem, layer_data
+
+if TYPE_CHECKING:
+    from ..tiff.series import TiffPageSeries
 
 __all__ = ["TIFF_MAGIC", "get_reader", "open_layers", "open_source", "read_tiff"]
 
@@ -33,6 +36,12 @@ VIEWER_CHUNKSHAPE = 512
 # Remotely, every pixel napari asks for crosses the network, and napari widens each
 # request to whole chunks: smaller chunks (2 x 2 tiles) fetch and decode less per view.
 VIEWER_CHUNKSHAPE_REMOTE = 512
+# A layer of one level is not tiled by napari: it reads the whole plane at every step (a
+# slider's frame, a channel) whatever the view shows, so its chunks are whole planes, one
+# chunk a step, decoded tile rows in parallel, with none of zarr's work per chunk to pay
+# (benchmarks/RESULTS.md, time-lapse).  Up to this many bytes a plane: a bigger one keeps
+# the chunks above, so that one chunk still fits the share of the cache read ahead.
+WHOLE_PLANE_BYTES = 64 << 20
 VIEWER_READAHEAD = True
 
 
@@ -101,7 +110,7 @@ def open_layers(
             chunkmode=chunkmode,
             fillvalue=fillvalue,
             on_error="fill",  # a corrupt tile shows the fill value and warns once
-            chunkshape=_viewer_chunkshape(path) if int(chunkmode) == 0 else None,
+            chunkshape=_viewer_chunkshape(path, item, level) if int(chunkmode) == 0 else None,
             cachesize=cachesize,
             readahead=False,  # the reads for contrast limits below start none
         )
@@ -140,7 +149,16 @@ def open_source(source: LayerSource) -> list[LayerData]:
     )
 
 
-def _viewer_chunkshape(path: str) -> int:
+def _viewer_chunkshape(
+    path: str, series: TiffPageSeries, level: int | None
+) -> int | tuple[int, int]:
+    """The chunk shape napari gets: whole planes for a layer of one level (see
+    WHOLE_PLANE_BYTES), else chunks of some tiles."""
+    if level is not None or len(series.levels) == 1:
+        _, _, length, width, samples = series.levels[level or 0].keyframe.layout.shaped
+        plane = length * width * samples * series.dtype.itemsize
+        if plane <= WHOLE_PLANE_BYTES:
+            return (max(1, length), max(1, width))
     remote = isinstance(path, str) and is_url(path)
     return VIEWER_CHUNKSHAPE_REMOTE if remote else VIEWER_CHUNKSHAPE
 
