@@ -188,11 +188,7 @@ class DecodePool(Generic[Job, Prefetch]):
                 for _ in range(min(self.workers, len(parts)) - 1):
                     self._foreground.appendleft(shared)  # before whole jobs: one is waiting
                     self._wake_foreground()
-        shared.work()
-        # the parts claimed by others are running now: none waits on anything
-        shared.done.wait()
-        if shared.errors:
-            raise shared.errors[0]
+        self._join(shared)
 
     def _wake_foreground(self) -> None:
         """With the lock held: have a thread take the queue's new work."""
@@ -298,8 +294,15 @@ class DecodePool(Generic[Job, Prefetch]):
                 if not self._closed:
                     self._prefetch.appendleft(shared)  # a new plan drops it: no harm
                     self._start_prefetchers()
+        self._join(shared)
+
+    @staticmethod
+    def _join(shared: _Shared) -> None:
+        """Run the parts of shared left on this thread, wait for those others run, and
+        raise the first error of any."""
         shared.work()
-        shared.done.wait()  # the parts claimed by others are running now
+        # the parts claimed by others are running now: none waits on anything
+        shared.done.wait()
         if shared.errors:
             raise shared.errors[0]
 
