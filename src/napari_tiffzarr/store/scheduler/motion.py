@@ -90,7 +90,6 @@ class Motion:
         self._boxes: dict[int, Box] = {}  # the box of the first turn of each level's view
         self._opening: View | None = None  # the first turn of the last view
         self._more = False  # whether the last view's selection may have more to come
-        self.views = 0  # views taken
 
     def continues(self, view: View, fixed: Sequence[int]) -> bool:
         """Whether view is more of the last view's selection: a full first turn (more),
@@ -152,8 +151,13 @@ class Motion:
                 self.zoom = 0 if any(step) or size == before else (1 if size > before else -1)
         self.last = self._opening = view
         self._more = more
-        self.views += 1
         return True
+
+    @property
+    def first(self) -> bool:
+        """Whether the last view is the store's first (the pace is measured from the
+        second on)."""
+        return self.interval is None
 
     @property
     def steps_ahead(self) -> int:
@@ -196,7 +200,7 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
     # opens on the whole image, then zooms in)
     yield from new(view.level, _clip(_grown(view.box, grid, SPACE_ROLES), grid.grid))
     for dim, role in enumerate(grid.served_roles):
-        if role in SPACE_ROLES or motion.views < 2:
+        if role in SPACE_ROLES or motion.first:
             # not beside a store's first view: a viewer draws its first frame then, and
             # frames decoded beside it on every core delay what a user waits for most
             # (benchmarks/RESULTS.md, time to first frame)
