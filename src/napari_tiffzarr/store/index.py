@@ -36,6 +36,7 @@ Located = tuple[int, tuple[int, ...]]  # a chunk key's level and chunk coordinat
 # format and whether levels are prefixed: one match per key, where splitting and testing
 # each part cost the event loop more than the rest of a cold chunk's Python.
 _INDEX = "(?:0|[1-9][0-9]*)"
+_INDEX_TEXT = re.compile(_INDEX)
 _KEY_PATTERNS = {
     (3, False): re.compile(f"c(?:/({_INDEX}(?:/{_INDEX})*))?"),
     (3, True): re.compile(f"({_INDEX})/c(?:/({_INDEX}(?:/{_INDEX})*))?"),
@@ -71,7 +72,7 @@ def is_index(text: str) -> bool:
     """Whether text is a chunk or level index as zarr writes it: ASCII digits, no leading
     zero.  str.isdigit() alone also accepts Arabic-Indic digits and superscripts, and int()
     reads '01': keys that zarr never asks for would alias real chunks."""
-    return text.isascii() and text.isdigit() and (text == "0" or text[0] != "0")
+    return _INDEX_TEXT.fullmatch(text) is not None
 
 
 class ChunkIndex:
