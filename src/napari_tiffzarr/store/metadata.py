@@ -13,6 +13,7 @@ from .ngff import NgffAxis
 
 __all__ = [
     "array_metadata",
+    "chunk_dtype",
     "group_metadata",
     "json_bytes",
     "multiscales_attributes",
@@ -47,6 +48,11 @@ def _v3_data_type(dtype: np.dtype) -> str:
     return "bool" if dtype.kind == "b" else dtype.name
 
 
+def chunk_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The data type of a chunk's bytes as the metadata declares them: little-endian."""
+    return dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
+
+
 def array_metadata(
     *,
     shape: Sequence[int],
@@ -60,7 +66,7 @@ def array_metadata(
 ) -> dict[str, bytes]:
     """The metadata documents of one array, by key relative to the array; transpose is the
     order of format 3's transpose codec, where the chunks' bytes are stored in another."""
-    native = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
+    native = chunk_dtype(dtype)
     if zarr_format == 3:
         document: dict[str, Any] = {
             "zarr_format": 3,

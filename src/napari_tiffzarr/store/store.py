@@ -36,6 +36,7 @@ from .config import CHUNKMODE, Layout, OnError, StoreConfig, ZarrFormat
 from .index import ChunkIndex
 from .keys import ChunkRef
 from .location import StoreLocation, home_source, target_of
+from .metadata import chunk_dtype
 from .scheduler import ChunkCache, ChunkReader, ReadScheduler, TiffChunkWarning, page_key
 from .writing import erase_chunk, write_chunk
 
@@ -229,6 +230,26 @@ class ZarrTiffStore(Store):
         fetched already."""
         self._check_open()
         return self._reader.read(ref, data)
+
+    async def read_view(
+        self, level: int, coords: Sequence[tuple[int, ...]]
+    ) -> list[np.ndarray | None]:
+        """The chunks of one selection of a level, as zarr's codecs make them of the
+        bytes get returns (the served shape and order, little-endian), None where zarr
+        shows the fill value: read together as one view (see ReadScheduler.read_view)."""
+        self._check_open()
+        grid = self.index.levels[level].grid
+        stored_dtype = chunk_dtype(self.series.dtype)
+        chunks = await self._scheduler.read_view(self._reader, level, coords)
+        served: list[np.ndarray | None] = []
+        for chunk in chunks:
+            array = None
+            if chunk is not None:
+                array = _flat_bytes(chunk).view(stored_dtype).reshape(grid.stored_chunks)
+                if grid.order is not None:  # what zarr's transpose codec does
+                    array = array.transpose(grid.order)
+            served.append(array)
+        return served
 
     # -- zarr Store API ---------------------------------------------------------------
     async def get(

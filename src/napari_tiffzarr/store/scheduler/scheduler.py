@@ -13,7 +13,7 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -88,18 +88,58 @@ class ReadScheduler:
             located = index.locate(key)
             if located is not None:
                 self._turn().ask(reader, located[0], ref.page, located[1])
+        found = self._cached(reader, ref)
+        if isinstance(found, Stored):
+            return await self._decoded(reader, ref, found)
+        return found
+
+    async def read_view(
+        self, reader: ChunkReader, level: int, coords: Sequence[tuple[int, ...]]
+    ) -> list[np.ndarray | None]:
+        """The chunks of one whole selection of a level, for a caller that asks for them
+        together (see arrays): one view of the motion, whatever its size; the chunks in
+        the cache taken at once, without a task each, the others read as zarr's are."""
+        grid = reader.index.levels[level].grid
+        refs = [grid.chunk_ref(c) for c in coords]
+        if reader.readahead or reader.index.series.keyframe.source.cost is not None:
+            turn = self._turn()
+            for c, ref in zip(coords, refs, strict=True):
+                if ref is not None:
+                    turn.ask(reader, level, ref.page, c, whole=True)
+        chunks: list[np.ndarray | None] = []
+        missing: list[tuple[int, Awaitable[np.ndarray | None]]] = []
+        for ref in refs:
+            found = None if ref is None else self._cached(reader, ref)
+            if isinstance(found, Stored):
+                assert ref is not None  # only a chunk's ref finds where it is stored
+                missing.append((len(chunks), self._decoded(reader, ref, found)))
+                found = None
+            chunks.append(found)
+        if missing:
+            decoded = await asyncio.gather(*(job for _, job in missing))
+            for (i, _), chunk in zip(missing, decoded, strict=True):
+                chunks[i] = chunk
+        return chunks
+
+    def _cached(self, reader: ChunkReader, ref: ChunkRef) -> np.ndarray | Stored | None:
+        """ref's chunk from the cache, or where to decode it from, or None where zarr
+        shows the fill value (no page, or known unreadable)."""
         try:
             stored = reader.stored(ref)
         except TiffFileError:
             return reader.read(ref)  # meets the page's error again and answers as on_error says
         if stored is None:
-            return None  # no page, or known unreadable: zarr shows the fill value
+            return None
         hit = self.cache.get(stored.key, count_miss=False)  # the read counts a miss
-        if hit is not None:
-            return hit  # no thread, no fetch: most of a viewer's chunks at every step
+        # no thread, no fetch for a hit: most of a viewer's chunks at every step
+        return stored if hit is None else hit
+
+    async def _decoded(
+        self, reader: ChunkReader, ref: ChunkRef, stored: Stored
+    ) -> np.ndarray | None:
         data = None
         if stored.page.source.cost is not None:  # a round trip a request: batch them
-            data = await self._fetcher.fetch(self._turn, index, ref)
+            data = await self._fetcher.fetch(self._turn, reader.index, ref)
         result: np.ndarray | None = await self.pool.submit((reader, ref, data, stored))
         return result
 
@@ -173,7 +213,7 @@ class ReadScheduler:
             grid = reader.index.levels[main.level].grid
             roles = grid.served_roles
             sliders = [d for d, role in enumerate(roles) if role not in SPACE_ROLES]
-            if motion.continues(view, sliders):
+            if not main.whole and motion.continues(view, sliders):
                 motion.extend(view)  # the rest of a selection zarr reads over turns
             else:
                 whole = all(
@@ -181,7 +221,7 @@ class ReadScheduler:
                     for (low, high), count, role in zip(view.box, grid.grid, roles, strict=True)
                     if role in SPACE_ROLES
                 )
-                more = 0 < in_flight() <= len(main.coords)
+                more = not main.whole and 0 < in_flight() <= len(main.coords)
                 if not motion.observe(view, whole=whole, more=more, sliders=sliders):
                     continue
             moved = True

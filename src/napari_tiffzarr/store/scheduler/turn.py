@@ -39,6 +39,8 @@ class Asked:
     level: int
     pages: set[int] = field(default_factory=set)
     coords: list[tuple[int, ...]] = field(default_factory=list)
+    # asked for as one whole selection (see ReadScheduler.read_view): no more of it comes
+    whole: bool = False
 
 
 @dataclass(eq=False)
@@ -55,9 +57,17 @@ class Turn:
     asks: dict[tuple[int, int], Asked] = field(default_factory=dict)
     batches: dict[int, Batch] = field(default_factory=dict)  # by id of the source
 
-    def ask(self, reader: ChunkReader, level: int, page: int, coords: tuple[int, ...]) -> None:
+    def ask(
+        self,
+        reader: ChunkReader,
+        level: int,
+        page: int,
+        coords: tuple[int, ...],
+        *,
+        whole: bool = False,
+    ) -> None:
         asked = self.asks.get((id(reader), level))
         if asked is None:
-            asked = self.asks[(id(reader), level)] = Asked(reader, level)
+            asked = self.asks[(id(reader), level)] = Asked(reader, level, whole=whole)
         asked.pages.add(page)
         asked.coords.append(coords)
