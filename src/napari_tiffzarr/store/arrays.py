@@ -1,23 +1,106 @@
-"""The store opened as zarr arrays, so that callers above the store need not import zarr."""
+"""The store opened as zarr arrays, so that callers above the store need not import zarr.
+
+A viewer's arrays read a basic selection (integers and slices, what napari's slicing
+asks for) through the store in one call: zarr's indexing says which part of which chunk
+goes where, the store hands back the chunks of the whole selection at once, and they
+are copied into the output here.  Between the two, zarr's reads of a chunk each (a task,
+a buffer and a pass through its codecs per chunk, on its event-loop thread) cost more
+than a chunk in the cache and as much as decoding a small tile (benchmarks/RESULTS.md,
+napari browsing).  Any other selection, an ``out`` buffer or fields go through zarr.
+A selection within one chunk is that chunk, read-only, not a copy: a slider's frame costs
+nothing once decoded.  The arrays stay zarr arrays: napari and dask know them as such.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import zarr
+from zarr.core.array import AsyncArray
+from zarr.core.buffer import BufferPrototype, NDBuffer
+from zarr.core.indexing import BasicIndexer, Indexer, OrthogonalIndexer
 
 from .store import ZarrTiffStore
 
 __all__ = ["open_arrays"]
 
 
-def open_arrays(store: ZarrTiffStore) -> list[zarr.Array]:
-    """The store's arrays, read-only: every level of a multiscale group, or its one array."""
+def open_arrays(store: ZarrTiffStore, *, views: bool = False) -> list[zarr.Array]:
+    """The store's arrays, read-only: every level of a multiscale group, or its one array.
+    views: each basic selection read as one view of the store (see above)."""
     if not store.is_multiscales:
-        return [zarr.open_array(store, mode="r")]
-    group = zarr.open_group(store, mode="r")
-    arrays = []
-    for index in range(len(store.series.levels)):
-        array = group[str(index)]
-        if not isinstance(array, zarr.Array):  # the store writes arrays only, never groups
-            raise TypeError(f"level {index} of {store!r} is not an array")
-        arrays.append(array)
+        arrays = [zarr.open_array(store, mode="r")]
+    else:
+        group = zarr.open_group(store, mode="r")
+        arrays = []
+        for index in range(len(store.series.levels)):
+            array = group[str(index)]
+            if not isinstance(array, zarr.Array):  # the store writes arrays only, never groups
+                raise TypeError(f"level {index} of {store!r} is not an array")
+            arrays.append(array)
+    if views:
+        arrays = [
+            zarr.Array(_ViewArray(array.async_array, store, level))
+            for level, array in enumerate(arrays)
+        ]
     return arrays
+
+
+class _ViewArray(AsyncArray[Any]):
+    """An array of one level of a ZarrTiffStore whose basic selections are read as views."""
+
+    _tiff_store: ZarrTiffStore
+    _level: int
+
+    def __init__(self, array: AsyncArray[Any], store: ZarrTiffStore, level: int) -> None:
+        super().__init__(array.metadata, array.store_path, array.config)
+        # frozen like zarr's own: set once here
+        object.__setattr__(self, "_tiff_store", store)
+        object.__setattr__(self, "_level", level)
+
+    async def _get_selection(
+        self,
+        indexer: Indexer,
+        *,
+        prototype: BufferPrototype,
+        out: NDBuffer | None = None,
+        fields: Any = None,
+    ) -> Any:
+        if out is not None or fields or not _basic(indexer):  # zarr passes no fields as []
+            return await super()._get_selection(
+                indexer, prototype=prototype, out=out, fields=fields
+            )
+        projections = list(indexer)
+        chunks = await self._tiff_store.read_view(
+            self._level, [p.chunk_coords for p in projections]
+        )
+        dtype = self.dtype
+        only = chunks[0] if len(chunks) == 1 else None
+        if only is not None and only.dtype == dtype and indexer.shape != ():
+            # within one chunk: the decoded chunk itself, no copy (a frame of a slider,
+            # a viewer's thumbnail); read-only, as the cache keeps it for the next reads
+            view: np.ndarray = only[projections[0].chunk_selection].view()
+            view.flags.writeable = False
+            return view
+        result = np.empty(indexer.shape, dtype=dtype)
+        fill: Any = None
+        for projection, chunk in zip(projections, chunks, strict=True):
+            if chunk is None:
+                if fill is None:
+                    fill = self.metadata.get_chunk_spec(
+                        projection.chunk_coords, self.config, prototype
+                    ).fill_value
+                result[projection.out_selection] = fill
+            else:
+                result[projection.out_selection] = chunk[projection.chunk_selection]
+        # zarr's own answer to one pixel: a scalar for a basic selection, else 0-d
+        return result[()] if isinstance(indexer, BasicIndexer) and indexer.shape == () else result
+
+
+def _basic(indexer: Indexer) -> bool:
+    """Whether indexer selects by integers and slices only (zarr indexes a selection of
+    slices as an orthogonal one): each chunk's part is then a numpy basic index."""
+    if isinstance(indexer, OrthogonalIndexer):
+        return not indexer.is_advanced
+    return isinstance(indexer, BasicIndexer)

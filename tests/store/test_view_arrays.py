@@ -1,0 +1,193 @@
+"""The arrays a viewer gets (open_arrays(views=True)): every selection reads what numpy's
+indexing of tifffile's pixels gives, whichever way the chunks come back, and a selection
+is one view for the motion however many chunks it holds."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from store_cases import BYTEORDERS, CASES, Target, both_stores
+from test_scheduler import _cached_pages, _stack, _until
+
+from napari_tiffzarr import TiffFile
+from napari_tiffzarr.store import ZarrTiffStore, open_arrays
+from napari_tiffzarr.store.arrays import _ViewArray
+from ngff_files import write_rgb_pyramid, write_tzcyx
+
+MakeCase = Callable[..., tuple[Path, Target]]
+
+
+def selections(shape: tuple[int, ...], chunks: tuple[int, ...]) -> Iterator[Any]:
+    """Selections napari, dask and a user make: whole, planes, boxes across chunk edges,
+    strides, negative and single indices, empty ones, and an Ellipsis."""
+    yield ...
+    yield ()
+    yield tuple(slice(None) for _ in shape)
+    lead = shape[:-2]
+    middle = tuple(n // 2 for n in shape)
+    if lead:
+        yield middle[0]
+        yield (-1,)
+        yield (*middle[: len(lead)], ...)
+    # a box from just before the first chunk edge to the middle, in every dimension
+    yield tuple(
+        slice(max(0, c - 1), max(1, n // 2 + 1)) for n, c in zip(shape, chunks, strict=True)
+    )
+    yield tuple(slice(None, None, 3 if n > 3 else 1) for n in shape)  # napari's contrast
+    yield tuple(slice(1, None, 2) for _ in shape)
+    yield tuple(n - 1 for n in shape)  # one pixel, a scalar
+    yield tuple(-n for n in shape)
+    yield (slice(2, 2),)  # empty
+    yield (..., slice(0, 1))
+    if len(shape) >= 2:
+        yield (..., middle[-2], slice(None))  # one row through every chunk
+
+
+def expected_arrays(theirs: Any) -> dict[str, np.ndarray]:
+    node = zarr.open(theirs, mode="r")
+    if isinstance(node, zarr.Array):
+        return {"": node[...]}
+    return {name: node[name][...] for name in sorted(node.array_keys(), key=int)}
+
+
+def assert_same(got: Any, expected: Any, what: str, *, same_type: bool = True) -> None:
+    """Same pixels, shape and dtype; and the same type where zarr answers both (zarr
+    answers one pixel as a 0-d array where numpy gives a scalar)."""
+    if same_type:
+        assert type(got) is type(expected), what
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert (got.shape, got.dtype) == (expected.shape, expected.dtype), what
+    np.testing.assert_array_equal(got, expected, err_msg=what)
+
+
+@pytest.mark.parametrize("chunkshape", [None, 16], ids=["tiles", "16"])
+@pytest.mark.parametrize("byteorder", BYTEORDERS)
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_selection_reads_tifffiles_pixels(
+    case_file: MakeCase, name: str, byteorder: str, chunkshape: int | None
+) -> None:
+    path, target = case_file(name, byteorder, "zlib")
+    with both_stores(path, target) as (_, theirs):
+        expected = expected_arrays(theirs)
+    kind, index = target
+    with TiffFile(path) as tif:
+        part = tif.pages[index] if kind == "page" else tif.series[index]
+        store = part.aszarr(chunkshape=chunkshape, readahead=True)
+        viewed = open_arrays(store, views=True)
+        plain = open_arrays(store)
+        assert len(viewed) == len(expected)
+        for level, (array, want) in enumerate(zip(viewed, expected.values(), strict=True)):
+            assert isinstance(array, zarr.Array)
+            assert isinstance(array.async_array, _ViewArray)
+            assert (array.shape, array.dtype) == (want.shape, want.dtype)
+            for selection in selections(array.shape, array.chunks):
+                what = f"{name} {byteorder} level {level} [{selection}]"
+                assert_same(array[selection], plain[level][selection], what)
+                assert_same(array[selection], want[selection], what, same_type=False)
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("write", "moved"),
+    [
+        (write_rgb_pyramid, lambda a: np.moveaxis(a, -1, 0)),  # YXS served as CYX
+        (write_tzcyx, lambda a: a.transpose(0, 2, 1, 3, 4)),  # ImageJ's TZCYX as TCZYX
+    ],
+    ids=["rgb-pyramid", "tzcyx"],
+)
+def test_the_ngff_layout_reads_the_served_order(
+    tmp_path: Path, write: Callable[[Path], Any], moved: Callable[[np.ndarray], np.ndarray]
+) -> None:
+    """Served in NGFF's order, a chunk's stored bytes are turned around: by zarr's
+    transpose codec on zarr's path, by the view on ours."""
+    written = write(tmp_path / "ngff.tif")
+    levels = written if isinstance(written, list) else [written]
+    with TiffFile(tmp_path / "ngff.tif") as tif:
+        store = ZarrTiffStore(tif.series[0], layout="ngff", chunkshape=16)
+        assert all(level.grid.order for level in store.index.levels)
+        viewed, plain = open_arrays(store, views=True), open_arrays(store)
+        for array, other, level in zip(viewed, plain, levels, strict=True):
+            want = moved(level)
+            for selection in selections(array.shape, array.chunks):
+                assert_same(array[selection], other[selection], f"[{selection}]")
+                assert_same(array[selection], want[selection], f"[{selection}]", same_type=False)
+        store.close()
+
+
+@pytest.mark.parametrize("fillvalue", [None, 7])
+def test_missing_tiles_show_the_fill_value(case_file: MakeCase, fillvalue: int | None) -> None:
+    path, target = case_file("sparse_tiles", "<", "none")
+    with both_stores(path, target, fillvalue=fillvalue) as (ours, theirs):
+        want = expected_arrays(theirs)[""]
+        (array,) = open_arrays(ours, views=True)
+        for selection in selections(array.shape, array.chunks):
+            assert_same(array[selection], want[selection], f"[{selection}]", same_type=False)
+
+
+def _grid_file(path: Path) -> np.ndarray:
+    """96 x 96 pixels in tiles of 16: a grid of 6 x 6 chunks."""
+    data = np.random.default_rng(8).integers(0, 60000, (96, 96), np.uint16)
+    tifffile.imwrite(path, data, tile=(16, 16), compression="zlib", metadata=None)
+    return data
+
+
+def test_a_selection_within_one_chunk_is_that_chunk_read_only(tmp_path: Path) -> None:
+    data = _grid_file(tmp_path / "grid.tif")
+    with TiffFile(tmp_path / "grid.tif") as tif:
+        store = tif.series[0].aszarr()
+        (array,) = open_arrays(store, views=True)
+        first, again = array[17:30, 20:31], array[16:32, 16:32]
+        np.testing.assert_array_equal(first, data[17:30, 20:31])
+        assert not first.flags.writeable
+        assert np.shares_memory(first, again)  # the cached chunk, not a copy of it
+        with pytest.raises(ValueError, match="read-only"):
+            first[0, 0] = 1
+        np.testing.assert_array_equal(array[17:30, 20:31], data[17:30, 20:31])
+        across = array[10:40, 10:40]  # nine chunks: a new array, the caller's own
+        assert across.flags.writeable
+        assert not np.shares_memory(across, first)
+        np.testing.assert_array_equal(across, data[10:40, 10:40])
+        store.close()
+
+
+def _cached_segments(store: ZarrTiffStore) -> set[int]:
+    return {key[1] for key in list(store.cache._entries)}
+
+
+def test_a_selection_is_one_view_however_many_chunks_it_holds(tmp_path: Path) -> None:
+    """Two rows of six chunks are more than zarr keeps in flight.  Read as one view, the
+    next two rows below are a step of the motion, not more of the last selection, and
+    the two rows after them are read ahead."""
+    data = _grid_file(tmp_path / "grid.tif")
+    with TiffFile(tmp_path / "grid.tif") as tif:
+        store = tif.series[0].aszarr(readahead=True)
+        (array,) = open_arrays(store, views=True)
+        np.testing.assert_array_equal(array[0:32], data[0:32])
+        np.testing.assert_array_equal(array[32:64], data[32:64])
+        ahead = set(range(4 * 6, 6 * 6))  # the segments of rows 4 and 5
+        _until(lambda: ahead <= _cached_segments(store), "rows 4 and 5 are read ahead")
+        misses = store.cache.misses
+        np.testing.assert_array_equal(array[64:96], data[64:96])
+        assert store.cache.misses == misses
+        store.close()
+
+
+def test_a_pickled_view_array_reads_the_same(tmp_path: Path) -> None:
+    data = _stack(tmp_path / "stack.tif")
+    with TiffFile(tmp_path / "stack.tif") as tif:
+        store = tif.series[0].aszarr(chunkshape=(64, 96), readahead=True)
+        (array,) = open_arrays(store, views=True)
+        copy = pickle.loads(pickle.dumps(array))
+        assert isinstance(copy.async_array, _ViewArray)
+        np.testing.assert_array_equal(copy[3], data[3])
+        np.testing.assert_array_equal(array[3], data[3])
+        assert {3} <= _cached_pages(store)
+        copy.store.close()
+        store.close()
