@@ -142,3 +142,19 @@ def test_layer_data_names_channels_by_axis_without_names() -> None:
     many = [np.zeros((40, 10, 12), np.uint8)]
     ((_, kwargs, _),) = layer_data(many, axes="CYX", source=source)
     assert "channel_axis" not in kwargs  # too many channels: a slider, not 40 layers
+
+
+def test_a_frame_napari_steps_to_is_the_decoded_chunk_itself(tmp_path: Path) -> None:
+    """napari reads a whole frame of a layer of one level at every step of a slider: the
+    frame it gets is the chunk in the cache, read-only, not a copy of it each step."""
+    path = tmp_path / "timelapse.tif"
+    frames = np.random.default_rng(2).integers(0, 4000, (5, 200, 300), dtype=np.uint16)
+    tifffile.imwrite(path, frames, tile=(64, 64), compression="zlib", metadata={"axes": "TYX"})
+    ((data, _, _),) = open_layers(str(path))
+    first, again = data[3], data[3]
+    np.testing.assert_array_equal(first, frames[3])
+    assert np.shares_memory(first, again)
+    assert not first.flags.writeable
+    boxed = data[1:3, 50:150, 100:250]  # what a user's own slicing asks: a new array
+    np.testing.assert_array_equal(boxed, frames[1:3, 50:150, 100:250])
+    assert boxed.flags.writeable

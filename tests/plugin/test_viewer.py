@@ -182,6 +182,24 @@ def test_viewer_declines_junk_with_our_reader(make_napari_viewer, tmp_path: Path
     assert len(viewer.layers) == 0
 
 
+def test_channel_layers_stay_lazy_and_read_the_plane_shown(
+    make_napari_viewer, stack_path: Path, decode_counter
+) -> None:  # type: ignore[no-untyped-def]
+    """napari splits channels of what it knows as zarr arrays lazily (through dask): the
+    viewer's arrays stay zarr's, so opening decodes the planes of the z shown, no more."""
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(stack_path), plugin="napari-tiffzarr")
+    assert len(layers) == 3
+    expected = tifffile.imread(stack_path)
+    middle = (len(expected) - 1) // 2
+    for channel, layer in enumerate(layers):
+        assert type(layer.data).__module__.startswith("dask"), type(layer.data)
+        np.testing.assert_array_equal(
+            np.asarray(layer._slice.image.view), expected[middle, channel]
+        )
+    assert decode_counter == {0: 3}  # one whole-plane chunk per channel of that z
+
+
 def test_reopening_a_channel_layer_replaces_all_its_channels(
     make_napari_viewer, qtbot, stack_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

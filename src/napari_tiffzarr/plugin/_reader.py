@@ -114,7 +114,7 @@ def open_layers(
             cachesize=cachesize,
             readahead=False,  # the reads for contrast limits below start none
         )
-        arrays = open_arrays(store)
+        arrays = open_arrays(store, views=True)
         shown = item if level is None else item.levels[level]
         source = LayerSource(os.fspath(path), series, level, int(chunkmode), fillvalue, cachesize)
         # the file's name without extension, also of a URL (without its query)
