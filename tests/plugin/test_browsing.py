@@ -86,6 +86,10 @@ def test_a_pan_without_rest_shows_the_file_at_every_step(
     for step in range(8):
         viewer.camera.center = (1024, 300 + 150 * step)
         qtbot.waitUntil(shows_the_file, timeout=30000)
+    # the pan moved right: chunks ahead of it were decoded before napari asked
+    store = layer.data[0].store
+    assert store.readahead
+    qtbot.waitUntil(lambda: store.scheduler.prefetched > 0, timeout=30000)
     _settle(viewer, qtbot)
 
 

@@ -466,6 +466,19 @@ def test_a_pickled_store_keeps_readahead(tmp_path: Path) -> None:
     copy.close()
 
 
+def test_readahead_turned_on_before_the_first_read_reads_ahead(tmp_path: Path) -> None:
+    """As a viewer opens a layer: the array opened without read-ahead, which is turned on
+    before a chunk is read, and the frames after the first ones decoded ahead."""
+    expected = _stack(tmp_path / "stack.tif")
+    store = ZarrTiffStore(TiffFile(tmp_path / "stack.tif").series[0])
+    array = zarr.open_array(store, mode="r")
+    store.readahead = True
+    for t in range(3):
+        np.testing.assert_array_equal(array[t], expected[t])
+    _until(lambda: store.scheduler.prefetched > 0, "the next frames are decoded ahead")
+    store.close()
+
+
 def test_decoding_threads_end_with_an_unclosed_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

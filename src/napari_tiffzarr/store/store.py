@@ -222,7 +222,11 @@ class ZarrTiffStore(Store):
 
     @cached_property
     def _reader(self) -> ChunkReader:
-        return self._scheduler.reader(self.index, self._lock)
+        reader = self._scheduler.reader(self.index, self._lock)
+        # the index keeps the config it was built with, from before a viewer that read
+        # the metadata turned readahead on
+        reader.readahead = self.config.readahead
+        return reader
 
     def read_chunk(self, ref: ChunkRef, data: Any = None) -> np.ndarray | None:
         """Decode one chunk at full size on the calling thread, None where it is missing
