@@ -24,6 +24,7 @@ import zarr
 
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore
+from napari_tiffzarr.store.arrays import open_arrays
 from napari_tiffzarr.store.keys import ChunkGrid
 from napari_tiffzarr.store.scheduler import ChunkCache
 from napari_tiffzarr.store.scheduler import pool as pool_module
@@ -346,6 +347,34 @@ def test_a_zoom_predicts_the_next_level_around_the_focus() -> None:
     assert {level for level, _ in predict(out, PYRAMID)} == {2}
 
 
+def test_a_zoom_onto_the_finest_level_predicts_around_the_view() -> None:
+    """Zoomed in as far as the levels go, the next move is a pan (or back out): the
+    chunks around the view, not nothing."""
+    motion = Motion()
+    _views(motion, [(1, ((2, 5), (2, 5), (0, 0))), (0, ((6, 9), (6, 9), (0, 0)))])
+    assert motion.zoom == -1
+    predicted = list(predict(motion, PYRAMID))
+    assert predicted
+    assert {level for level, _ in predicted} == {0}
+    cells = {coords[:2] for _, coords in predicted}
+    ring = {(y, x) for y in range(5, 11) for x in range(5, 11)} - {
+        (y, x) for y in range(6, 10) for x in range(6, 10)
+    }
+    assert cells == ring
+
+
+def test_a_change_of_several_levels_is_a_jump() -> None:
+    """A viewer opened on the whole slide and sent to zoom 1 somewhere: no zoom goes on
+    from there, the chunks around the new view come first."""
+    motion = Motion()
+    _views(motion, [(2, ((0, 3), (0, 3), (0, 0))), (0, ((6, 9), (6, 9), (0, 0)))])
+    assert motion.zoom == 0
+    assert motion.step is None
+    predicted = list(predict(motion, PYRAMID))
+    assert {level for level, _ in predicted} == {0}
+    assert len(predicted) == 6 * 6 - 4 * 4
+
+
 def test_with_nothing_known_the_ring_and_the_finer_level_come_first() -> None:
     motion = Motion()
     motion.observe(View(1, ((2, 3), (2, 3), (0, 0)), 0.0))
@@ -414,6 +443,38 @@ def test_prefetch_never_changes_what_a_read_returns(tmp_path: Path) -> None:
     assert len(store.cache) == 0
 
 
+def test_a_viewer_opened_on_the_whole_slide_finds_the_zoom_in_decoded(tmp_path: Path) -> None:
+    """napari's first view of a pyramid: the coarsest level whole (its thumbnail), then
+    the next level whole (the view), each in one turn through the viewer's arrays; the
+    level under the view, around its focus, is decoded before the first zoom in asks
+    for it."""
+    data = np.random.default_rng(6).integers(0, 255, (256, 384, 3), np.uint8)
+    path = tmp_path / "pyramid.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(data, tile=(16, 16), photometric="rgb", subifds=2, compression="jpeg")
+        for factor in (2, 4):
+            tif.write(
+                data[::factor, ::factor],
+                tile=(16, 16),
+                photometric="rgb",
+                subfiletype=1,
+                compression="jpeg",
+            )
+    with tifffile.TiffFile(path) as tif:
+        level0 = tif.series[0].levels[0].asarray()
+    store = ZarrTiffStore(TiffFile(path).series[0], chunkshape=32, readahead=True)
+    arrays = open_arrays(store, views=True)
+    arrays[2][:]  # the thumbnail
+    arrays[1][:]  # the view of the whole slide
+    _until(lambda: store.scheduler.prefetched > 0, "chunks are decoded ahead")
+    _until(lambda: not store.scheduler.pool.prefetch_queued, "the plan is done")
+    misses = store.cache.misses
+    # zoomed in twice around the middle: level 0's middle half
+    np.testing.assert_array_equal(arrays[0][64:192, 96:288], level0[64:192, 96:288])
+    assert store.cache.misses == misses
+    store.close()
+
+
 @pytest.mark.parametrize("frame", [(64, 96), (160, 128)], ids=["6-tiles", "20-tiles"])
 def test_a_slider_moved_frame_by_frame_finds_the_next_frames_decoded(
     tmp_path: Path, frame: tuple[int, int]
@@ -427,8 +488,13 @@ def test_a_slider_moved_frame_by_frame_finds_the_next_frames_decoded(
         np.testing.assert_array_equal(array[t], expected[t])
     # frames 3 and 4 follow the slider's motion: decoded ahead, every tile of them
     tiles = (frame[0] // 32) * (frame[1] // 32)
+
+    def decoded(page: int) -> int:
+        return sum(key[0][2] == page for key in list(store.cache._entries))
+
+    # every tile: a count over all frames would pass with parts of both still decoding
     _until(
-        lambda: store.scheduler.prefetched >= 2 * tiles and {3, 4} <= _cached_pages(store),
+        lambda: decoded(3) == tiles and decoded(4) == tiles,
         "the next frames are decoded ahead",
     )
     misses = store.cache.misses
@@ -519,9 +585,22 @@ def test_a_thumbnail_read_between_views_does_not_break_the_motion() -> None:
     thumbnail = (2, ((0, 3), (0, 3), (0, 0)))
     views = [(0, ((2, 3), (2, 4), (0, 0))), thumbnail, (0, ((2, 3), (3, 5), (0, 0))), thumbnail]
     for t, (level, box) in enumerate(views):
-        motion.observe(View(level, box, t * 0.1), whole=level == 2)
+        motion.observe(View(level, box, t * 0.1), thumbnail=level == 2)
     assert motion.step == (0, 1, 0)
     assert motion.zoom == 0
+    assert {level for level, _ in predict(motion, PYRAMID)} == {0}
+
+
+def test_a_whole_slide_view_after_the_thumbnail_is_a_view() -> None:
+    """napari opens a pyramid on the whole slide: its thumbnail reads the coarsest level
+    whole, its view the next level whole.  That view is where a zoom in starts from: the
+    finer level around it comes next."""
+    motion = Motion()
+    motion.observe(View(2, ((0, 3), (0, 3), (0, 0)), 0.0), thumbnail=True)
+    assert motion.observe(View(1, ((0, 7), (0, 7), (0, 0)), 0.1))
+    assert motion.last is not None
+    assert motion.last.level == 1
+    assert motion.zoom == -1
     assert {level for level, _ in predict(motion, PYRAMID)} == {0}
 
 

@@ -4,16 +4,17 @@ A view is the box of chunks one store was asked for in one turn, on its most-rea
 (a viewer's thumbnail reads the coarsest level beside it).  Between two views on one
 level, the box moves by a whole number of chunks per dimension: along y and x that is a
 pan, along a leading axis (T, Z, C, a page index) a slider; a box that shrinks or grows
-on both sides, or a change of level, is a zoom.  The next views follow the same step,
-as many ahead as the time between views asks for (a slider played fast, a fling) within
-the caller's budget; a zoom reads the next level around the same focus.
+on both sides, or a change to the next level, is a zoom.  The next views follow the same
+step, as many ahead as the time between views asks for (a slider played fast, a fling)
+within the caller's budget; a zoom reads the next level around the same focus, and one
+that has reached the last level in its direction reads around the view, as after a jump.
 
 zarr asks for a selection of more chunks than it keeps in flight over several turns, in
 C order: those later turns are more of the same view, which grows, not new views.  The
 motion is measured between the first turns of two selections, alike in size.  Knowing
-nothing yet (a first view, or one after a jump: a click far along a slider), the chunks
-around the view, the frames beside it along each slider and the finer level under it
-come first.
+nothing yet (a first view, or one after a jump: a click far along a slider, a change of
+several levels at once to a place typed in or zoomed to), the chunks around the view, the
+frames beside it along each slider and the finer level under it come first.
 
 Pure arithmetic on chunk coordinates: the scheduler turns them into chunks to decode.
 """
@@ -117,26 +118,30 @@ class Motion:
         self,
         view: View,
         *,
-        whole: bool = False,
+        thumbnail: bool = False,
         more: bool = False,
         sliders: Sequence[int] = (),
     ) -> bool:
         """Take a new view; False where it changes nothing: the last box of its level
         again (a viewer reading the same chunks again, or its thumbnail of the coarsest
-        level beside each view), or a whole level beside a view of another (whole: the
-        box holds all of its level's plane, as a thumbnail does).  more: the turn asked
-        for as many chunks as zarr keeps in flight, so the next turns may continue it."""
+        level beside each view), or a thumbnail beside a view of another level
+        (thumbnail: the box holds all of the coarsest level's plane, as napari's
+        thumbnail does; a whole finer level is a view, as napari opens on the whole
+        slide).  more: the turn asked for as many chunks as zarr keeps in flight, so
+        the next turns may continue it."""
         if self._boxes.get(view.level) == view.box:
             return False
         self._boxes[view.level] = view.box
         last = self._opening
-        if whole and last is not None and last.level != view.level:
+        if thumbnail and last is not None and last.level != view.level:
             return False
         if last is not None:
             seconds = max(0.0, view.time - last.time)
             self.interval = seconds if self.interval is None else (self.interval + seconds) / 2
             if view.level != last.level:
-                self.zoom = 1 if view.level > last.level else -1
+                # a zoom goes on level by level; several levels at once are a jump
+                moved = view.level - last.level
+                self.zoom = moved if abs(moved) == 1 else 0
                 self.step = None
             else:
                 step = tuple(_shift(o, n) for o, n in zip(last.box, view.box, strict=True))
@@ -194,7 +199,8 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
         target = view.level + motion.zoom
         if 0 <= target < len(grids):
             yield from new(target, _zoomed(view.box, grid, grids[target]))
-        return
+            return
+        # zoomed as far as the levels go: a pan comes next, or the way back
     # nothing known yet: around the view in space, the frames beside it along each slider
     # (the step after a jump is then ready too), and the finer level under it (a viewer
     # opens on the whole image, then zooms in)

@@ -216,13 +216,13 @@ class ReadScheduler:
             if not main.whole and motion.continues(view, sliders):
                 motion.extend(view)  # the rest of a selection zarr reads over turns
             else:
-                whole = all(
+                thumbnail = main.level == len(reader.index.levels) - 1 and all(
                     (low, high) == (0, count - 1)
                     for (low, high), count, role in zip(view.box, grid.grid, roles, strict=True)
                     if role in SPACE_ROLES
                 )
                 more = not main.whole and 0 < in_flight() <= len(main.coords)
-                if not motion.observe(view, whole=whole, more=more, sliders=sliders):
+                if not motion.observe(view, thumbnail=thumbnail, more=more, sliders=sliders):
                     continue
             moved = True
             jobs += self._prefetch_jobs(reader, motion)
