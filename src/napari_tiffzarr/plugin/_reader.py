@@ -30,8 +30,9 @@ LayerData = tuple[Any, dict[str, Any], str]
 # tiles are decoded together, because zarr's work per chunk on its one event-loop thread
 # costs more than decoding a tile; and prefetch along the view's motion.  napari re-slices
 # when the view leaves the chunks it holds: measured panning without rest
-# (benchmarks/RESULTS.md, viewer chunk sizes), 512 keeps the mean of 1024 and halves the
-# worst step, 256 pays zarr's work per chunk, 2048 a step of four times the pixels.
+# (benchmarks/RESULTS.md, viewer chunk sizes), 512 fetches as little a step as 256 and
+# 1024 with a third of 1024's worst step, 256 is slower under napari's async slicing,
+# and 2048 decodes four times the pixels in one step.
 VIEWER_CHUNKSHAPE = 512
 # Remotely, every pixel napari asks for crosses the network, and napari widens each
 # request to whole chunks: smaller chunks (2 x 2 tiles) fetch and decode less per view.
