@@ -66,14 +66,23 @@ def stack_path(tmp_path: Path) -> Path:
     return path
 
 
+class DecodeCounts(collections.Counter[int]):
+    """Chunks decoded, by pyramid level; ahead: those of them read ahead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ahead: collections.Counter[int] = collections.Counter()
+
+
 @pytest.fixture
-def decode_counter(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[int]:
+def decode_counter(monkeypatch: pytest.MonkeyPatch) -> DecodeCounts:
     """Counts chunks decoded through any ZarrTiffStore, by pyramid level."""
-    counts: collections.Counter[int] = collections.Counter()
+    counts = DecodeCounts()
     decode = ChunkReader._decode
 
     def counting(self: ChunkReader, page, ref, data, ahead):  # type: ignore[no-untyped-def]
         counts[ref.level] += 1
+        counts.ahead[ref.level] += bool(ahead)
         return decode(self, page, ref, data, ahead)
 
     monkeypatch.setattr(ChunkReader, "_decode", counting)
