@@ -222,11 +222,9 @@ class ZarrTiffStore(Store):
 
     @cached_property
     def _reader(self) -> ChunkReader:
-        reader = self._scheduler.reader(self.index, self._lock)
-        # the index keeps the config it was built with, from before a viewer that read
-        # the metadata turned readahead on
-        reader.readahead = self.config.readahead
-        return reader
+        # the store's readahead, not the index's: a viewer turns it on after reading the
+        # metadata, which built the index
+        return self._scheduler.reader(self.index, self._lock, readahead=self.config.readahead)
 
     def read_chunk(self, ref: ChunkRef, data: Any = None) -> np.ndarray | None:
         """Decode one chunk at full size on the calling thread, None where it is missing

@@ -92,6 +92,8 @@ class ChunkReader:
         lock: AbstractContextManager[Any] | None,
         share: Share = _serially,
         share_ahead: ShareAhead = _serially_ahead,
+        *,
+        readahead: bool = False,
     ) -> None:
         self.index = index
         self.cache = cache
@@ -99,8 +101,9 @@ class ChunkReader:
         self._share = share
         self._share_ahead = share_ahead
         # whether the views of this store feed the scheduler's prefetch; the store's
-        # readahead, which a viewer turns on once a layer is open
-        self.readahead = index.config.readahead
+        # readahead, which a viewer turns on once a layer is open (the store's config
+        # then, not the index's, which keeps the config of the metadata's first read)
+        self.readahead = readahead
         # each page's decoder, found once per page through the page whose parameters its
         # are (pages alike one model: one look-up of parameters for all of them); the
         # decoders themselves, by parameters

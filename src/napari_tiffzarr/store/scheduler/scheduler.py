@@ -70,15 +70,20 @@ class ReadScheduler:
         self,
         index: ChunkIndex,
         lock: AbstractContextManager[Any] | None,
+        *,
+        readahead: bool = False,
     ) -> ChunkReader:
         """A reader of one store's chunks through this scheduler; the store's options
-        size the cache and the decoding threads of the file."""
+        size the cache and the decoding threads of the file; readahead: whether its
+        views feed the prefetch."""
         config = index.config
         if config.cachesize is not None:
             self.cache.maxbytes = config.cachesize
         if config.maxworkers is not None:
             self.pool.workers = config.maxworkers
-        return ChunkReader(index, self.cache, lock, self.pool.share, self.pool.share_ahead)
+        return ChunkReader(
+            index, self.cache, lock, self.pool.share, self.pool.share_ahead, readahead=readahead
+        )
 
     # -- foreground ------------------------------------------------------------------
     async def read(self, reader: ChunkReader, ref: ChunkRef, key: str) -> np.ndarray | None:
