@@ -24,9 +24,9 @@ def test_open_pyramid_in_viewer(make_napari_viewer, pyramid_path: Path, decode_c
     assert layer.rgb
     assert all(isinstance(level.store, ZarrTiffStore) for level in layer.data)
     # no level-0 tile read to open it; read-ahead may decode the finer level under the
-    # first view (level 1 whole), its same pixels' worth: 2 x 2 chunks of 512
+    # first view (level 1 whole): level 0 at most, 4 x 4 chunks of 512
     assert decode_counter[0] == decode_counter.ahead[0], "opening must not read level 0"
-    assert decode_counter.ahead[0] <= 4
+    assert decode_counter.ahead[0] <= 16
 
 
 def test_screenshot_is_not_blank(make_napari_viewer, pyramid_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -347,6 +347,22 @@ def test_a_zoom_predicts_the_next_level_around_the_focus() -> None:
     assert {level for level, _ in predict(out, PYRAMID)} == {2}
 
 
+def test_a_view_of_the_whole_slide_predicts_the_finer_level_whole() -> None:
+    """From the whole slide a zoom in may go anywhere, and napari's steps of 1.5 x show
+    more of the finer level than the same pixels' worth: all of it comes next, the
+    middle first; as a first view and as the view after the thumbnail alike."""
+    first = Motion()
+    first.observe(View(1, ((0, 7), (0, 7), (0, 0)), 0.0))
+    predicted = [coords for level, coords in predict(first, PYRAMID) if level == 0]
+    assert set(predicted) == {(y, x, 0) for y in range(16) for x in range(16)}
+    after = Motion()
+    _views(after, [(2, ((0, 3), (0, 3), (0, 0))), (1, ((0, 7), (0, 7), (0, 0)))])
+    assert after.zoom == -1
+    predicted = [coords for _, coords in predict(after, PYRAMID)]
+    assert len(predicted) == 16 * 16
+    assert set(predicted[:4]) == {(y, x, 0) for y in (7, 8) for x in (7, 8)}
+
+
 def test_a_zoom_onto_the_finest_level_predicts_around_the_view() -> None:
     """Zoomed in as far as the levels go, the next move is a pan (or back out): the
     chunks around the view, not nothing."""

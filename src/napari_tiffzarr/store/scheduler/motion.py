@@ -6,8 +6,9 @@ level, the box moves by a whole number of chunks per dimension: along y and x th
 pan, along a leading axis (T, Z, C, a page index) a slider; a box that shrinks or grows
 on both sides, or a change to the next level, is a zoom.  The next views follow the same
 step, as many ahead as the time between views asks for (a slider played fast, a fling)
-within the caller's budget; a zoom reads the next level around the same focus, and one
-that has reached the last level in its direction reads around the view, as after a jump.
+within the caller's budget; a zoom reads the next level around the same focus (all of
+it from a view of the whole slide), and one that has reached the last level in its
+direction reads around the view, as after a jump.
 
 zarr asks for a selection of more chunks than it keeps in flight over several turns, in
 C order: those later turns are more of the same view, which grows, not new views.  The
@@ -198,7 +199,10 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
     if motion.zoom:
         target = view.level + motion.zoom
         if 0 <= target < len(grids):
-            yield from new(target, _zoomed(view.box, grid, grids[target]))
+            # a view of the whole slide (napari's first): a zoom in may go anywhere in it,
+            # and at 1.5 x a step shows more of the finer level than the same pixels' worth
+            whole = motion.zoom < 0 and _whole(view.box, grid)
+            yield from new(target, _zoomed(view.box, grid, grids[target], extent=whole))
             return
         # zoomed as far as the levels go: a pan comes next, or the way back
     # nothing known yet: around the view in space, the frames beside it along each slider
@@ -216,7 +220,8 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
             beside[dim] = (view.box[dim][0] + side, view.box[dim][1] + side)
             yield from new(view.level, _clip(tuple(beside), grid.grid))
     if view.level > 0:
-        yield from new(view.level - 1, _zoomed(view.box, grid, grids[view.level - 1]))
+        finer = _zoomed(view.box, grid, grids[view.level - 1], extent=_whole(view.box, grid))
+        yield from new(view.level - 1, finer)
 
 
 def _cells(box: Box) -> Iterator[tuple[int, ...]]:
@@ -249,9 +254,19 @@ def _grown(box: Box, grid: ChunkGrid, roles: Sequence[int]) -> Box:
     )
 
 
-def _zoomed(box: Box, grid: ChunkGrid, other: ChunkGrid) -> Box | None:
+def _whole(box: Box, grid: ChunkGrid) -> bool:
+    """Whether box holds all of its level's plane."""
+    return all(
+        (lo, hi) == (0, n - 1)
+        for (lo, hi), n, role in zip(box, grid.grid, grid.served_roles, strict=True)
+        if role in SPACE_ROLES
+    )
+
+
+def _zoomed(box: Box, grid: ChunkGrid, other: ChunkGrid, *, extent: bool = False) -> Box | None:
     """The box a view of box's extent on screen covers on another level, around the same
-    focus: the same pixels' worth of that level, centred where box is centred."""
+    focus: the same pixels' worth of that level, centred where box is centred; extent:
+    all of box's extent there instead (on a finer level, more than the same pixels)."""
     if len(other.shape) != len(grid.shape):
         return None
     out = []
@@ -262,8 +277,9 @@ def _zoomed(box: Box, grid: ChunkGrid, other: ChunkGrid) -> Box | None:
             out.append((lo * chunk // other_chunk, ((hi + 1) * chunk - 1) // other_chunk))
             continue
         first, last = lo * chunk, min(size, (hi + 1) * chunk)
-        middle = (first + last) / 2 * other_size / size
-        half = (last - first) / 2
+        scale = other_size / size
+        middle = (first + last) / 2 * scale
+        half = (last - first) / 2 * (scale if extent else 1.0)
         out.append(
             (int(max(0, middle - half) // other_chunk), int((middle + half - 1) // other_chunk))
         )
