@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from ..keys import ChunkGrid
 
-__all__ = ["SPACE_ROLES", "Box", "Motion", "View", "box_of", "predict", "view_of"]
+__all__ = ["SPACE_ROLES", "Box", "Motion", "View", "box_of", "covers_plane", "predict", "view_of"]
 
 Box = tuple[tuple[int, int], ...]  # per dimension, the first and last chunk index
 
@@ -201,7 +201,7 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
         if 0 <= target < len(grids):
             # a view of the whole slide (napari's first): a zoom in may go anywhere in it,
             # and at 1.5 x a step shows more of the finer level than the same pixels' worth
-            whole = motion.zoom < 0 and _whole(view.box, grid)
+            whole = motion.zoom < 0 and covers_plane(view.box, grid)
             yield from new(target, _zoomed(view.box, grid, grids[target], extent=whole))
             return
         # zoomed as far as the levels go: a pan comes next, or the way back
@@ -220,7 +220,7 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
             beside[dim] = (view.box[dim][0] + side, view.box[dim][1] + side)
             yield from new(view.level, _clip(tuple(beside), grid.grid))
     if view.level > 0:
-        finer = _zoomed(view.box, grid, grids[view.level - 1], extent=_whole(view.box, grid))
+        finer = _zoomed(view.box, grid, grids[view.level - 1], extent=covers_plane(view.box, grid))
         yield from new(view.level - 1, finer)
 
 
@@ -254,7 +254,7 @@ def _grown(box: Box, grid: ChunkGrid, roles: Sequence[int]) -> Box:
     )
 
 
-def _whole(box: Box, grid: ChunkGrid) -> bool:
+def covers_plane(box: Box, grid: ChunkGrid) -> bool:
     """Whether box holds all of its level's plane."""
     return all(
         (lo, hi) == (0, n - 1)

@@ -26,7 +26,7 @@ from ..keys import ChunkRef
 from .cache import DEFAULT_CACHE_BYTES, ChunkCache
 from .chunks import ChunkData, ChunkReader, Fetched, Stored
 from .fetching import RemoteFetcher
-from .motion import SPACE_ROLES, Motion, predict, view_of
+from .motion import SPACE_ROLES, Motion, covers_plane, predict, view_of
 from .pool import DecodePool, Waiting
 from .turn import Asked, Turn, in_flight
 
@@ -221,10 +221,8 @@ class ReadScheduler:
             if not main.whole and motion.continues(view, sliders):
                 motion.extend(view)  # the rest of a selection zarr reads over turns
             else:
-                thumbnail = main.level == len(reader.index.levels) - 1 and all(
-                    (low, high) == (0, count - 1)
-                    for (low, high), count, role in zip(view.box, grid.grid, roles, strict=True)
-                    if role in SPACE_ROLES
+                thumbnail = main.level == len(reader.index.levels) - 1 and covers_plane(
+                    view.box, grid
                 )
                 more = not main.whole and 0 < in_flight() <= len(main.coords)
                 if not motion.observe(view, thumbnail=thumbnail, more=more, sliders=sliders):
