@@ -89,7 +89,7 @@ class ReadScheduler:
     async def read(self, reader: ChunkReader, ref: ChunkRef, key: str) -> np.ndarray | None:
         """A chunk zarr asked for under key: from the cache, or decoded on a thread."""
         index = reader.index
-        if reader.readahead or index.series.keyframe.source.cost is not None:
+        if _gathers_turns(reader):
             located = index.locate(key)
             if located is not None:
                 self._turn().ask(reader, located[0], ref.page, located[1])
@@ -106,7 +106,7 @@ class ReadScheduler:
         the cache taken at once, without a task each, the others read as zarr's are."""
         grid = reader.index.levels[level].grid
         refs = [grid.chunk_ref(c) for c in coords]
-        if reader.readahead or reader.index.series.keyframe.source.cost is not None:
+        if _gathers_turns(reader):
             turn = self._turn()
             for c, ref in zip(coords, refs, strict=True):
                 if ref is not None:
@@ -317,6 +317,12 @@ class ReadScheduler:
         self.pool.close()
         self._fetcher.close()
         self.cache.clear()
+
+
+def _gathers_turns(reader: ChunkReader) -> bool:
+    """Whether what reader asks for is gathered by turn of the loop: its views feed the
+    read-ahead, or its file's requests cost a round trip and are batched."""
+    return reader.readahead or reader.index.series.keyframe.source.cost is not None
 
 
 def _closed() -> BaseException:
