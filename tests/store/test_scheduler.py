@@ -812,6 +812,42 @@ def test_free_prefetch_threads_help_with_the_nearest_chunk() -> None:
     pool.close()
 
 
+def test_a_new_plan_keeps_the_parts_of_the_chunk_being_read_ahead() -> None:
+    """The next view's plan replaces what is queued, but not the parts of a chunk already
+    being decoded: a free thread helps finish it (the frame napari asks for next) before
+    it starts the new plan's next frame, instead of both being decoded on one core each."""
+    parts = _Parts(4)
+    order = parts.order
+    held = threading.Event()
+    first = threading.Event()
+
+    def prefetch(job: int) -> None:
+        if job == 1:
+            first.set()
+            held.wait(WAIT)  # the prefetch thread is busy while the chunk's parts queue
+        order.append(f"prefetch {job}")
+
+    pool: DecodePool[int, int] = DecodePool(
+        lambda run: None, lambda job: None, prefetch, lambda: RuntimeError("closed"), 1
+    )
+    pool.prefetch([1])
+    assert first.wait(WAIT)
+    owner = threading.Thread(
+        target=lambda: pool.share_ahead(parts.parts, lambda: False, lambda work: None),
+        name="owner",
+    )
+    owner.start()
+    assert parts.started.wait(WAIT)  # the owner runs part 0; parts 1 to 3 are queued
+    pool.prefetch([2])  # the next view's plan
+    held.set()
+    _until(lambda: "prefetch 2" in order, "the new plan runs")
+    assert order[:5] == ["prefetch 1", "part 1", "part 2", "part 3", "prefetch 2"]
+    assert {parts.threads[i] for i in (1, 2, 3)} == {"tiffzarr-prefetch"}
+    parts.release.set()
+    owner.join(WAIT)
+    pool.close()
+
+
 def test_a_read_waiting_for_a_chunk_read_ahead_runs_what_is_left_of_it() -> None:
     """zarr asks for a chunk a prefetch thread is decoding: the reading thread runs what
     the decode offers (its parts not yet started) instead of only waiting, and the

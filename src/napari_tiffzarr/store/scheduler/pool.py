@@ -15,7 +15,8 @@ Prefetch jobs run on threads of their own (as many as ``workers``) at low priori
 one job at a time each, and start only while no foreground job waits or runs: a
 foreground job never queues behind a prefetch job, and while the viewer draws, or the
 user rests, every core decodes ahead.  Queued prefetch jobs are replaced, not added to,
-by the next plan, so a change of direction drops what it made useless.
+by the next plan, so a change of direction drops what it made useless; only the parts
+of a job already running stay, for the free threads to help with.
 
 Threads start when work arrives and end after a while without any, so a pool left
 behind by a store that was never closed does not keep threads for ever.
@@ -81,6 +82,11 @@ class _Shared:
     errors: list[BaseException] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def open(self) -> bool:
+        """Whether some part is still unclaimed (read without the lock: a hint)."""
+        return self.claimed < len(self.parts)
 
     def work(self) -> None:
         while True:
@@ -253,11 +259,15 @@ class DecodePool(Generic[Job, Prefetch]):
 
     # -- prefetch --------------------------------------------------------------------
     def prefetch(self, jobs: Iterable[Prefetch]) -> None:
-        """Replace the queued prefetch jobs with jobs, nearest first."""
+        """Replace the queued prefetch jobs with jobs, nearest first.  The parts of a job
+        running now stay in front: its thread runs them all anyway, and the other
+        threads helping it finish sooner, instead of starting the next frame while the
+        one the viewer asks for next is decoded on one core."""
         with self._mutex:
             if self._closed:
                 return
-            self._prefetch = deque(jobs)
+            running = [job for job in self._prefetch if isinstance(job, _Shared) and job.open]
+            self._prefetch = deque([*running, *jobs])
             self._start_prefetchers()
 
     def _start_prefetchers(self) -> None:
@@ -292,7 +302,7 @@ class DecodePool(Generic[Job, Prefetch]):
         if len(parts) > 1:
             with self._mutex:
                 if not self._closed:
-                    self._prefetch.appendleft(shared)  # a new plan drops it: no harm
+                    self._prefetch.appendleft(shared)  # a new plan keeps it (see prefetch)
                     self._start_prefetchers()
         self._join(shared)
 
