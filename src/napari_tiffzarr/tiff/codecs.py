@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
@@ -31,6 +31,7 @@ from .ojpegstream import OjpegCoding
 from .sgilog import sgilog_decode
 from .tags import Compression, Photometric, Predictor, describe_value
 from .thunderscan import thunderscan_decode
+from .tilerow import decode_tile_row, decodes_tile_rows
 from .ycbcr import YCbCrColours, unpack_subsampled
 
 __all__ = [
@@ -377,6 +378,10 @@ class SegmentDecoder:
         self._codec = codec(params.compression)
         self._byte_aligned = byte_aligned(params.sampleformat, params.bitspersample)
         self._unsupported = self._check_supported()
+        # whether decode_row_into decodes a row of tiles in one call (see tilerow)
+        self.decodes_rows = self._unsupported is None and decodes_tile_rows(
+            params, dtype, PREDICTORS.get(params.predictor)
+        )
         # JPEG's colour spaces without and with a JFIF marker: worked out once, not per tile
         self._jpeg_colorspaces = (jpeg_colorspaces(params, False), jpeg_colorspaces(params, True))
 
@@ -446,6 +451,13 @@ class SegmentDecoder:
         full = np.full(layout.segment, self.params.fillvalue, self.dtype)
         full[: array.shape[0], : array.shape[1], : array.shape[2]] = array
         return full
+
+    def decode_row_into(self, tiles: Sequence[bytes], out: np.ndarray) -> bool:
+        """Decode whole tiles into out (C-contiguous: tiles, length, width, samples) in
+        one call where decodes_rows; False where decode() of each tile must do it (and
+        says what is wrong with which)."""
+        predictor = PREDICTORS.get(self.params.predictor)
+        return self.decodes_rows and decode_tile_row(self.params, predictor, tiles, out)
 
     def decode_valid(self, data: bytes, index: int, name: str | None = None) -> np.ndarray:
         """Decode segment index to at least the part that lies inside the image."""

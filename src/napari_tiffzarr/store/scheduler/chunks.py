@@ -16,6 +16,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
@@ -94,12 +95,15 @@ class ChunkReader:
         share_ahead: ShareAhead = _serially_ahead,
         *,
         readahead: bool = False,
+        parts_ahead: int = 1,
     ) -> None:
         self.index = index
         self.cache = cache
         self._lock = lock  # the store's, held around reads of the file where given
         self._share = share
         self._share_ahead = share_ahead
+        # the parts a chunk read ahead is cut into: one for each thread that shares them
+        self._parts_ahead = parts_ahead
         # whether the views of this store feed the scheduler's prefetch; the store's
         # readahead, which a viewer turns on once a layer is open (the store's config
         # then, not the index's, which keeps the config of the metadata's first read)
@@ -277,7 +281,8 @@ class ChunkReader:
         ahead: tuple[Hashable, ...] | None,
     ) -> np.ndarray | None:
         """A chunk of several segments decoded into one padded buffer, a row of its
-        segments at a time: one read per row, each row on whichever thread is free."""
+        segments at a time: one read per row, each row on whichever thread is free, and
+        where the coding allows, one call into the codec per row (see tilerow)."""
         tiles = chunk_segments(page.layout, ref)
         located = {i: page.segment_range(i) for i, _, _ in tiles}
         if all(found is None for found in located.values()):
@@ -290,26 +295,26 @@ class ChunkReader:
         decoder = self.decoder(page)
         on_error = self.index.config.on_error
 
-        def decode_row(row: list[tuple[int, int, int]]) -> None:
-            wanted = [located[i] for i, _, _ in row]
-            blobs: dict[tuple[int, int], Fetched | None] = {}
-            missing = [r for r in wanted if r is not None and fetched.get(r) is None]
+        def decode_rows(rows: list[list[tuple[int, int, int]]]) -> None:
+            tiles = [tile for row in rows for tile in row]
+            wanted = [located[i] for i, _, _ in tiles]
+            blobs: dict[tuple[int, int], Fetched | None] = {
+                r: fetched[r] for r in wanted if r is not None and fetched.get(r) is not None
+            }
+            missing = [r for r in wanted if r is not None and r not in blobs]
             if len(missing) > 1:
                 try:
                     with self._lock or nullcontext():
                         blobs.update(zip(missing, page.source.read_ranges(missing), strict=True))
                 except (TiffFileError, OSError):
                     pass  # each tile's own read below meets the error and reports it
-            for (segment, y, x), found in zip(row, wanted, strict=True):
+            if decoder.decodes_rows and self._decoded_rows(page, rows, wanted, blobs, out):
+                return
+            for (segment, y, x), found in zip(tiles, wanted, strict=True):
                 if found is None:
                     continue
                 try:
-                    blob = fetched.get(found) or blobs.get(found)
-                    if isinstance(blob, BaseException):
-                        raise blob
-                    if blob is None:
-                        blob = self._read_segment(page, found)
-                    tile = decoder.decode(blob, segment, page.name)
+                    tile = decoder.decode(self._blob(page, found, blobs), segment, page.name)
                 except TiffFileError as exc:
                     if on_error == "raise":
                         raise
@@ -323,18 +328,65 @@ class ChunkReader:
         by_row: dict[int, list[tuple[int, int, int]]] = {}
         for tile in tiles:
             by_row.setdefault(tile[1], []).append(tile)
-        parts = [lambda row=row: decode_row(row) for row in by_row.values()]
+        tile_rows = list(by_row.values())
         if ahead is None:
-            self._share(parts)
-        else:
-            # giving way to the reads zarr waits for before each part (unless one waits
-            # for this chunk): a whole frame read ahead delays a jump elsewhere by one
-            # row of tiles, not by the frame
-            cache = self.cache
-            self._share_ahead(
-                parts, lambda: cache.wanted(ahead), lambda work: cache.help_with(ahead, work)
-            )
+            # a row a part, on every thread free: zarr waits for the whole chunk
+            self._share([partial(decode_rows, [row]) for row in tile_rows])
+            return out
+        # read ahead, while a viewer draws: a few parts (see parts_ahead), each one call
+        # into the codec where the coding allows (see tilerow), giving way to the reads
+        # zarr waits for before each (unless one waits for this chunk): a frame read
+        # ahead delays a jump elsewhere by a part, not by the frame
+        size = -(-len(tile_rows) // max(1, self._parts_ahead))
+        groups = [tile_rows[i : i + size] for i in range(0, len(tile_rows), size)]
+        cache = self.cache
+        self._share_ahead(
+            [partial(decode_rows, group) for group in groups],
+            lambda: cache.wanted(ahead),
+            lambda work: cache.help_with(ahead, work),
+        )
         return out
+
+    def _blob(
+        self, page: TiffPage, found: tuple[int, int], read: Mapping[tuple[int, int], Any]
+    ) -> bytes:
+        """A segment's stored bytes: fetched or read already, or read now; the error of a
+        fetch that failed is raised."""
+        blob = read.get(found)
+        if isinstance(blob, BaseException):
+            raise blob
+        return self._read_segment(page, found) if blob is None else blob
+
+    def _decoded_rows(
+        self,
+        page: TiffPage,
+        rows: list[list[tuple[int, int, int]]],
+        wanted: list[tuple[int, int] | None],
+        read: Mapping[tuple[int, int], Any],
+        out: np.ndarray,
+    ) -> bool:
+        """Decode consecutive rows of a chunk's tiles in one call (see tilerow) where all
+        of them are stored, and copy them into the chunk at once: False where the caller
+        decodes them one by one instead."""
+        if None in wanted:
+            return False
+        try:
+            tiles = [self._blob(page, found, read) for found in wanted if found is not None]
+        except (TiffFileError, OSError):
+            return False
+        _, length, width, samples = page.layout.segment
+        decoded = np.empty((len(tiles), length, width, samples), page.dtype)
+        if not self.decoder(page).decode_row_into(tiles, decoded):
+            return False
+        count, across = len(rows), len(rows[0])
+        _, chunk_length, chunk_width, _ = out.shape  # a tile's depth is 1 here
+        # the chunk as rows of tiles, each a tile's rows of tiles side by side
+        by_tile = out.reshape(chunk_length // length, length, chunk_width // width, width, samples)
+        first = rows[0][0][1]
+        by_tile[first : first + count, :, :across] = decoded.reshape(
+            count, across, length, width, samples
+        ).transpose(0, 2, 1, 3, 4)
+        return True
 
     def decoder(self, page: TiffPage) -> SegmentDecoder:
         """The decoder of page's segments, shared with the pages that decode alike."""

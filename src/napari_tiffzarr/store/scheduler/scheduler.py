@@ -82,7 +82,15 @@ class ReadScheduler:
         if config.maxworkers is not None:
             self.pool.workers = config.maxworkers
         return ChunkReader(
-            index, self.cache, lock, self.pool.share, self.pool.share_ahead, readahead=readahead
+            index,
+            self.cache,
+            lock,
+            self.pool.share,
+            self.pool.share_ahead,
+            readahead=readahead,
+            # two parts a thread: a read that comes to wait for the chunk helps with
+            # what is left of it, and a part is short enough to give way after
+            parts_ahead=2 * self.pool.workers,
         )
 
     # -- foreground ------------------------------------------------------------------
