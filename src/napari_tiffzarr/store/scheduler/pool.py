@@ -11,8 +11,8 @@ The other threads take a *run* of the jobs waiting, their share of them (a page'
 neighbouring tiles among them are read at once), and hand each result to the waiting
 event loop as it is done, joining the results that wait for the loop's next wake-up.
 
-Prefetch jobs run on threads of their own (as many as ``workers``) at low priority,
-one job at a time each, and start only while no foreground job waits or runs: a
+Prefetch jobs run on threads of their own (as many as ``workers``), one job at a
+time each, and start only while no foreground job waits or runs: a
 foreground job never queues behind a prefetch job, and while the viewer draws, or the
 user rests, every core decodes ahead.  Queued prefetch jobs are replaced, not added to,
 by the next plan, so a change of direction drops what it made useless; only the parts
@@ -29,7 +29,6 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -44,8 +43,6 @@ _CPUS = os.cpu_count() or 1
 MAX_RUN = 16
 # Seconds a thread waits for work before it ends.
 IDLE_SECONDS = 10.0
-# Niceness of the prefetch threads where the system sets it per thread (Linux).
-PREFETCH_NICENESS = 10
 
 
 @dataclass(eq=False)
@@ -340,9 +337,10 @@ class DecodePool(Generic[Job, Prefetch]):
             return not self.busy and not self._prefetch and not self._prefetching
 
     def _serve_prefetch(self) -> None:
-        if hasattr(os, "setpriority"):
-            with suppress(OSError):  # Linux sets a thread's niceness by its native id
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICENESS)
+        # At the system's usual priority: a viewer draws between its steps on both
+        # cores, and a prefetch thread of lower priority gets too little of them to have
+        # the next frame decoded when it is asked for (benchmarks/RESULTS.md, T slider).
+        # Foreground reads still come first: see give_way.
         while True:
             with self._mutex:
                 # the foreground first: not even a queued foreground job waits for this
