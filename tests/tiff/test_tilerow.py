@@ -73,14 +73,10 @@ TILE_BY_TILE: list[tuple[str, str, bool, int, str]] = [
 Case = tuple[str, str, bool, int, str]  # dtype, compression, predictor, samples, byte order
 
 
-@pytest.mark.parametrize("case", BATCHED, ids=str)
-def test_rows_of_tiles_decode_in_one_call_as_tifffile_reads_them(
-    tmp_path: Path, calls: list[bool], case: Case
-) -> None:
+def _written(path: Path, case: Case) -> np.ndarray:
+    """The case's data, written to path in tiles; the data."""
     dtype, compression, predictor, samples, byteorder = case
     data = _data(dtype, samples)
-    path = tmp_path / "tiles.tif"
-    photometric = "rgb" if samples == 3 else "minisblack"
     tifffile.imwrite(
         path,
         data,
@@ -88,10 +84,19 @@ def test_rows_of_tiles_decode_in_one_call_as_tifffile_reads_them(
         compression=compression,
         predictor=predictor,
         byteorder=byteorder,
-        photometric=photometric,
+        photometric="rgb" if samples == 3 else "minisblack",
         planarconfig="contig",
         metadata=None,
     )
+    return data
+
+
+@pytest.mark.parametrize("case", BATCHED, ids=str)
+def test_rows_of_tiles_decode_in_one_call_as_tifffile_reads_them(
+    tmp_path: Path, calls: list[bool], case: Case
+) -> None:
+    path = tmp_path / "tiles.tif"
+    data = _written(path, case)
     got, store = _read(path)
     np.testing.assert_array_equal(got, tifffile.imread(path))
     np.testing.assert_array_equal(got, data)
@@ -127,18 +132,8 @@ def test_checksums_combine_as_zlib_computes_them() -> None:
 
 @pytest.mark.parametrize("case", TILE_BY_TILE, ids=str)
 def test_other_codings_decode_tile_by_tile(tmp_path: Path, calls: list[bool], case: Case) -> None:
-    dtype, compression, predictor, samples, byteorder = case
-    data = _data(dtype, samples)
     path = tmp_path / "tiles.tif"
-    tifffile.imwrite(
-        path,
-        data,
-        tile=TILE,
-        compression=compression,
-        predictor=predictor,
-        byteorder=byteorder,
-        metadata=None,
-    )
+    _written(path, case)
     got, store = _read(path)
     np.testing.assert_array_equal(got, tifffile.imread(path))
     assert calls == []
