@@ -18,16 +18,14 @@ undone here, after the check, as for a single tile.  Only deflate carries the ch
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import imagecodecs
 import numpy as np
 
+from .layout import SegmentLayout
 from .tags import Compression
-
-if TYPE_CHECKING:
-    from .codecs import CodingParameters, PredictorCodec
 
 __all__ = ["decode_tile_row", "decodes_tile_rows"]
 
@@ -44,9 +42,37 @@ _TILE_OFFSETS, _TILE_COUNTS, _EXTRA_SAMPLES, _SAMPLE_FORMAT = 324, 325, 338, 339
 _MIN_IS_BLACK = 1
 
 
-def decodes_tile_rows(
-    params: CodingParameters, dtype: np.dtype, predictor: PredictorCodec | None
-) -> bool:
+class Coding(Protocol):
+    """What of a page's coding parameters (codecs.CodingParameters) a row needs."""
+
+    @property
+    def layout(self) -> SegmentLayout: ...
+    @property
+    def byteorder(self) -> str: ...
+    @property
+    def compression(self) -> int: ...
+    @property
+    def fillorder(self) -> int: ...
+    @property
+    def subsampled(self) -> bool: ...
+    @property
+    def sampleformat(self) -> int: ...
+    @property
+    def bitspersample(self) -> int: ...
+
+
+class Predictor(Protocol):
+    """How a predictor is undone (codecs.PredictorCodec)."""
+
+    @property
+    def decode(self) -> Callable[..., Any]: ...
+    @property
+    def distance(self) -> int: ...
+    @property
+    def floating(self) -> bool: ...
+
+
+def decodes_tile_rows(params: Coding, dtype: np.dtype, predictor: Predictor | None) -> bool:
     """Whether decode_tile_row decodes tiles of these parameters into this dtype, with
     this predictor (None for none) undone after it."""
     layout = params.layout
@@ -66,8 +92,8 @@ def decodes_tile_rows(
 
 
 def decode_tile_row(
-    params: CodingParameters,
-    predictor: PredictorCodec | None,
+    params: Coding,
+    predictor: Predictor | None,
     tiles: Sequence[bytes],
     out: np.ndarray,
 ) -> bool:
@@ -104,7 +130,7 @@ def _adler32_combine(first: int, second: int, second_length: int) -> int:
     return low | (high << 16)
 
 
-def _stacked_tiff(params: CodingParameters, tiles: Sequence[bytes]) -> bytes:
+def _stacked_tiff(params: Coding, tiles: Sequence[bytes]) -> bytes:
     """A TIFF in the byte order of the tiles: header, the tiles, then the IFD describing
     them as one image a tile wide, without a predictor, and the values its entries
     point to."""
