@@ -1,15 +1,16 @@
-"""A row of tiles decoded in one call: libtiff (through imagecodecs) reads a small TIFF,
-made in memory, whose only image is the row's tiles stacked one above the other.
+"""Tiles decoded in one call: libtiff (through imagecodecs) reads a small TIFF, made in
+memory, whose only image is the tiles (a row of a chunk's, or a few rows) stacked one
+above the other.
 
 Why: a thread that decodes tile by tile returns from C once a tile and must take the GIL
 back each time.  While napari draws, its UI thread runs Python most of the time, and each
 of those returns can wait up to the interpreter's switch interval (5 ms): a frame of 64
 tiles decoded ahead then takes several times as long as on a quiet interpreter.  One call
-a row of tiles waits once.
+for many tiles waits once.
 
 libtiff is more lenient than our decoder: it stops inflating once a tile is full, so a
 damaged stream that yields enough bytes passes.  Every tile's stream ends with the
-Adler-32 of its inflated bytes, so the row is accepted only where one checksum over the
+Adler-32 of its inflated bytes, so the tiles are accepted only where one checksum over the
 stacked tiles equals the one the streams' checksums combine to; elsewhere the caller
 decodes the tiles one by one, which says what is wrong with which.  The predictor is
 undone here, after the check, as for a single tile.  Only deflate carries the checksum.
@@ -25,7 +26,8 @@ import imagecodecs
 import numpy as np
 
 from .layout import SegmentLayout
-from .tags import Compression
+from .tags import Compression, FieldType, Photometric, TagCode
+from .writer import ifd_bytes
 
 __all__ = ["decode_tile_row", "decodes_tile_rows"]
 
@@ -33,13 +35,6 @@ _CODINGS = frozenset({Compression.ADOBE_DEFLATE, Compression.DEFLATE})
 # SampleFormat by numpy kind, and the sample sizes libtiff reads for it.
 _FORMATS = {"u": (1, (8, 16, 32, 64)), "i": (2, (8, 16, 32, 64)), "f": (3, (32, 64))}
 _ADLER_BASE = 65521
-
-# The tags of the stacked image; SHORT and LONG are TIFF's types 3 and 4.
-_SHORT, _LONG = 3, 4
-_IMAGE_WIDTH, _IMAGE_LENGTH, _BITS, _COMPRESSION, _PHOTOMETRIC = 256, 257, 258, 259, 262
-_SAMPLES, _PLANAR, _TILE_WIDTH, _TILE_LENGTH = 277, 284, 322, 323
-_TILE_OFFSETS, _TILE_COUNTS, _EXTRA_SAMPLES, _SAMPLE_FORMAT = 324, 325, 338, 339
-_MIN_IS_BLACK = 1
 
 
 class Coding(Protocol):
@@ -142,34 +137,22 @@ def _stacked_tiff(params: Coding, tiles: Sequence[bytes]) -> bytes:
         position += len(tile)
     padding = b"\0" * (position % 2)  # an IFD starts on a word boundary
     position += len(padding)
-    entries: list[tuple[int, int, list[int]]] = [
-        (_IMAGE_WIDTH, _LONG, [width]),
-        (_IMAGE_LENGTH, _LONG, [length * len(tiles)]),
-        (_BITS, _SHORT, [params.bitspersample] * samples),
-        (_COMPRESSION, _SHORT, [params.compression]),
-        (_PHOTOMETRIC, _SHORT, [_MIN_IS_BLACK]),
-        (_SAMPLES, _SHORT, [samples]),
-        (_PLANAR, _SHORT, [1]),
-        (_TILE_WIDTH, _LONG, [width]),
-        (_TILE_LENGTH, _LONG, [length]),
-        (_TILE_OFFSETS, _LONG, offsets),
-        (_TILE_COUNTS, _LONG, [len(tile) for tile in tiles]),
-        (_SAMPLE_FORMAT, _SHORT, [params.sampleformat] * samples),
+    short, long = FieldType.SHORT, FieldType.LONG
+    entries: list[tuple[int, int, Sequence[int] | bytes]] = [
+        (TagCode.ImageWidth, long, [width]),
+        (TagCode.ImageLength, long, [length * len(tiles)]),
+        (TagCode.BitsPerSample, short, [params.bitspersample] * samples),
+        (TagCode.Compression, short, [params.compression]),
+        (TagCode.PhotometricInterpretation, short, [Photometric.MINISBLACK]),
+        (TagCode.SamplesPerPixel, short, [samples]),
+        (TagCode.PlanarConfiguration, short, [1]),
+        (TagCode.TileWidth, long, [width]),
+        (TagCode.TileLength, long, [length]),
+        (TagCode.TileOffsets, long, offsets),
+        (TagCode.TileByteCounts, long, [len(tile) for tile in tiles]),
+        (TagCode.SampleFormat, short, [params.sampleformat] * samples),
     ]
     if samples > 1:  # the other samples of a grey image: unspecified extra samples
-        entries.append((_EXTRA_SAMPLES, _SHORT, [0] * (samples - 1)))
-    entries.sort()
-    values_at = position + 2 + 12 * len(entries) + 4
-    ifd = [struct.pack(order + "H", len(entries))]
-    values: list[bytes] = []
-    for tag, kind, items in entries:
-        packed = struct.pack(f"{order}{len(items)}{'H' if kind == _SHORT else 'I'}", *items)
-        if len(packed) <= 4:
-            field = packed.ljust(4, b"\0")  # a value that fits stands in the entry itself
-        else:
-            field = struct.pack(order + "I", values_at + sum(map(len, values)))
-            values.append(packed)
-        ifd.append(struct.pack(order + "HHI", tag, kind, len(items)) + field)
-    ifd.append(b"\0\0\0\0")  # no next IFD
+        entries.append((TagCode.ExtraSamples, short, [0] * (samples - 1)))
     header = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", position)
-    return b"".join([header, *tiles, padding, *ifd, *values])
+    return b"".join([header, *tiles, padding, ifd_bytes(entries, position, order=order)])

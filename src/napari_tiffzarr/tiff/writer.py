@@ -16,7 +16,7 @@ import numpy as np
 
 from .tags import Compression, FieldType, Photometric, TagCode
 
-__all__ = ["write_tiled_pyramid"]
+__all__ = ["ifd_bytes", "write_tiled_pyramid"]
 
 _TYPES = {FieldType.SHORT: "H", FieldType.LONG: "I", FieldType.ASCII: "s"}
 
@@ -46,12 +46,16 @@ def _tiles(image: np.ndarray, tile: tuple[int, int]) -> list[np.ndarray]:
     return out
 
 
-def _ifd(
-    entries: list[tuple[int, int, Sequence[int] | bytes]], position: int, next_offset: int = 0
+def ifd_bytes(
+    entries: list[tuple[int, int, Sequence[int] | bytes]],
+    position: int,
+    next_offset: int = 0,
+    order: str = "<",
 ) -> bytes:
-    """An IFD at file position, its out-of-line values following it."""
+    """An IFD at file position, its out-of-line values following it; order: the file's
+    byte order, "<" or ">"."""
     entries = sorted(entries)
-    head = struct.pack("<H", len(entries))
+    head = struct.pack(f"{order}H", len(entries))
     body = b""
     extra = b""
     extra_at = position + 2 + 12 * len(entries) + 4
@@ -60,14 +64,14 @@ def _ifd(
             raw = bytes(values) + b"\x00"
             count = len(raw)
         else:
-            raw = struct.pack(f"<{len(values)}{_TYPES[FieldType(dtype)]}", *values)
+            raw = struct.pack(f"{order}{len(values)}{_TYPES[FieldType(dtype)]}", *values)
             count = len(values)
         if len(raw) <= 4:
-            body += struct.pack("<HHI", code, dtype, count) + raw.ljust(4, b"\x00")
+            body += struct.pack(f"{order}HHI", code, dtype, count) + raw.ljust(4, b"\x00")
         else:
-            body += struct.pack("<HHII", code, dtype, count, extra_at + len(extra))
+            body += struct.pack(f"{order}HHII", code, dtype, count, extra_at + len(extra))
             extra += raw + (b"\x00" if len(raw) % 2 else b"")
-    return head + body + struct.pack("<I", next_offset) + extra
+    return head + body + struct.pack(f"{order}I", next_offset) + extra
 
 
 def write_tiled_pyramid(
@@ -113,7 +117,7 @@ def write_tiled_pyramid(
             ]
             if description and index == 0:
                 entries.append((TagCode.ImageDescription, FieldType.ASCII, description.encode()))
-            fh.write(_ifd(entries, position))
+            fh.write(ifd_bytes(entries, position))
             end = fh.tell()
             fh.seek(pointer)
             fh.write(struct.pack("<I", position))
