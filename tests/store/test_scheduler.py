@@ -29,7 +29,7 @@ from napari_tiffzarr.store.keys import ChunkGrid
 from napari_tiffzarr.store.scheduler import ChunkCache
 from napari_tiffzarr.store.scheduler import pool as pool_module
 from napari_tiffzarr.store.scheduler.motion import Motion, View, predict, view_of
-from napari_tiffzarr.store.scheduler.pool import DecodePool, Waiting
+from napari_tiffzarr.store.scheduler.pool import DecodePool, PrefetchDropped, Waiting
 
 WAIT = 30.0  # a bound for what must happen, never a speed check
 
@@ -809,6 +809,43 @@ def test_free_prefetch_threads_help_with_the_nearest_chunk() -> None:
     parts.release.set()
     owner.join(WAIT)
     assert parts.threads[0] == "owner"
+    pool.close()
+
+
+@pytest.mark.parametrize(("named", "wanted"), [(False, False), (True, False), (False, True)])
+def test_a_new_plan_drops_the_parts_of_a_chunk_it_no_longer_names(
+    named: bool, wanted: bool
+) -> None:
+    """A slider that turns: the frame behind it, read ahead in parts, stops after the
+    part running, and nothing of it is kept; a plan that still names it, or a read that
+    waits for it, lets it finish."""
+    parts = _Parts(4)
+    outcome: list[str] = []
+
+    def prefetch(job: int) -> None:
+        if job == 1 and not outcome:
+            try:
+                pool.share_ahead(parts.parts, lambda: wanted, lambda work: None)
+                outcome.append("finished")
+            except PrefetchDropped:
+                outcome.append("dropped")
+        else:
+            parts.order.append(f"prefetch {job}")
+
+    pool: DecodePool[int, int] = DecodePool(
+        lambda run: None, lambda job: None, prefetch, lambda: RuntimeError("closed"), 1
+    )
+    pool.prefetch([1])
+    assert parts.started.wait(WAIT)  # the job's own thread runs part 0
+    pool.prefetch([1, 2] if named else [2])  # the next view's plan
+    parts.release.set()
+    _until(lambda: "prefetch 2" in parts.order, "the new plan runs")
+    if named or wanted:
+        assert outcome == ["finished"]
+        assert parts.order[:4] == ["part 0", "part 1", "part 2", "part 3"]
+    else:
+        assert outcome == ["dropped"]
+        assert parts.order == ["part 0", "prefetch 2"]
     pool.close()
 
 

@@ -15,8 +15,10 @@ Prefetch jobs run on threads of their own (as many as ``workers``), one job at a
 time each, and start only while no foreground job waits or runs: a
 foreground job never queues behind a prefetch job, and while the viewer draws, or the
 user rests, every core decodes ahead.  Queued prefetch jobs are replaced, not added to,
-by the next plan, so a change of direction drops what it made useless; only the parts
-of a job already running stay, for the free threads to help with.
+by the next plan, so a change of direction drops what it made useless.  A job already
+running in parts stays, for the free threads to help with, where the next plan names it
+too (the frame napari asks for next); where it does not (the frame behind a slider that
+turned), its parts not yet started are dropped.
 
 Threads start when work arrives and end after a while without any, so a pool left
 behind by a store that was never closed does not keep threads for ever.
@@ -28,11 +30,11 @@ import asyncio
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-__all__ = ["DecodePool", "Waiting"]
+__all__ = ["DecodePool", "PrefetchDropped", "Waiting"]
 
 Job = TypeVar("Job")
 Prefetch = TypeVar("Prefetch")
@@ -43,6 +45,11 @@ _CPUS = os.cpu_count() or 1
 MAX_RUN = 16
 # Seconds a thread waits for work before it ends.
 IDLE_SECONDS = 10.0
+
+
+class PrefetchDropped(Exception):
+    """Raised where a job read ahead in parts stops because the next plan no longer
+    names it: what it decoded is incomplete and must not be kept."""
 
 
 @dataclass(eq=False)
@@ -74,6 +81,8 @@ class _Shared:
     whichever thread claims it first, and the owner waits only for claimed parts."""
 
     parts: Sequence[Callable[[], None]]
+    owner: Any = None  # the prefetch job the parts are of, where a prefetch thread runs it
+    dropped: bool = False  # by a plan that does not name owner (see DecodePool.prefetch)
     claimed: int = 0
     finished: int = 0
     errors: list[BaseException] = field(default_factory=list)
@@ -114,11 +123,14 @@ class DecodePool(Generic[Job, Prefetch]):
         run_prefetch: Callable[[Prefetch], None],
         closed_error: Callable[[], BaseException],
         workers: int | None = None,
+        *,
+        chunks_of: Callable[[Prefetch], Iterable[Hashable]] = lambda job: (job,),
     ) -> None:
         self._run_foreground = run_foreground
         self._run_here = run_here
         self._run_prefetch = run_prefetch
         self._closed_error = closed_error
+        self._chunks_of = chunks_of
         self.workers = workers or _CPUS
         # the state's lock, taken directly (a Condition's with-statement runs Python code,
         # twice a chunk), and the condition over it that threads wait on
@@ -133,6 +145,8 @@ class DecodePool(Generic[Job, Prefetch]):
         self._prefetching = 0  # prefetch jobs running
         self._closed = False
         self._handoff = _Handoff()
+        self._sharing: list[_Shared] = []  # prefetch jobs running in parts
+        self._job = threading.local()  # the prefetch job a prefetch thread runs
 
     # -- foreground ------------------------------------------------------------------
     @property
@@ -257,13 +271,21 @@ class DecodePool(Generic[Job, Prefetch]):
     # -- prefetch --------------------------------------------------------------------
     def prefetch(self, jobs: Iterable[Prefetch]) -> None:
         """Replace the queued prefetch jobs with jobs, nearest first.  The parts of a job
-        running now stay in front: its thread runs them all anyway, and the other
-        threads helping it finish sooner, instead of starting the next frame while the
-        one the viewer asks for next is decoded on one core."""
+        running now stay in front where jobs name one of its chunks: its thread runs them
+        all anyway, and the other threads helping it finish sooner, instead of starting
+        the next frame while the one the viewer asks for next is decoded on one core.
+        A running job that jobs do not name is dropped (see share_ahead)."""
+        jobs = list(jobs)
+        planned = {chunk for job in jobs for chunk in self._chunks_of(job)}
         with self._mutex:
             if self._closed:
                 return
-            running = [job for job in self._prefetch if isinstance(job, _Shared) and job.open]
+            running: list[Prefetch | _Shared] = []
+            for shared in self._sharing:
+                if shared.owner is not None and planned.isdisjoint(self._chunks_of(shared.owner)):
+                    shared.dropped = True
+                elif shared.open:
+                    running.append(shared)
             self._prefetch = deque([*running, *jobs])
             self._start_prefetchers()
 
@@ -285,23 +307,32 @@ class DecodePool(Generic[Job, Prefetch]):
         """On a prefetch thread: run the parts of one prefetch job, the prefetch threads
         that are free helping before they start jobs of their own (the nearest chunk
         first, on every core), each part after giving way (see give_way).  helped_by
-        gets what runs the parts left, for a foreground job that comes to wait for them."""
+        gets what runs the parts left, for a foreground job that comes to wait for them.
+        Raises PrefetchDropped where a new plan dropped the job before its last part
+        started, unless a foreground job wants it."""
+        shared = _Shared((), owner=getattr(self._job, "current", None))
 
         def politely(part: Callable[[], None]) -> Callable[[], None]:
             def run() -> None:
                 self.give_way(wanted)
+                if shared.dropped and not wanted():
+                    raise PrefetchDropped("the next plan no longer names this chunk")
                 part()
 
             return run
 
-        shared = _Shared([politely(part) for part in parts])
+        shared.parts = [politely(part) for part in parts]
         helped_by(shared.work)
-        if len(parts) > 1:
+        with self._mutex:
+            self._sharing.append(shared)
+            if len(parts) > 1 and not self._closed:
+                self._prefetch.appendleft(shared)  # a new plan keeps it (see prefetch)
+                self._start_prefetchers()
+        try:
+            self._join(shared)
+        finally:
             with self._mutex:
-                if not self._closed:
-                    self._prefetch.appendleft(shared)  # a new plan keeps it (see prefetch)
-                    self._start_prefetchers()
-        self._join(shared)
+                self._sharing.remove(shared)
 
     @staticmethod
     def _join(shared: _Shared) -> None:
@@ -357,8 +388,10 @@ class DecodePool(Generic[Job, Prefetch]):
                 if isinstance(job, _Shared):
                     job.work()  # parts of a prefetch job another thread runs
                 else:
+                    self._job.current = job
                     self._run_prefetch(job)
             finally:
+                self._job.current = None
                 with self._mutex:
                     self._prefetching -= 1
 

@@ -27,7 +27,7 @@ from .cache import DEFAULT_CACHE_BYTES, ChunkCache
 from .chunks import ChunkData, ChunkReader, Fetched, Stored
 from .fetching import RemoteFetcher
 from .motion import SPACE_ROLES, Motion, covers_plane, predict, view_of
-from .pool import DecodePool, Waiting
+from .pool import DecodePool, PrefetchDropped, Waiting
 from .turn import Asked, Turn, in_flight
 
 __all__ = ["ReadScheduler"]
@@ -52,7 +52,11 @@ class ReadScheduler:
         self._closed_error = closed_error or _closed
         self.cache = ChunkCache(DEFAULT_CACHE_BYTES)
         self.pool: DecodePool[_Foreground, _Prefetch] = DecodePool(
-            self._run_foreground, self._run_here, self._run_prefetch, self._closed_error
+            self._run_foreground,
+            self._run_here,
+            self._run_prefetch,
+            self._closed_error,
+            chunks_of=_chunks_of,
         )
         self.cache.on_wanted = self.pool.wake  # a prefetch thread giving way goes on
         self._fetcher = RemoteFetcher(self._closed_error)
@@ -296,6 +300,8 @@ class ReadScheduler:
                     reader.read(ref, fetched, generation=generation, ahead=True, stored=stored)
                 except (TiffFileError, OSError):
                     continue
+                except PrefetchDropped:
+                    return  # the view went elsewhere: the rest of the job is useless too
             self.prefetched += 1
 
     def _fetch_ahead(
@@ -325,6 +331,12 @@ class ReadScheduler:
         self.pool.close()
         self._fetcher.close()
         self.cache.clear()
+
+
+def _chunks_of(job: _Prefetch) -> list[tuple[int, ChunkRef]]:
+    """The chunks a prefetch job decodes, as the pool compares plans by them."""
+    reader, refs = job
+    return [(id(reader), ref) for ref in refs]
 
 
 def _gathers_turns(reader: ChunkReader) -> bool:
