@@ -222,6 +222,16 @@ def test_shared_parts_run_once_each_and_raise_the_first_error() -> None:
 
     with pytest.raises(ValueError, match="part broke"):
         pool.share([part(100), broken, part(101)])
+
+    # no parts at all (a chunk with nothing to decode): nothing to wait for
+    for share in (
+        lambda: pool.share([]),
+        lambda: pool.share_ahead([], lambda: False, lambda work: None),
+    ):
+        thread = threading.Thread(target=share, daemon=True)
+        thread.start()
+        thread.join(WAIT)
+        assert not thread.is_alive()
     pool.close()
 
 

@@ -339,8 +339,10 @@ class DecodePool(Generic[Job, Prefetch]):
         """Run the parts of shared left on this thread, wait for those others run, and
         raise the first error of any."""
         shared.work()
-        # the parts claimed by others are running now: none waits on anything
-        shared.done.wait()
+        # the parts claimed by others are running now: none waits on anything (and
+        # of no parts, none ends to set done)
+        if shared.parts:
+            shared.done.wait()
         if shared.errors:
             raise shared.errors[0]
 
