@@ -19,6 +19,7 @@ from test_scheduler import _cached_pages, _stack, _until
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore, open_arrays
 from napari_tiffzarr.store.arrays import _ViewArray
+from napari_tiffzarr.store.outputs import MIN_KEPT_BYTES
 from ngff_files import write_rgb_pyramid, write_tzcyx
 
 MakeCase = Callable[..., tuple[Path, Target]]
@@ -190,4 +191,28 @@ def test_a_pickled_view_array_reads_the_same(tmp_path: Path) -> None:
         np.testing.assert_array_equal(array[3], data[3])
         assert {3} <= _cached_pages(store)
         copy.store.close()
+        store.close()
+
+
+def test_selections_held_by_the_caller_are_never_written(tmp_path: Path) -> None:
+    """Large selections are copied into buffers used again (see outputs): one the caller
+    still holds, or a view of it, keeps its pixels while later selections are read."""
+    data = np.random.default_rng(3).integers(0, 255, (1400, 1400, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", data, tile=(256, 256), photometric="rgb")
+    with TiffFile(tmp_path / "rgb.tif") as tif:
+        store = tif.series[0].aszarr()
+        (array,) = open_arrays(store, views=True)
+        boxes = [(0, 0), (100, 50), (0, 0), (200, 150), (100, 50), (0, 0)]
+        held = []
+        for i, (y, x) in enumerate(boxes):
+            got = array[y : y + 1200, x : x + 1200]
+            assert got.nbytes >= MIN_KEPT_BYTES
+            assert got.flags.writeable
+            held.append((y, x, got if i % 2 else got[10:20]))  # whole, or a view of it
+            if len(held) > 2:
+                held.pop(0)  # dropped: its buffer may serve the next selection
+            for hy, hx, kept in held:
+                whole = data[hy : hy + 1200, hx : hx + 1200]
+                expected = whole if kept.shape[0] == 1200 else whole[10:20]
+                np.testing.assert_array_equal(kept, expected)
         store.close()

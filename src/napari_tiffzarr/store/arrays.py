@@ -21,6 +21,7 @@ from zarr.core.array import AsyncArray
 from zarr.core.buffer import BufferPrototype, NDBuffer
 from zarr.core.indexing import BasicIndexer, Indexer, OrthogonalIndexer
 
+from .outputs import OutputBuffers
 from .store import ZarrTiffStore
 
 __all__ = ["open_arrays"]
@@ -40,8 +41,9 @@ def open_arrays(store: ZarrTiffStore, *, views: bool = False) -> list[zarr.Array
                 raise TypeError(f"level {index} of {store!r} is not an array")
             arrays.append(array)
     if views:
+        outputs = OutputBuffers()  # one for the levels: a viewer shows one at a time
         arrays = [
-            zarr.Array(_ViewArray(array.async_array, store, level))
+            zarr.Array(_ViewArray(array.async_array, store, level, outputs))
             for level, array in enumerate(arrays)
         ]
     return arrays
@@ -52,12 +54,16 @@ class _ViewArray(AsyncArray[Any]):
 
     _tiff_store: ZarrTiffStore
     _level: int
+    _outputs: OutputBuffers  # a selection of several chunks is copied into one of these
 
-    def __init__(self, array: AsyncArray[Any], store: ZarrTiffStore, level: int) -> None:
+    def __init__(
+        self, array: AsyncArray[Any], store: ZarrTiffStore, level: int, outputs: OutputBuffers
+    ) -> None:
         super().__init__(array.metadata, array.store_path, array.config)
         # frozen like zarr's own: set once here
         object.__setattr__(self, "_tiff_store", store)
         object.__setattr__(self, "_level", level)
+        object.__setattr__(self, "_outputs", outputs)
 
     async def _get_selection(
         self,
@@ -83,7 +89,7 @@ class _ViewArray(AsyncArray[Any]):
             view: np.ndarray = only[projections[0].chunk_selection].view()
             view.flags.writeable = False
             return view
-        result = np.empty(indexer.shape, dtype=dtype)
+        result = self._outputs.empty(indexer.shape, np.dtype(dtype))
         fill: Any = None
         for projection, chunk in zip(projections, chunks, strict=True):
             if chunk is None:
