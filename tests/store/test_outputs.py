@@ -80,3 +80,17 @@ def test_a_pickled_keeper_keeps_no_buffers() -> None:
     copy = pickle.loads(pickle.dumps(buffers))
     assert not copy._buffers
     assert not np.shares_memory(copy.empty(SHAPE, UINT8), kept)
+
+
+def test_a_new_size_gives_back_the_free_buffers_of_other_sizes() -> None:
+    """A zoom asks for a new size each step: buffers of the last size that nobody holds
+    go back to the allocator (which hands their memory out again) instead of being kept
+    beside new ones."""
+    buffers = OutputBuffers()
+    held = _with_spare(buffers, SHAPE, UINT8)
+    dropped = _with_spare(buffers, (1600, 1600, 3), UINT8)
+    del dropped
+    buffers.empty((1700, 1700, 3), UINT8)
+    sizes = [b.nbytes for b in buffers._buffers]
+    assert held.nbytes in sizes  # still held: kept, never written
+    assert 1600 * 1600 * 3 not in sizes

@@ -29,9 +29,6 @@ __all__ = ["OutputBuffers"]
 MIN_KEPT_BYTES = 4 * 1024 * 1024
 KEPT = 3  # buffers kept: the viewer's shown slice, the one being made, a spare
 
-# A buffer's references when only the keeper holds it: its list, and getrefcount's own.
-_FREE_REFCOUNT = 2
-
 
 class OutputBuffers:
     """Empty arrays for selections, on memory of earlier ones nobody holds any more."""
@@ -53,6 +50,10 @@ class OutputBuffers:
             buffer = self._take(nbytes)
             first = buffer is None and all(b.nbytes != nbytes for b in self._buffers)
             if buffer is None:
+                # a new size (a zoom): the free buffers of other sizes go back to the
+                # allocator first, which hands their memory out again, pages and all
+                kept = self._buffers
+                self._buffers = [kept[i] for i in range(len(kept)) if not _free(kept, i)]
                 buffer = np.empty(nbytes, np.uint8)
             self._buffers.append(buffer)
             del self._buffers[: -self._kept]
@@ -73,6 +74,20 @@ class OutputBuffers:
         """With the lock held: a kept buffer of nbytes that nobody else refers to."""
         buffers = self._buffers
         for i in range(len(buffers)):
-            if buffers[i].nbytes == nbytes and sys.getrefcount(buffers[i]) == _FREE_REFCOUNT:
+            if buffers[i].nbytes == nbytes and _free(buffers, i):
                 return buffers.pop(i)
         return None
+
+
+def _references(buffers: list[np.ndarray], i: int) -> int:
+    return sys.getrefcount(buffers[i])
+
+
+# The references of a buffer only a list refers to, counted as _free counts them (how
+# many the counting adds differs between interpreters: measured, not assumed).
+_FREE_REFERENCES = _references([np.empty(0, np.uint8)], 0)
+
+
+def _free(buffers: list[np.ndarray], i: int) -> bool:
+    """Whether only the list refers to buffers[i]: no array made of it is alive."""
+    return _references(buffers, i) == _FREE_REFERENCES
