@@ -378,9 +378,10 @@ class SegmentDecoder:
         self._codec = codec(params.compression)
         self._byte_aligned = byte_aligned(params.sampleformat, params.bitspersample)
         self._unsupported = self._check_supported()
+        self._predictor = PREDICTORS.get(params.predictor)  # None for none: looked up once
         # whether decode_row_into decodes a row of tiles in one call (see tilerow)
         self.decodes_rows = self._unsupported is None and decodes_tile_rows(
-            params, dtype, PREDICTORS.get(params.predictor)
+            params, dtype, self._predictor
         )
         # JPEG's colour spaces without and with a JFIF marker: worked out once, not per tile
         self._jpeg_colorspaces = (jpeg_colorspaces(params, False), jpeg_colorspaces(params, True))
@@ -456,8 +457,7 @@ class SegmentDecoder:
         """Decode whole tiles into out (C-contiguous: tiles, length, width, samples) in
         one call where decodes_rows; False where decode() of each tile must do it (and
         says what is wrong with which)."""
-        predictor = PREDICTORS.get(self.params.predictor)
-        return self.decodes_rows and decode_tile_row(self.params, predictor, tiles, out)
+        return self.decodes_rows and decode_tile_row(self.params, self._predictor, tiles, out)
 
     def decode_valid(self, data: bytes, index: int, name: str | None = None) -> np.ndarray:
         """Decode segment index to at least the part that lies inside the image."""
@@ -549,7 +549,7 @@ class SegmentDecoder:
         array = self._reshape(array, index, name)
         if array.dtype != self.dtype:
             array = array.astype(self.dtype)
-        predictor = PREDICTORS.get(params.predictor)
+        predictor = self._predictor
         if predictor is not None:
             if predictor.floating:
                 array = predictor.decode(array, axis=-2, dist=predictor.distance)
@@ -581,7 +581,7 @@ class SegmentDecoder:
             ftype = np.dtype(f"f{self.dtype.itemsize // 2}")
             return np.frombuffer(data, itype).astype(ftype).view(self.dtype)
         if self._byte_aligned:
-            predictor = PREDICTORS.get(params.predictor)
+            predictor = self._predictor
             if predictor is not None and predictor.floating:
                 # the floating point predictor stores bytes most significant first
                 stored = np.dtype(self.dtype.char)
