@@ -308,7 +308,9 @@ class ChunkReader:
                         blobs.update(zip(missing, page.source.read_ranges(missing), strict=True))
                 except (TiffFileError, OSError):
                     pass  # each tile's own read below meets the error and reports it
-            if decoder.decodes_rows and self._decoded_rows(page, rows, wanted, blobs, out):
+            if decoder.decodes_rows and self._decoded_rows(
+                decoder, page, rows, wanted, blobs, out=out
+            ):
                 return
             for (segment, y, x), found in zip(tiles, wanted, strict=True):
                 if found is None:
@@ -359,10 +361,12 @@ class ChunkReader:
 
     def _decoded_rows(
         self,
+        decoder: SegmentDecoder,
         page: TiffPage,
         rows: list[list[tuple[int, int, int]]],
         wanted: list[tuple[int, int] | None],
         read: Mapping[tuple[int, int], Any],
+        *,
         out: np.ndarray,
     ) -> bool:
         """Decode consecutive rows of a chunk's tiles in one call (see tilerow) where all
@@ -376,7 +380,7 @@ class ChunkReader:
             return False
         _, length, width, samples = page.layout.segment
         decoded = np.empty((len(tiles), length, width, samples), page.dtype)
-        if not self.decoder(page).decode_row_into(tiles, decoded):
+        if not decoder.decode_row_into(tiles, decoded):
             return False
         count, across = len(rows), len(rows[0])
         _, chunk_length, chunk_width, _ = out.shape  # a tile's depth is 1 here
