@@ -55,8 +55,7 @@ class OutputBuffers:
                 kept = self._buffers
                 self._buffers = [kept[i] for i in range(len(kept)) if not _free(kept, i)]
                 buffer = np.empty(nbytes, np.uint8)
-            self._buffers.append(buffer)
-            del self._buffers[: -self._kept]
+            self._keep(buffer)
         if first:
             threading.Thread(
                 target=self._add_spare, args=(nbytes,), name="tiffzarr-spare", daemon=True
@@ -67,8 +66,13 @@ class OutputBuffers:
         spare = np.empty(nbytes, np.uint8)
         spare[...] = 0  # every page written here, not in the viewer's next selection
         with self._lock:
-            self._buffers.append(spare)
-            del self._buffers[: -self._kept]
+            self._keep(spare)
+
+    def _keep(self, buffer: np.ndarray) -> None:
+        """With the lock held: keep buffer as the most recent, the oldest beyond kept
+        dropped (an array still made of one keeps it alive; it is only not used again)."""
+        self._buffers.append(buffer)
+        del self._buffers[: -self._kept]
 
     def _take(self, nbytes: int) -> np.ndarray | None:
         """With the lock held: a kept buffer of nbytes that nobody else refers to."""
