@@ -624,3 +624,26 @@ def test_lock_serialises_reads(
     assert held  # the tiles were read through the source
     assert all(held)  # and every read under the lock
     assert lock.most == 1
+
+
+def test_remembered_keys_leave_nothing_for_the_garbage_collector(tmp_path: Path) -> None:
+    """Every chunk key zarr asks for is parsed once and remembered; what is remembered must
+    not stay tracked by the collector, whose full collections (tens of ms in a viewer's
+    process) come sooner the more tracked objects pile up."""
+    import gc
+
+    path = tmp_path / "tiles.tif"
+    image = np.random.default_rng(3).integers(0, 255, (1024, 1024), np.uint8)
+    tifffile.imwrite(path, image, tile=(16, 16))  # 4,096 chunks, each key remembered
+    expected = tifffile.imread(path)
+    with TiffFile(path) as tif:
+        array = zarr.open_array(ZarrTiffStore(tif.series[0], cachesize=0), mode="r")
+        np.testing.assert_array_equal(array[:16, :16], expected[:16, :16])  # imports, pages
+        gc.collect()
+        gc.collect()
+        before = len(gc.get_objects())
+        np.testing.assert_array_equal(array[:], expected)
+        for _ in range(3):  # a collection stops tracking one depth of nested tuples
+            gc.collect()
+        grown = len(gc.get_objects()) - before
+    assert grown < 4096 // 8, f"{grown} objects left tracked after reading 4,096 chunks"

@@ -31,6 +31,11 @@ __all__ = ["ChunkIndex", "ChunkLocation", "Level"]
 # Keys parsed and kept per index: a few MB at most, many screens of tiles
 _KEYS_REMEMBERED = 1 << 16
 Located = tuple[int, tuple[int, ...]]  # a chunk key's level and chunk coordinates
+# A ChunkRef's fields, as a parsed key is kept: a tuple of numbers only, which the garbage
+# collector stops tracking.  Kept ChunkRefs stay tracked, and a few thousand of them
+# added per screen of tiles bring the interpreter's full collections (10 to 30 ms here,
+# far more in a viewer's process) into the reads sooner.
+_RefFields = tuple[int, int, int | None, tuple[int, int]]
 
 # An index as zarr writes it (see is_index), and the chunk keys made of them, by zarr
 # format and whether levels are prefixed: one match per key, where splitting and testing
@@ -87,7 +92,7 @@ class ChunkIndex:
             Level(i, level, _grid(i, level, config), f"{i}/" if config.multiscales else "")
             for i, level in enumerate(served)
         )
-        self._parsed: dict[str, tuple[Located | None, ChunkRef | None]] = {}
+        self._parsed: dict[str, tuple[Located | None, _RefFields | None]] = {}
 
     @property
     def zarr_format(self) -> ZarrFormat:
@@ -197,16 +202,17 @@ class ChunkIndex:
 
     def parse(self, key: str) -> ChunkRef | None:
         """The chunk that key names, or None where it names none."""
-        return self._known(key)[1]
+        fields = self._known(key)[1]
+        return None if fields is None else ChunkRef(*fields)
 
     def locate(self, key: str) -> Located | None:
         """The level and chunk coordinates that key names, or None where it names none."""
         return self._known(key)[0]
 
-    def _known(self, key: str) -> tuple[Located | None, ChunkRef | None]:
-        """Where key points and its chunk, remembered: a viewer asks for the same chunks
-        again and again, and parsing costs the event loop thread more than the rest of a
-        read's work there."""
+    def _known(self, key: str) -> tuple[Located | None, _RefFields | None]:
+        """Where key points and its chunk's fields, remembered: a viewer asks for the same
+        chunks again and again, and parsing costs the event loop thread more than the
+        rest of a read's work there."""
         known = self._parsed
         found = known.get(key)
         if found is None:
@@ -214,7 +220,8 @@ class ChunkIndex:
                 known.clear()
             located = self._locate(key)
             ref = None if located is None else self.levels[located[0]].grid.chunk_ref(located[1])
-            found = known[key] = (located, ref)
+            fields = None if ref is None else (ref.level, ref.page, ref.segment, ref.span)
+            found = known[key] = (located, fields)
         return found
 
     def _locate(self, key: str) -> Located | None:
