@@ -29,7 +29,12 @@ from napari_tiffzarr.store.keys import ChunkGrid
 from napari_tiffzarr.store.scheduler import ChunkCache
 from napari_tiffzarr.store.scheduler import pool as pool_module
 from napari_tiffzarr.store.scheduler.motion import Motion, View, predict, view_of
-from napari_tiffzarr.store.scheduler.pool import DecodePool, PrefetchDropped, Waiting
+from napari_tiffzarr.store.scheduler.pool import (
+    LEFT_PER_THREAD,
+    DecodePool,
+    PrefetchDropped,
+    Waiting,
+)
 
 WAIT = 30.0  # a bound for what must happen, never a speed check
 
@@ -134,6 +139,46 @@ def test_readers_decode_beside_the_threads() -> None:
 
     assert asyncio.run(read()) == [i * 10 for i in range(6)]
     assert len(held.threads) == 6
+    pool.close()
+
+
+def test_readers_leave_the_threads_the_jobs_they_take_next() -> None:
+    """zarr's loop has zarr's work for every chunk besides: its readers decode a chunk
+    themselves only while more wait than the threads take next.  A lone job goes to the
+    pool's one thread, which is held on it; of the ten read next, the reader decodes the
+    backlog down to LEFT_PER_THREAD jobs, and those wait for the thread."""
+    gate = threading.Event()
+    held = _HeldPrefetch()
+    taken = threading.Event()
+
+    def foreground(run: list[Waiting[int]]) -> None:
+        if not taken.is_set():
+            taken.set()
+            gate.wait(WAIT)
+        held.foreground(run)
+
+    pool: DecodePool[int, int] = DecodePool(
+        foreground, held.here, held.prefetch, lambda: RuntimeError("closed"), 2
+    )
+    jobs = 10
+
+    async def read() -> list[int]:
+        lone = asyncio.ensure_future(pool.submit(0, leave=True))
+        deadline = time.monotonic() + WAIT
+        while not taken.is_set():
+            assert time.monotonic() < deadline, "the lone job never reached the thread"
+            await asyncio.sleep(0.001)
+        reads = [asyncio.ensure_future(pool.submit(i, leave=True)) for i in range(1, jobs + 1)]
+        for _ in range(20):  # the reader's turns: it decodes what it keeps at once
+            await asyncio.sleep(0)
+        gate.set()
+        return list(await asyncio.gather(lone, *reads))
+
+    assert asyncio.run(read()) == [i * 10 for i in range(jobs + 1)]
+    loop_thread = threading.get_ident()
+    here = sorted(job for job, thread in held.threads.items() if thread == loop_thread)
+    assert here == list(range(1, jobs + 1 - LEFT_PER_THREAD))
+    assert len(held.threads) == jobs + 1  # the lone job and the ones left: on the thread
     pool.close()
 
 

@@ -2,10 +2,13 @@
 
 Foreground jobs (chunks zarr waits for) are decoded by up to ``workers`` threads, the
 readers' own among them: a reader queues its job, lets the other readers of its event
-loop's turn queue theirs, and decodes its job itself unless a thread has taken it.  On
-two cores that is what keeps both busy: a result decoded on another thread waits for the
-GIL while zarr's loop runs Python (up to the interpreter's switch interval), while the
-loop decoding a chunk of its own releases the GIL for the threads and hands nothing over.
+loop's turn queue theirs, and decodes its job itself unless a thread has taken it, or,
+for zarr's one-segment chunks, where more jobs wait than the threads take next (see
+LEFT_PER_THREAD).  On two cores that is what keeps both busy: a
+result decoded on another thread waits for the GIL while zarr's loop runs Python (up to
+the interpreter's switch interval), while the loop decoding a chunk of its own releases
+the GIL for the threads and hands nothing over; but the loop has zarr's work for every
+chunk to do as well, so it leaves the threads the jobs they are about to take.
 
 The other threads take a *run* of the jobs waiting, their share of them (a page's
 neighbouring tiles among them are read at once), and hand each result to the waiting
@@ -45,6 +48,12 @@ _CPUS = os.cpu_count() or 1
 MAX_RUN = 16
 # Seconds a thread waits for work before it ends.
 IDLE_SECONDS = 10.0
+# Jobs a decoding thread is left, at most, by readers that could decode them on their
+# event loop's thread.  The loop also runs zarr's work for every chunk (as long as a
+# decode here): a loop decoding half the chunks of a cold read is the slower of two
+# cores, while the thread waits for its jobs.  Left these, a thread decodes about two
+# thirds (benchmarks/RESULTS.md, first reads).
+LEFT_PER_THREAD = 2
 
 
 class PrefetchDropped(Exception):
@@ -154,9 +163,12 @@ class DecodePool(Generic[Job, Prefetch]):
         """Whether a foreground job waits or runs."""
         return bool(self._foreground) or self._running > 0
 
-    async def submit(self, job: Job) -> Any:
+    async def submit(self, job: Job, *, leave: bool = False) -> Any:
         """Run job, on this thread unless a decoding thread has taken it by the end of
-        the loop's turn; its result, or its exception raised here."""
+        the loop's turn; its result, or its exception raised here.  leave: the loop has
+        work of its own for each such job (zarr's), and the job is short (one segment):
+        it is left to the threads unless more wait than they take next.  A long job
+        (parts shared among the threads, the loop's among them) is decoded here."""
         if self.workers <= 1:  # nobody to share with: no queue, no turn given away
             with self._mutex:
                 if self._closed:
@@ -173,7 +185,12 @@ class DecodePool(Generic[Job, Prefetch]):
         # threads take their share of them
         await asyncio.sleep(0)
         with self._mutex:
-            mine = not waiting.taken and not self._closed
+            # decoded here only while more wait than the threads take next
+            mine = (
+                not waiting.taken
+                and not self._closed
+                and (not leave or len(self._foreground) > LEFT_PER_THREAD * self._threads)
+            )
             if mine:
                 waiting.taken = True
                 self._foreground.remove(waiting)

@@ -107,7 +107,10 @@ class ReadScheduler:
                 self._turn().ask(reader, located[0], ref.page, located[1])
         found = self._cached(reader, ref)
         if isinstance(found, Stored):
-            return await self._decoded(reader, ref, found)
+            # zarr's loop has its own work for each chunk it gets: one segment's decode
+            # is left to the threads while they keep up (see pool)
+            one_segment = ref.segment is not None and ref.span == (1, 1)
+            return await self._decoded(reader, ref, found, leave=one_segment)
         return found
 
     async def read_view(
@@ -152,12 +155,13 @@ class ReadScheduler:
         return stored if hit is None else hit
 
     async def _decoded(
-        self, reader: ChunkReader, ref: ChunkRef, stored: Stored
+        self, reader: ChunkReader, ref: ChunkRef, stored: Stored, *, leave: bool = False
     ) -> np.ndarray | None:
         data = None
         if stored.page.source.cost is not None:  # a round trip a request: batch them
             data = await self._fetcher.fetch(self._turn, reader.index, ref)
-        result: np.ndarray | None = await self.pool.submit((reader, ref, data, stored))
+        job = (reader, ref, data, stored)
+        result: np.ndarray | None = await self.pool.submit(job, leave=leave)
         return result
 
     @staticmethod
