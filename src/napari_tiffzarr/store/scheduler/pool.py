@@ -4,11 +4,11 @@ Foreground jobs (chunks zarr waits for) are decoded by up to ``workers`` threads
 readers' own among them: a reader queues its job, lets the other readers of its event
 loop's turn queue theirs, and decodes its job itself unless a thread has taken it, or,
 for zarr's one-segment chunks, where more jobs wait than the threads take next (see
-LEFT_PER_THREAD).  On two cores that is what keeps both busy: a
-result decoded on another thread waits for the GIL while zarr's loop runs Python (up to
-the interpreter's switch interval), while the loop decoding a chunk of its own releases
-the GIL for the threads and hands nothing over; but the loop has zarr's work for every
-chunk to do as well, so it leaves the threads the jobs they are about to take.
+LEFT_PER_THREAD).  On two cores that is what keeps both busy: a result decoded on
+another thread waits for the GIL while zarr's loop runs Python (up to the interpreter's
+switch interval), while the loop decoding a chunk of its own releases the GIL for the
+threads and hands nothing over; but the loop has zarr's work for every chunk to do as
+well, so it leaves the threads the jobs they are about to take.
 
 The other threads take a *run* of the jobs waiting, their share of them (a page's
 neighbouring tiles among them are read at once), and hand each result to the waiting
