@@ -87,6 +87,11 @@ class ChunkRef:
     # segments per chunk along length and width: the chunk's first segment is ``segment``
     span: tuple[int, int] = (1, 1)
 
+    @property
+    def one_segment(self) -> bool:
+        """Whether the chunk is one strip or tile: read with one range, decoded in one call."""
+        return self.segment is not None and self.span == (1, 1)
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkGrid:

@@ -109,8 +109,7 @@ class ReadScheduler:
         if isinstance(found, Stored):
             # zarr's loop has its own work for each chunk it gets: one segment's decode
             # is left to the threads while they keep up (see pool)
-            one_segment = ref.segment is not None and ref.span == (1, 1)
-            return await self._decoded(reader, ref, found, leave=one_segment)
+            return await self._decoded(reader, ref, found, leave=ref.one_segment)
         return found
 
     async def read_view(
@@ -179,7 +178,7 @@ class ReadScheduler:
         for waiting in run:
             reader, ref, data, _ = waiting.job
             readers[id(reader)] = reader
-            if data is None and ref.segment is not None and ref.span == (1, 1):
+            if data is None and ref.one_segment:
                 groups.setdefault((id(reader), ref.page), []).append(ref)
         read = {
             group: readers[group[0]].read_run(refs)
