@@ -28,6 +28,7 @@ from napari_tiffzarr.store.arrays import open_arrays
 from napari_tiffzarr.store.keys import ChunkGrid
 from napari_tiffzarr.store.scheduler import ChunkCache
 from napari_tiffzarr.store.scheduler import pool as pool_module
+from napari_tiffzarr.store.scheduler import scheduler as scheduler_module
 from napari_tiffzarr.store.scheduler.motion import Motion, View, predict, view_of
 from napari_tiffzarr.store.scheduler.pool import (
     LEFT_PER_THREAD,
@@ -242,6 +243,23 @@ def test_a_new_plan_drops_what_the_last_one_queued() -> None:
     held.release.set()
     _until(lambda: len(held.ran) == 3, "the new plan runs")
     assert held.ran == ["prefetch 1", "prefetch 7", "prefetch 8"]
+    pool.close()
+
+
+def test_a_plan_that_waits_to_start_is_replaced_unread_by_the_next() -> None:
+    """A guess (a view after a jump) starts only once the view has stood still; a view
+    that moves on sooner replaces it, and its own plan starts at once."""
+    held = _HeldPrefetch()
+    pool = held.pool(2)
+    pool.prefetch([1, 2], after=10 * WAIT)  # never waited out here
+    time.sleep(0.05)  # room for a wrong prefetch thread to start it
+    assert held.started == []
+    pool.prefetch([3])
+    _until(lambda: held.started == [3], "the next plan starts at once")
+    held.release.set()
+    _until(lambda: held.ran == ["prefetch 3"], "the next plan runs")
+    pool.prefetch([4], after=0.01)
+    _until(lambda: held.ran == ["prefetch 3", "prefetch 4"], "a plan left standing starts")
     pool.close()
 
 
@@ -694,6 +712,27 @@ def test_a_jump_predicts_only_the_frames_beside_it() -> None:
     motion.observe(View(0, ((1999, 1999), (0, 0), (0, 0)), 0.3), sliders=[0])
     assert motion.step is None
     assert list(predict(motion, stack)) == [(0, (1998, 0, 0))]
+
+
+def test_the_frames_beside_a_jump_wait_for_the_view_to_stand_still(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jumps that follow each other (a slider dragged far, clicks along it) read nothing
+    beside them: the guess would compete with the viewer's drawing and never be shown.
+    The first step of a motion reads ahead at once."""
+    monkeypatch.setattr(scheduler_module, "STILL_SECONDS", 10 * WAIT)
+    expected = _stack(tmp_path / "stack.tif", frames=20)
+    store = ZarrTiffStore(TiffFile(tmp_path / "stack.tif").series[0], readahead=True)
+    array = zarr.open_array(store, mode="r")
+    for t in (0, 10, 4):  # a first view, then two jumps
+        np.testing.assert_array_equal(array[t], expected[t])
+    time.sleep(0.05)  # room for a wrong prefetch thread to start the guess
+    assert store.scheduler.prefetched == 0
+    assert store.scheduler.pool.prefetch_queued > 0  # frames 3 and 5, waiting
+    np.testing.assert_array_equal(array[5], expected[5])  # a step: the slider moves on
+    _until(lambda: {6, 7} <= _cached_pages(store), "the frames ahead are decoded")
+    assert 3 not in _cached_pages(store)  # behind the motion: dropped unread
+    store.close()
 
 
 def test_a_selection_read_over_several_turns_is_one_view() -> None:

@@ -15,7 +15,8 @@ C order: those later turns are more of the same view, which grows, not new views
 motion is measured between the first turns of two selections, alike in size.  Knowing
 nothing yet (a first view, or one after a jump: a click far along a slider, a change of
 several levels at once to a place typed in or zoomed to), the chunks around the view, the
-frames beside it along each slider and the finer level under it come first.
+frames beside it along each slider and the finer level under it come first, once the
+view has stood still for a moment (see STILL_SECONDS).
 
 Pure arithmetic on chunk coordinates: the scheduler turns them into chunks to decode.
 """
@@ -28,7 +29,17 @@ from dataclasses import dataclass
 
 from ..keys import ChunkGrid
 
-__all__ = ["SPACE_ROLES", "Box", "Motion", "View", "box_of", "covers_plane", "predict", "view_of"]
+__all__ = [
+    "SPACE_ROLES",
+    "STILL_SECONDS",
+    "Box",
+    "Motion",
+    "View",
+    "box_of",
+    "covers_plane",
+    "predict",
+    "view_of",
+]
 
 Box = tuple[tuple[int, int], ...]  # per dimension, the first and last chunk index
 
@@ -47,6 +58,13 @@ MAX_STEP_CHUNKS = 16
 # and a hand dragging a slider skips a few at most.
 MAX_SLIDER_STEP = 4
 SPACE_ROLES = (2, 3)  # length and width: the plane a view shows; the other roles slide
+# Seconds a view stands still before what lies around it is guessed at (see
+# Motion.guessing).  A hand that jumps (a slider dragged far, clicks along it) moves on
+# sooner: 50 to 70 ms a step with napari's drawing on this project's machine, and the
+# frames beside each jump, decoded on every core while napari drew it, slowed its steps
+# and were never shown (benchmarks/RESULTS.md, T slider jumps).  A user who looks at a
+# view for longer than this finds its neighbours read as before.
+STILL_SECONDS = 0.08
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +176,12 @@ class Motion:
         self.last = self._opening = view
         self._more = more
         return True
+
+    @property
+    def guessing(self) -> bool:
+        """Whether nothing is known of where the views go next: a first view, or one
+        after a jump, as against a pan, a slider's steps or a zoom."""
+        return self.step is None and not self.zoom
 
     @property
     def first(self) -> bool:

@@ -18,7 +18,9 @@ Prefetch jobs run on threads of their own (as many as ``workers``), one job at a
 time each, and start only while no foreground job waits or runs: a
 foreground job never queues behind a prefetch job, and while the viewer draws, or the
 user rests, every core decodes ahead.  Queued prefetch jobs are replaced, not added to,
-by the next plan, so a change of direction drops what it made useless.  A job already
+by the next plan, so a change of direction drops what it made useless; a plan that is a
+guess starts only after a delay, so that the next view, if it comes sooner, drops it
+unread.  A job already
 running in parts stays, for the free threads to help with, where the next plan names it
 too (the frame napari asks for next); where it does not (the frame behind a slider that
 turned), its parts not yet started are dropped.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +159,7 @@ class DecodePool(Generic[Job, Prefetch]):
         self._handoff = _Handoff()
         self._sharing: list[_Shared] = []  # prefetch jobs running in parts
         self._job = threading.local()  # the prefetch job a prefetch thread runs
+        self._start_at = 0.0  # time.monotonic() from which the queued plan may run
 
     # -- foreground ------------------------------------------------------------------
     @property
@@ -286,12 +290,14 @@ class DecodePool(Generic[Job, Prefetch]):
                     waiting.fail(exc)
 
     # -- prefetch --------------------------------------------------------------------
-    def prefetch(self, jobs: Iterable[Prefetch]) -> None:
+    def prefetch(self, jobs: Iterable[Prefetch], *, after: float = 0.0) -> None:
         """Replace the queued prefetch jobs with jobs, nearest first.  The parts of a job
         running now stay in front where jobs name one of its chunks: its thread runs them
         all anyway, and the other threads helping it finish sooner, instead of starting
         the next frame while the one the viewer asks for next is decoded on one core.
-        A running job that jobs do not name is dropped (see share_ahead)."""
+        A running job that jobs do not name is dropped (see share_ahead).  after: seconds
+        before the jobs start, for a plan that is a guess (see scheduler): the next plan,
+        if it comes sooner, replaces them unread."""
         jobs = list(jobs)
         planned = {chunk for job in jobs for chunk in self._chunks_of(job)}
         with self._mutex:
@@ -304,6 +310,7 @@ class DecodePool(Generic[Job, Prefetch]):
                 elif shared.open:
                     running.append(shared)
             self._prefetch = deque([*running, *jobs])
+            self._start_at = time.monotonic() + after
             self._start_prefetchers()
 
     def _start_prefetchers(self) -> None:
@@ -401,6 +408,10 @@ class DecodePool(Generic[Job, Prefetch]):
                 if self._closed:
                     self._prefetchers -= 1
                     return
+                early = self._start_at - time.monotonic()
+                if early > 0:
+                    self._changed.wait(early)  # the plan's start (see prefetch)
+                    continue
                 job = self._prefetch.popleft()
                 self._prefetching += 1
             try:

@@ -26,7 +26,7 @@ from ..keys import ChunkRef
 from .cache import DEFAULT_CACHE_BYTES, ChunkCache
 from .chunks import ChunkData, ChunkReader, Fetched, Stored
 from .fetching import RemoteFetcher
-from .motion import SPACE_ROLES, Motion, covers_plane, predict, view_of
+from .motion import SPACE_ROLES, STILL_SECONDS, Motion, covers_plane, predict, view_of
 from .pool import DecodePool, PrefetchDropped, Waiting
 from .turn import Asked, Turn, in_flight
 
@@ -224,6 +224,7 @@ class ReadScheduler:
         now = time.monotonic()
         jobs: list[_Prefetch] = []
         moved = False
+        guessing = True  # of every view that moved
         for askeds in views.values():
             # the level read most is the view; a thumbnail of the coarsest comes beside it
             main = max(askeds, key=lambda a: (len(a.coords), -a.level))
@@ -243,9 +244,12 @@ class ReadScheduler:
                 if not motion.observe(view, thumbnail=thumbnail, more=more, sliders=sliders):
                     continue
             moved = True
+            guessing = guessing and motion.guessing
             jobs += self._prefetch_jobs(reader, motion)
         if moved:
-            self.pool.prefetch(jobs)
+            # a guess waits for the view to stand still; a motion's next views are
+            # decoded at once, while the viewer draws this one
+            self.pool.prefetch(jobs, after=STILL_SECONDS if guessing else 0.0)
 
     def _motion(self, reader: ChunkReader) -> Motion:
         with self._lock:
