@@ -15,6 +15,7 @@ import tifffile
 import zarr
 from store_cases import BYTEORDERS, CASES, Target, both_stores
 from test_scheduler import _cached_pages, _stack, _until
+from zarr.core.array import AsyncArray
 
 from napari_tiffzarr import TiffFile
 from napari_tiffzarr.store import ZarrTiffStore, open_arrays
@@ -216,3 +217,28 @@ def test_selections_held_by_the_caller_are_never_written(tmp_path: Path) -> None
                 expected = whole if kept.shape[0] == 1200 else whole[10:20]
                 np.testing.assert_array_equal(kept, expected)
         store.close()
+
+
+def test_a_zarr_that_changed_what_views_replace_reads_through_zarr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The views replace a private method of zarr's AsyncArray.  A zarr that changed it
+    (here: its fields keyword renamed) gets zarr's own arrays, which read the same
+    pixels, not views whose every read fails."""
+    expected = _stack(tmp_path / "stack.tif")
+    original = AsyncArray._get_selection
+
+    async def changed(
+        self: AsyncArray[Any], indexer: Any, *, prototype: Any, out: Any = None, **options: Any
+    ) -> Any:
+        return await original(
+            self, indexer, prototype=prototype, out=out, fields=options.get("fields")
+        )
+
+    monkeypatch.setattr(AsyncArray, "_get_selection", changed)
+    store = ZarrTiffStore(TiffFile(tmp_path / "stack.tif").series[0], readahead=True)
+    (array,) = open_arrays(store, views=True)
+    assert not isinstance(array.async_array, _ViewArray)
+    for selection in selections(array.shape, array.chunks):
+        assert_same(array[selection], expected[selection], f"[{selection}]", same_type=False)
+    store.close()

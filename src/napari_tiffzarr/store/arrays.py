@@ -9,10 +9,15 @@ than a chunk in the cache and as much as decoding a small tile (benchmarks/RESUL
 napari browsing).  Any other selection, an ``out`` buffer or fields go through zarr.
 A selection within one chunk is that chunk, read-only, not a copy: a slider's frame costs
 nothing once decoded.  The arrays stay zarr arrays: napari and dask know them as such.
+
+The one read replaces a private method of zarr's AsyncArray.  A zarr whose AsyncArray no
+longer has it, or builds or calls it otherwise, gets zarr's own arrays: slower for a
+viewer, never wrong (see _zarr_reads_as_views_expect).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -40,13 +45,31 @@ def open_arrays(store: ZarrTiffStore, *, views: bool = False) -> list[zarr.Array
             if not isinstance(array, zarr.Array):  # the store writes arrays only, never groups
                 raise TypeError(f"level {index} of {store!r} is not an array")
             arrays.append(array)
-    if views:
+    if views and _zarr_reads_as_views_expect():
         outputs = OutputBuffers()  # one for the levels: a viewer shows one at a time
         arrays = [
             zarr.Array(_ViewArray(array.async_array, store, level, outputs))
             for level, array in enumerate(arrays)
         ]
     return arrays
+
+
+# What _ViewArray relies on: AsyncArray's constructor's and _get_selection's parameters.
+_BUILT_FROM = frozenset({"metadata", "store_path", "config"})
+_READ_WITH = frozenset({"indexer", "prototype", "out", "fields"})
+
+
+def _zarr_reads_as_views_expect() -> bool:
+    """Whether this zarr builds an AsyncArray from (metadata, store_path, config) and reads
+    its selections through _get_selection(indexer, *, prototype, out, fields), which
+    _ViewArray replaces.  zarr >= 3.1.3 is all the package asks for, and a later one may
+    change either: its reads would then fail on every frame instead of going slower."""
+    try:
+        built = inspect.signature(AsyncArray.__init__).parameters
+        reads = inspect.signature(AsyncArray._get_selection).parameters  # noqa: SLF001
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return built.keys() >= _BUILT_FROM and reads.keys() >= _READ_WITH
 
 
 class _ViewArray(AsyncArray[Any]):
