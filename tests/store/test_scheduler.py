@@ -694,24 +694,30 @@ def test_a_whole_slide_view_after_the_thumbnail_is_a_view() -> None:
 
 
 def test_a_jump_predicts_only_the_frames_beside_it() -> None:
-    """A click far along a slider sets no direction: the frames on both sides come next,
-    so that the first step either way is ready; only a step of a few frames, repeated, is
-    a motion.  A store's first view reads nothing beside it: the viewer draws its first
-    frame then, and frames decoded on every core would delay it."""
+    """A click far along a slider sets no direction: the two frames on each side come
+    next, nearest first, so that the first two steps either way are ready; only a step of
+    a few frames, repeated, is a motion.  A store's first view reads nothing beside it:
+    the viewer draws its first frame then, and frames decoded on every core would delay
+    it."""
     stack = [_grid(0, (2000, 6, 7), (1, 6, 7), (-1, 2, 3))]
     motion = Motion()
     motion.observe(View(0, ((1000, 1000), (0, 0), (0, 0)), 0.0), sliders=[0])
     assert list(predict(motion, stack)) == []
     motion.observe(View(0, ((1010, 1010), (0, 0), (0, 0)), 0.1), sliders=[0])
     assert motion.step is None  # ten frames at once: a jump along a slider
-    assert list(predict(motion, stack)) == [(0, (1011, 0, 0)), (0, (1009, 0, 0))]
+    assert [coords for _, coords in predict(motion, stack)] == [
+        (1011, 0, 0),
+        (1009, 0, 0),
+        (1012, 0, 0),
+        (1008, 0, 0),
+    ]
     motion.observe(View(0, ((1011, 1011), (0, 0), (0, 0)), 0.2), sliders=[0])
     assert motion.step == (1, 0, 0)
     assert [coords[0] for _, coords in predict(motion, stack)][:2] == [1012, 1013]
     # at the last frame nothing lies beyond: nothing is invented
     motion.observe(View(0, ((1999, 1999), (0, 0), (0, 0)), 0.3), sliders=[0])
     assert motion.step is None
-    assert list(predict(motion, stack)) == [(0, (1998, 0, 0))]
+    assert list(predict(motion, stack)) == [(0, (1998, 0, 0)), (0, (1997, 0, 0))]
 
 
 def test_the_frames_beside_a_jump_wait_for_the_view_to_stand_still(
@@ -728,7 +734,7 @@ def test_the_frames_beside_a_jump_wait_for_the_view_to_stand_still(
         np.testing.assert_array_equal(array[t], expected[t])
     time.sleep(0.05)  # room for a wrong prefetch thread to start the guess
     assert store.scheduler.prefetched == 0
-    assert store.scheduler.pool.prefetch_queued > 0  # frames 3 and 5, waiting
+    assert store.scheduler.pool.prefetch_queued > 0  # frames 2, 3, 5 and 6, waiting
     np.testing.assert_array_equal(array[5], expected[5])  # a step: the slider moves on
     _until(lambda: {6, 7} <= _cached_pages(store), "the frames ahead are decoded")
     assert 3 not in _cached_pages(store)  # behind the motion: dropped unread

@@ -15,8 +15,8 @@ C order: those later turns are more of the same view, which grows, not new views
 motion is measured between the first turns of two selections, alike in size.  Knowing
 nothing yet (a first view, or one after a jump: a click far along a slider, a change of
 several levels at once to a place typed in or zoomed to), the chunks around the view, the
-frames beside it along each slider and the finer level under it come first, once the
-view has stood still for a moment (see STILL_SECONDS).
+frames beside it along each slider (two each way) and the finer level under it come
+first, once the view has stood still for a moment (see STILL_SECONDS).
 
 Pure arithmetic on chunk coordinates: the scheduler turns them into chunks to decode.
 """
@@ -57,6 +57,11 @@ MAX_STEP_CHUNKS = 16
 # Along a slider, a jump is a move of more frames than this: napari plays frame by frame,
 # and a hand dragging a slider skips a few at most.
 MAX_SLIDER_STEP = 4
+# Frames read on each side of a view that stands still along a slider, nearest first:
+# a hand that starts to step or play from there asks for the second one while the
+# viewer still draws the first, and a second frame started only then was late in every
+# run without rest (benchmarks/RESULTS.md, T slider).
+BESIDE_FRAMES = 2
 SPACE_ROLES = (2, 3)  # length and width: the plane a view shows; the other roles slide
 # Seconds a view stands still before what lies around it is guessed at (see
 # Motion.guessing).  A hand that jumps (a slider dragged far, clicks along it) moves on
@@ -233,16 +238,20 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
     # (the step after a jump is then ready too), and the finer level under it (a viewer
     # opens on the whole image, then zooms in)
     yield from new(view.level, _clip(_grown(view.box, grid, SPACE_ROLES), grid.grid))
-    for dim, role in enumerate(grid.served_roles):
-        if role in SPACE_ROLES or motion.first:
-            # not beside a store's first view: a viewer draws its first frame then, and
-            # frames decoded beside it on every core delay what a user waits for most
-            # (benchmarks/RESULTS.md, time to first frame)
-            continue
-        for side in (1, -1):
-            beside = list(view.box)
-            beside[dim] = (view.box[dim][0] + side, view.box[dim][1] + side)
-            yield from new(view.level, _clip(tuple(beside), grid.grid))
+    # not beside a store's first view: a viewer draws its first frame then, and frames
+    # decoded beside it on every core delay what a user waits for most
+    # (benchmarks/RESULTS.md, time to first frame)
+    sliders = (
+        []
+        if motion.first
+        else [dim for dim, role in enumerate(grid.served_roles) if role not in SPACE_ROLES]
+    )
+    for distance in range(1, BESIDE_FRAMES + 1):
+        for dim in sliders:
+            for side in (distance, -distance):
+                beside = list(view.box)
+                beside[dim] = (view.box[dim][0] + side, view.box[dim][1] + side)
+                yield from new(view.level, _clip(tuple(beside), grid.grid))
     if view.level > 0:
         finer = _zoomed(view.box, grid, grids[view.level - 1], extent=covers_plane(view.box, grid))
         yield from new(view.level - 1, finer)
