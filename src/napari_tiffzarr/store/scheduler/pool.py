@@ -14,13 +14,12 @@ The other threads take a *run* of the jobs waiting, their share of them (a page'
 neighbouring tiles among them are read at once), and hand each result to the waiting
 event loop as it is done, joining the results that wait for the loop's next wake-up.
 
-Prefetch jobs run on threads of their own (as many as ``workers``), one job at a
-time each, and start only while no foreground job waits or runs: a
-foreground job never queues behind a prefetch job, and while the viewer draws, or the
-user rests, every core decodes ahead.  Queued prefetch jobs are replaced, not added to,
-by the next plan, so a change of direction drops what it made useless; a plan that is a
-guess starts only after a delay, so that the next view, if it comes sooner, drops it
-unread.  A job already
+Prefetch jobs run on threads of their own (as many as ``workers``), one job at a time
+each, and start only while no foreground job waits or runs: a foreground job never
+queues behind a prefetch job, and while the viewer draws, or the user rests, every core
+decodes ahead.  Queued prefetch jobs are replaced, not added to, by the next plan, so a
+change of direction drops what it made useless; a plan that is a guess starts only after
+a delay, so that the next view, if it comes sooner, drops it unread.  A job already
 running in parts stays, for the free threads to help with, where the next plan names it
 too (the frame napari asks for next); where it does not (the frame behind a slider that
 turned), its parts not yet started are dropped.
