@@ -38,6 +38,7 @@ __all__ = [
     "box_of",
     "covers_plane",
     "predict",
+    "sliders_of",
     "view_of",
 ]
 
@@ -241,11 +242,7 @@ def predict(motion: Motion, grids: Sequence[ChunkGrid]) -> Iterator[tuple[int, t
     # not beside a store's first view: a viewer draws its first frame then, and frames
     # decoded beside it on every core delay what a user waits for most
     # (benchmarks/RESULTS.md, time to first frame)
-    sliders = (
-        []
-        if motion.first
-        else [dim for dim, role in enumerate(grid.served_roles) if role not in SPACE_ROLES]
-    )
+    sliders = [] if motion.first else sliders_of(grid)
     for distance in range(1, BESIDE_FRAMES + 1):
         for dim in sliders:
             for side in (distance, -distance):
@@ -285,6 +282,11 @@ def _grown(box: Box, grid: ChunkGrid, roles: Sequence[int]) -> Box:
         (lo - 1, hi + 1) if role in roles and n > 1 else (lo, hi)
         for (lo, hi), role, n in zip(box, grid.served_roles, grid.grid, strict=True)
     )
+
+
+def sliders_of(grid: ChunkGrid) -> list[int]:
+    """The dimensions of grid that a slider moves along: all but the plane a view shows."""
+    return [dim for dim, role in enumerate(grid.served_roles) if role not in SPACE_ROLES]
 
 
 def covers_plane(box: Box, grid: ChunkGrid) -> bool:

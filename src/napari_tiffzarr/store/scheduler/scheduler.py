@@ -26,7 +26,7 @@ from ..keys import ChunkRef
 from .cache import DEFAULT_CACHE_BYTES, ChunkCache
 from .chunks import ChunkData, ChunkReader, Fetched, Stored
 from .fetching import RemoteFetcher
-from .motion import SPACE_ROLES, STILL_SECONDS, Motion, covers_plane, predict, view_of
+from .motion import STILL_SECONDS, Motion, covers_plane, predict, sliders_of, view_of
 from .pool import DecodePool, PrefetchDropped, Waiting
 from .turn import Asked, Turn, in_flight
 
@@ -232,8 +232,7 @@ class ReadScheduler:
             motion = self._motion(reader)
             view = view_of(main.level, main.coords, now)
             grid = reader.index.levels[main.level].grid
-            roles = grid.served_roles
-            sliders = [d for d, role in enumerate(roles) if role not in SPACE_ROLES]
+            sliders = sliders_of(grid)
             if not main.whole and motion.continues(view, sliders):
                 motion.extend(view)  # the rest of a selection zarr reads over turns
             else:
