@@ -289,6 +289,35 @@ def test_merged_requests_are_capped_between_ranges() -> None:
     assert [members for _, _, members in runs] == [[0, 1], [2, 3], [4]]
 
 
+def test_a_long_merged_request_is_split_in_two_where_the_longer_half_is_shortest() -> None:
+    from napari_tiffzarr.sources import coalesce_ranges
+    from napari_tiffzarr.sources.remote import split_runs_apart
+
+    # three rows of tiles: 0-100, then 1,000 bytes of gap, 1100-1200, 10 bytes, 1210-1300
+    ranges = [(1210, 90), (0, 50), (50, 50), (1100, 100)]
+    runs = coalesce_ranges(ranges, 2_000)
+    assert len(runs) == 1
+    split = split_runs_apart(runs, ranges, 2, 1_000)
+    # cut after the first row: halves of 100 and 200 bytes, the 1,000-byte gap unread;
+    # every other cut leaves a half of 1,200 bytes or more
+    assert split == [(0, 100, [1, 2]), (1100, 200, [3, 0])]
+    for start, length, members in split:
+        for i in members:
+            offset, size = ranges[i]
+            assert start <= offset
+            assert offset + size <= start + length
+    assert split_runs_apart(runs, ranges, 2, 1_301) == runs  # shorter than least: kept
+    assert split_runs_apart(runs, ranges, 1, 0) == runs  # pieces enough already
+    one = coalesce_ranges([(0, 5_000)], 0)
+    assert split_runs_apart(one, [(0, 5_000)], 2, 0) == one  # one range: nothing to cut
+    # three pieces: the longer half (200 bytes) is cut again
+    assert split_runs_apart(runs, ranges, 3, 0) == [
+        (0, 100, [1, 2]),
+        (1100, 100, [3]),
+        (1210, 90, [0]),
+    ]
+
+
 def test_a_spanned_chunk_viewport_is_one_round(server: RangeServer, pyramid: Path) -> None:
     """Level 0 in 1024-pixel chunks: a 1024 x 1024 viewport off the tile grid touches four
     chunks, 25 tiles in five rows of tiles; their bytes go out in one concurrent batch of

@@ -82,12 +82,13 @@ def noise(http_root: Path) -> Path:
 
 
 @pytest.mark.parametrize("fixed_gap", [None, 64 * KIB])
-def test_a_distant_server_gets_a_viewport_in_one_request(
+def test_a_distant_server_gets_a_viewport_in_two_requests(
     server: RangeServer, noise: Path, fixed_gap: int | None
 ) -> None:
     """50 ms a request.  A 1024 x 1024 viewport off the tile grid in 512-pixel chunks: 36
     tiles in six rows of six, which lie two tiles (about 128 KiB) apart in the file.  The
-    learnt gap makes that one request; a fixed gap of 64 KiB asks once per row."""
+    learnt gap merges them; the merged span, over a MiB, goes out as two concurrent
+    requests without the gap between them.  A fixed gap of 64 KiB asks once per row."""
     server.served.latency = 0.05
     source = FsspecSource(server.url("noise.tif"), coalesce_gap=fixed_gap)
     with TiffFile(source) as tif:
@@ -100,6 +101,13 @@ def test_a_distant_server_gets_a_viewport_in_one_request(
         assert trip >= 0.04  # 50 ms, less a block's bytes at the rate
         server.served.reset()
         got = level0[300:1324, 300:1324]
-        assert server.served.gets == (1 if fixed_gap is None else 6)
+        assert server.served.gets == (2 if fixed_gap is None else 6)
+        if fixed_gap is None:
+            (_, last), (second, _) = sorted(
+                tuple(map(int, spec.removeprefix("bytes=").split("-")))
+                for _, spec in server.served.requests
+            )
+            assert second - last > 1  # a gap between the rows of tiles is not fetched
+            assert second - last >= 64 * KIB  # the widest: a tile at least
         np.testing.assert_array_equal(got, expected[300:1324, 300:1324])
         store.close()
