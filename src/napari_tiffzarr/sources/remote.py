@@ -3,8 +3,8 @@
 fsspec is imported only when a URL or an fsspec file is opened.  Small reads (the header,
 IFDs, tag values) come from cached aligned blocks, so a file opens in a few requests;
 batches of ranges go through the filesystem's concurrent ``cat_ranges``, neighbours
-merged and a long merged span cut in two at its widest gap; transient failures are retried a bounded number of times, and a server that says
-nothing times out.
+merged and a long merged span cut in two; transient failures are retried a bounded
+number of times, and a server that says nothing times out.
 """
 
 from __future__ import annotations
