@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,89 @@ def test_a_zarr_that_changed_what_views_replace_reads_through_zarr(
     for selection in selections(array.shape, array.chunks):
         assert_same(array[selection], expected[selection], f"[{selection}]", same_type=False)
     store.close()
+
+
+def _tall_grid_file(path: Path) -> np.ndarray:
+    """160 x 96 pixels in tiles of 16: ten rows of six chunks."""
+    data = np.random.default_rng(9).integers(0, 60000, (160, 96), np.uint16)
+    tifffile.imwrite(path, data, tile=(16, 16), compression="zlib", metadata=None)
+    return data
+
+
+class _ReadsThroughTheLoop:
+    """Counts the selections that went through zarr's event loop (read_view)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = ZarrTiffStore.read_view
+
+        async def counted(store: ZarrTiffStore, *args: Any) -> Any:
+            self.count += 1
+            return await original(store, *args)
+
+        monkeypatch.setattr(ZarrTiffStore, "read_view", counted)
+
+
+def test_a_selection_in_the_cache_is_taken_without_zarrs_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _grid_file(tmp_path / "grid.tif")
+    loop = _ReadsThroughTheLoop(monkeypatch)
+    with TiffFile(tmp_path / "grid.tif") as tif:
+        store = tif.series[0].aszarr()
+        (array,) = open_arrays(store, views=True)
+        np.testing.assert_array_equal(array[10:40, 10:40], data[10:40, 10:40])
+        assert loop.count == 1  # nine chunks decoded
+        hits = store.cache.hits
+        np.testing.assert_array_equal(array[12:44, 5:40], data[12:44, 5:40])
+        assert loop.count == 1  # the same nine chunks, from the cache
+        assert store.cache.hits == hits + 9  # each counted once
+        np.testing.assert_array_equal(array[12:50, 5:40], data[12:50, 5:40])
+        assert loop.count == 2  # a row of chunks more: decoded through the loop
+        np.testing.assert_array_equal(array[95, 95], data[95, 95])  # one pixel
+        np.testing.assert_array_equal(array[95, 95], data[95, 95])
+        assert loop.count == 3
+        store.close()
+
+
+def test_a_view_taken_from_the_cache_moves_the_read_ahead_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows 4 and 5 of chunks are read ahead of a downward motion; the view of them,
+    taken from the cache without zarr's event loop, is a step of the motion like any
+    other, and rows 6 and 7 are read ahead of it."""
+    data = _tall_grid_file(tmp_path / "grid.tif")
+    loop = _ReadsThroughTheLoop(monkeypatch)
+    with TiffFile(tmp_path / "grid.tif") as tif:
+        store = tif.series[0].aszarr(readahead=True)
+        (array,) = open_arrays(store, views=True)
+        np.testing.assert_array_equal(array[0:32], data[0:32])
+        np.testing.assert_array_equal(array[32:64], data[32:64])
+        _until(lambda: set(range(24, 36)) <= _cached_segments(store), "rows 4 and 5 ahead")
+        before = loop.count
+        np.testing.assert_array_equal(array[64:96], data[64:96])
+        assert loop.count == before
+        _until(lambda: set(range(36, 48)) <= _cached_segments(store), "rows 6 and 7 ahead")
+        store.close()
+
+
+def test_selections_read_off_the_main_thread_read_the_same(tmp_path: Path) -> None:
+    """napari's asynchronous slicing reads on a thread of its own, where the parts of a
+    selection are copied keeping the GIL (see copying): every selection, read twice (the
+    second from the cache), gives numpy's pixels."""
+    data = np.random.default_rng(4).integers(0, 255, (700, 900, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", data, tile=(256, 256), photometric="rgb")
+    with TiffFile(tmp_path / "rgb.tif") as tif:
+        store = tif.series[0].aszarr(chunkshape=128)
+        (array,) = open_arrays(store, views=True)
+        boxes = [*selections(array.shape, array.chunks), np.s_[100:650, 30:870]]
+
+        def read_all() -> list[Any]:
+            return [array[box] for box in boxes for _ in range(2)]
+
+        with ThreadPoolExecutor(1) as pool:
+            got = pool.submit(read_all).result()
+        for i, box in enumerate(boxes):
+            for again in got[2 * i : 2 * i + 2]:
+                assert_same(again, data[box], f"[{box}]", same_type=False)
+        store.close()

@@ -8,11 +8,14 @@ a buffer and a pass through its codecs per chunk, on its event-loop thread) cost
 than a chunk in the cache and as much as decoding a small tile (benchmarks/RESULTS.md,
 napari browsing).  Any other selection, an ``out`` buffer or fields go through zarr.
 A selection within one chunk is that chunk, read-only, not a copy: a slider's frame costs
-nothing once decoded.  The arrays stay zarr arrays: napari and dask know them as such.
+nothing once decoded.  A selection whose chunks are all in the cache is served on the
+calling thread, without zarr's event loop (see _ViewFront).  The arrays stay zarr arrays:
+napari and dask know them as such.
 
-The one read replaces a private method of zarr's AsyncArray.  A zarr whose AsyncArray no
-longer has it, or builds or calls it otherwise, gets zarr's own arrays: slower for a
-viewer, never wrong (see _zarr_reads_as_views_expect).
+The one read replaces a private method of zarr's AsyncArray, and the read on the calling
+thread two public methods of its Array.  A zarr whose arrays no longer have them, or
+build or call them otherwise, gets zarr's own arrays: slower for a viewer, never wrong
+(see _zarr_reads_as_views_expect).
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.core.array import AsyncArray
-from zarr.core.buffer import BufferPrototype, NDBuffer
+from zarr.core.buffer import BufferPrototype, NDBuffer, default_buffer_prototype
 from zarr.core.indexing import BasicIndexer, Indexer, OrthogonalIndexer
 
+from .copying import copy_part
 from .outputs import OutputBuffers
 from .store import ZarrTiffStore
 
@@ -48,28 +52,40 @@ def open_arrays(store: ZarrTiffStore, *, views: bool = False) -> list[zarr.Array
     if views and _zarr_reads_as_views_expect():
         outputs = OutputBuffers()  # one for the levels: a viewer shows one at a time
         arrays = [
-            zarr.Array(_ViewArray(array.async_array, store, level, outputs))
+            _ViewFront(_ViewArray(array.async_array, store, level, outputs))
             for level, array in enumerate(arrays)
         ]
     return arrays
 
 
-# What _ViewArray relies on: AsyncArray's constructor's and _get_selection's parameters.
+# What _ViewArray relies on: AsyncArray's constructor's and _get_selection's parameters;
+# and _ViewFront: those of the synchronous Array's selections it serves itself.
 _BUILT_FROM = frozenset({"metadata", "store_path", "config"})
 _READ_WITH = frozenset({"indexer", "prototype", "out", "fields"})
+_SELECTED_WITH = frozenset({"selection", "prototype", "out", "fields"})
 
 
 def _zarr_reads_as_views_expect() -> bool:
     """Whether this zarr builds an AsyncArray from (metadata, store_path, config) and reads
     its selections through _get_selection(indexer, *, prototype, out, fields), which
-    _ViewArray replaces.  zarr >= 3.1.3 is all the package asks for, and a later one may
-    change either: its reads would then fail on every frame instead of going slower."""
+    _ViewArray replaces, and whether Array's basic and orthogonal selections take
+    (selection, *, out, prototype, fields), which _ViewFront replaces.  zarr >= 3.1.3 is
+    all the package asks for, and a later one may change any of them: its reads would
+    then fail on every frame instead of going slower."""
     try:
         built = inspect.signature(AsyncArray.__init__).parameters
         reads = inspect.signature(AsyncArray._get_selection).parameters  # noqa: SLF001
+        selections = [
+            inspect.signature(method).parameters
+            for method in (zarr.Array.get_basic_selection, zarr.Array.get_orthogonal_selection)
+        ]
     except (AttributeError, TypeError, ValueError):
         return False
-    return built.keys() >= _BUILT_FROM and reads.keys() >= _READ_WITH
+    return (
+        built.keys() >= _BUILT_FROM
+        and reads.keys() >= _READ_WITH
+        and all(selected.keys() >= _SELECTED_WITH for selected in selections)
+    )
 
 
 class _ViewArray(AsyncArray[Any]):
@@ -101,9 +117,34 @@ class _ViewArray(AsyncArray[Any]):
                 indexer, prototype=prototype, out=out, fields=fields
             )
         projections = list(indexer)
-        chunks = await self._tiff_store.read_view(
-            self._level, [p.chunk_coords for p in projections]
+        return await self._tiff_store.read_view(
+            self._level,
+            [p.chunk_coords for p in projections],
+            lambda chunks: self._assemble(indexer, projections, chunks, prototype),
         )
+
+    def read_now(self, indexer: Indexer) -> Any:
+        """The basic selection of indexer where all its chunks are in the cache, taken on
+        the calling thread; None where one is to be decoded, or the selection is not
+        basic (zarr's event loop reads it then)."""
+        if not _basic(indexer):
+            return None
+        projections = list(indexer)
+        prototype = default_buffer_prototype()
+        return self._tiff_store.read_view_now(
+            self._level,
+            [p.chunk_coords for p in projections],
+            lambda chunks: self._assemble(indexer, projections, chunks, prototype),
+        )
+
+    def _assemble(
+        self,
+        indexer: Indexer,
+        projections: list[Any],
+        chunks: list[np.ndarray | None],
+        prototype: BufferPrototype,
+    ) -> Any:
+        """The selection of indexer made of its chunks (None: the fill value)."""
         dtype = self.dtype
         only = chunks[0] if len(chunks) == 1 else None
         if only is not None and only.dtype == dtype and indexer.shape != ():
@@ -122,9 +163,56 @@ class _ViewArray(AsyncArray[Any]):
                     ).fill_value
                 result[projection.out_selection] = fill
             else:
-                result[projection.out_selection] = chunk[projection.chunk_selection]
+                copy_part(result, projection.out_selection, chunk[projection.chunk_selection])
         # zarr's own answer to one pixel: a scalar for a basic selection, else 0-d
         return result[()] if isinstance(indexer, BasicIndexer) and indexer.shape == () else result
+
+
+class _ViewFront(zarr.Array):
+    """zarr's synchronous array over a _ViewArray.  A selection whose chunks are all in
+    the cache is taken on the calling thread: through zarr it would go to zarr's
+    event-loop thread and back, and each of the two hand-overs of the GIL waits while
+    another thread runs Python (napari draws on its main thread while it slices on
+    another, under its asynchronous slicing) for up to the interpreter's switch interval.
+    Anything else goes through zarr, as before."""
+
+    def get_basic_selection(
+        self,
+        selection: Any = Ellipsis,
+        *,
+        out: NDBuffer | None = None,
+        prototype: BufferPrototype | None = None,
+        fields: Any = None,
+    ) -> Any:
+        if out is None and not fields:
+            indexer = BasicIndexer(selection, self.shape, self.metadata.chunk_grid)
+            found = self._views.read_now(indexer)
+            if found is not None:
+                return found
+        return super().get_basic_selection(selection, out=out, prototype=prototype, fields=fields)
+
+    def get_orthogonal_selection(
+        self,
+        selection: Any,
+        *,
+        out: NDBuffer | None = None,
+        fields: Any = None,
+        prototype: BufferPrototype | None = None,
+    ) -> Any:
+        if out is None and not fields:
+            indexer = OrthogonalIndexer(selection, self.shape, self.metadata.chunk_grid)
+            found = self._views.read_now(indexer)
+            if found is not None:
+                return found
+        return super().get_orthogonal_selection(
+            selection, out=out, fields=fields, prototype=prototype
+        )
+
+    @property
+    def _views(self) -> _ViewArray:
+        views = self.async_array
+        assert isinstance(views, _ViewArray)  # open_arrays builds it over one
+        return views
 
 
 def _basic(indexer: Indexer) -> bool:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TextIO, Unpack
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, Unpack
 
 import numpy as np
 from zarr.abc.store import (
@@ -42,6 +42,8 @@ from .writing import erase_chunk, write_chunk
 
 if TYPE_CHECKING:
     from ..references import FsspecOptions
+
+Made = TypeVar("Made")  # what a caller makes of a view's chunks
 
 __all__ = ["CHUNKMODE", "TiffChunkWarning", "ZarrTiffStore"]
 
@@ -234,15 +236,37 @@ class ZarrTiffStore(Store):
         return self._reader.read(ref, data)
 
     async def read_view(
-        self, level: int, coords: Sequence[tuple[int, ...]]
-    ) -> list[np.ndarray | None]:
-        """The chunks of one selection of a level, as zarr's codecs make them of the
-        bytes get returns (the served shape and order, little-endian), None where zarr
-        shows the fill value: read together as one view (see ReadScheduler.read_view)."""
+        self,
+        level: int,
+        coords: Sequence[tuple[int, ...]],
+        assemble: Callable[[list[np.ndarray | None]], Made],
+    ) -> Made:
+        """What assemble makes of the chunks of one selection of a level, as zarr's codecs
+        make them of the bytes get returns (the served shape and order, little-endian),
+        None where zarr shows the fill value: read together as one view (see
+        ReadScheduler.read_view)."""
         self._check_open()
+        return await self._scheduler.read_view(
+            self._reader, level, coords, lambda chunks: assemble(self._served(level, chunks))
+        )
+
+    def read_view_now(
+        self,
+        level: int,
+        coords: Sequence[tuple[int, ...]],
+        assemble: Callable[[list[np.ndarray | None]], Made],
+    ) -> Made | None:
+        """As read_view, on the calling thread, where every chunk is in the cache; None
+        where one must be decoded (see ReadScheduler.read_view_now)."""
+        self._check_open()
+        return self._scheduler.read_view_now(
+            self._reader, level, coords, lambda chunks: assemble(self._served(level, chunks))
+        )
+
+    def _served(self, level: int, chunks: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
+        """Decoded chunks as zarr's codecs would serve their bytes."""
         grid = self.index.levels[level].grid
         stored_dtype = chunk_dtype(self.series.dtype)
-        chunks = await self._scheduler.read_view(self._reader, level, coords)
         served: list[np.ndarray | None] = []
         for chunk in chunks:
             array = None

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -42,6 +42,7 @@ REMOTE_GROUP = 16
 MOTIONS = 16
 
 _Foreground = tuple[ChunkReader, ChunkRef, "ChunkData | None", Stored]
+Made = TypeVar("Made")  # what a caller makes of a view's chunks
 _Prefetch = tuple[ChunkReader, list[ChunkRef]]
 
 
@@ -63,6 +64,9 @@ class ReadScheduler:
         self._lock = threading.Lock()  # zarr's loop and a caller's own loop may both read
         self._turns: dict[asyncio.AbstractEventLoop, Turn] = {}
         self._motions: OrderedDict[int, tuple[ChunkReader, Motion]] = OrderedDict()
+        # plans come from every loop's turns and from views served on callers' threads:
+        # one at a time, each motion seeing its views in the order they came
+        self._planning = threading.Lock()
         self.prefetched = 0  # chunks decoded ahead: for benchmarks and tests
 
     @classmethod
@@ -113,11 +117,16 @@ class ReadScheduler:
         return found
 
     async def read_view(
-        self, reader: ChunkReader, level: int, coords: Sequence[tuple[int, ...]]
-    ) -> list[np.ndarray | None]:
-        """The chunks of one whole selection of a level, for a caller that asks for them
-        together (see arrays): one view of the motion, whatever its size; the chunks in
-        the cache taken at once, without a task each, the others read as zarr's are."""
+        self,
+        reader: ChunkReader,
+        level: int,
+        coords: Sequence[tuple[int, ...]],
+        assemble: Callable[[list[np.ndarray | None]], Made],
+    ) -> Made:
+        """What assemble makes of the chunks of one whole selection of a level, for a
+        caller that asks for them together (see arrays): one view of the motion,
+        whatever its size; the chunks in the cache taken at once, without a task each,
+        the others read as zarr's are."""
         grid = reader.index.levels[level].grid
         refs = [grid.chunk_ref(c) for c in coords]
         if _gathers_turns(reader):
@@ -138,7 +147,45 @@ class ReadScheduler:
             decoded = await asyncio.gather(*(job for _, job in missing))
             for (i, _), chunk in zip(missing, decoded, strict=True):
                 chunks[i] = chunk
-        return chunks
+        return assemble(chunks)
+
+    def read_view_now(
+        self,
+        reader: ChunkReader,
+        level: int,
+        coords: Sequence[tuple[int, ...]],
+        assemble: Callable[[list[np.ndarray | None]], Made],
+    ) -> Made | None:
+        """As read_view, on the calling thread, where every chunk of the selection is in
+        the cache (or shows the fill value); None where one is to be decoded, for
+        read_view on an event loop.  The view feeds the motion like any other, once
+        assembled: a viewer panning over ground read ahead still reads ahead, and the
+        threads reading further ahead start after the copy, not during it."""
+        grid = reader.index.levels[level].grid
+        refs = [grid.chunk_ref(c) for c in coords]
+        found: list[Stored | None] = []
+        for ref in refs:
+            try:
+                stored = None if ref is None else reader.stored(ref)
+            except TiffFileError:
+                return None  # the read meets the page's error as on_error says
+            if stored is not None and stored.key not in self.cache:
+                return None
+            found.append(stored)
+        chunks: list[np.ndarray | None] = []
+        for stored in found:
+            chunk = None if stored is None else self.cache.get(stored.key, count_miss=False)
+            if chunk is None and stored is not None:
+                return None  # pushed out of the cache this moment
+            chunks.append(chunk)
+        made = assemble(chunks)
+        if reader.readahead:
+            turn = Turn()
+            for c, ref in zip(coords, refs, strict=True):
+                if ref is not None:
+                    turn.ask(reader, level, ref.page, c, whole=True)
+            self._plan(turn)
+        return made
 
     def _cached(self, reader: ChunkReader, ref: ChunkRef) -> np.ndarray | Stored | None:
         """ref's chunk from the cache, or where to decode it from, or None where zarr
@@ -215,6 +262,10 @@ class ReadScheduler:
     def _plan(self, turn: Turn) -> None:
         """Replace what is read ahead by the chunks of the views predicted from this
         turn's: a view that moved elsewhere drops the plan made for the last one."""
+        with self._planning:
+            self._plan_now(turn)
+
+    def _plan_now(self, turn: Turn) -> None:
         views: dict[int, list[Asked]] = {}
         for asked in turn.asks.values():
             if asked.reader.readahead:
