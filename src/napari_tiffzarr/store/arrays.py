@@ -176,6 +176,13 @@ class _ViewFront(zarr.Array):
     another, under its asynchronous slicing) for up to the interpreter's switch interval.
     Anything else goes through zarr, as before."""
 
+    def __init__(self, views: _ViewArray) -> None:
+        super().__init__(views)
+        # napari tells a zarr array by its class's module, and splits the channels of one
+        # lazily (through dask) where it reads any other array whole: this is zarr's
+        # Array, and says so where napari looks
+        self.__module__ = zarr.Array.__module__
+
     def get_basic_selection(
         self,
         selection: Any = Ellipsis,
