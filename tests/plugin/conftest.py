@@ -80,10 +80,10 @@ def decode_counter(monkeypatch: pytest.MonkeyPatch) -> DecodeCounts:
     counts = DecodeCounts()
     decode = ChunkReader._decode
 
-    def counting(self: ChunkReader, page, ref, data, ahead):  # type: ignore[no-untyped-def]
+    def counting(self: ChunkReader, page, ref, data, ahead, *parts):  # type: ignore[no-untyped-def]
         counts[ref.level] += 1
         counts.ahead[ref.level] += bool(ahead)
-        return decode(self, page, ref, data, ahead)
+        return decode(self, page, ref, data, ahead, *parts)
 
     monkeypatch.setattr(ChunkReader, "_decode", counting)
     return counts

@@ -695,8 +695,8 @@ def test_a_whole_slide_view_after_the_thumbnail_is_a_view() -> None:
 
 
 def test_a_jump_predicts_only_the_frames_beside_it() -> None:
-    """A click far along a slider sets no direction: the two frames on each side come
-    next, nearest first, so that the first two steps either way are ready; only a step of
+    """A click far along a slider sets no direction: the three frames on each side come
+    next, nearest first, so that the first three steps either way are ready; only a step of
     a few frames, repeated, is a motion.  A store's first view reads nothing beside it:
     the viewer draws its first frame then, and frames decoded on every core would delay
     it."""
@@ -711,6 +711,8 @@ def test_a_jump_predicts_only_the_frames_beside_it() -> None:
         (1009, 0, 0),
         (1012, 0, 0),
         (1008, 0, 0),
+        (1013, 0, 0),
+        (1007, 0, 0),
     ]
     motion.observe(View(0, ((1011, 1011), (0, 0), (0, 0)), 0.2), sliders=[0])
     assert motion.step == (1, 0, 0)
@@ -718,7 +720,11 @@ def test_a_jump_predicts_only_the_frames_beside_it() -> None:
     # at the last frame nothing lies beyond: nothing is invented
     motion.observe(View(0, ((1999, 1999), (0, 0), (0, 0)), 0.3), sliders=[0])
     assert motion.step is None
-    assert list(predict(motion, stack)) == [(0, (1998, 0, 0)), (0, (1997, 0, 0))]
+    assert list(predict(motion, stack)) == [
+        (0, (1998, 0, 0)),
+        (0, (1997, 0, 0)),
+        (0, (1996, 0, 0)),
+    ]
 
 
 def test_the_frames_beside_a_jump_wait_for_the_view_to_stand_still(
@@ -739,6 +745,40 @@ def test_the_frames_beside_a_jump_wait_for_the_view_to_stand_still(
     np.testing.assert_array_equal(array[5], expected[5])  # a step: the slider moves on
     _until(lambda: {6, 7} <= _cached_pages(store), "the frames ahead are decoded")
     assert 3 not in _cached_pages(store)  # behind the motion: dropped unread
+    store.close()
+
+
+def test_a_motion_reads_each_frame_ahead_whole_and_a_guess_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Along a known motion a frame read ahead is one part (MOTION_PARTS), decoded on one
+    thread in one go; beside a still view, a guess, it is cut into the reader's parts
+    (two tile rows here: two parts), each giving way to the foreground."""
+    monkeypatch.setattr(scheduler_module, "STILL_SECONDS", 0.0)
+    parts_of: dict[int, set[int]] = {}  # page: the numbers of parts it was read ahead in
+    share_ahead = DecodePool.share_ahead
+
+    def recorded(pool: DecodePool[Any, Any], parts: Any, *args: Any) -> None:
+        job = getattr(pool._job, "current", None)
+        assert job is not None  # on a prefetch thread, running its job
+        parts_of.setdefault(job[1][0].page, set()).add(len(parts))
+        share_ahead(pool, parts, *args)
+
+    monkeypatch.setattr(DecodePool, "share_ahead", recorded)
+    expected = _stack(tmp_path / "stack.tif", frames=30)  # 64 x 96 frames, 32-pixel tiles
+    store = ZarrTiffStore(
+        TiffFile(tmp_path / "stack.tif").series[0], chunkshape=(64, 96), readahead=True
+    )
+    array = zarr.open_array(store, mode="r")
+    for t in (20, 21, 22):
+        np.testing.assert_array_equal(array[t], expected[t])
+    _until(lambda: {23, 24} <= set(parts_of), "frames 23 and 24 read ahead")
+    assert parts_of[23] == parts_of[24] == {scheduler_module.MOTION_PARTS}
+    # a jump back, behind the motion's reach: a guess beside it
+    np.testing.assert_array_equal(array[5], expected[5])
+    _until(lambda: {4, 6} <= set(parts_of), "frames 4 and 6 read beside the jump")
+    assert parts_of[4] == {2}
+    assert parts_of[6] == {2}
     store.close()
 
 

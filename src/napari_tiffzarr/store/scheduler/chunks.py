@@ -146,6 +146,7 @@ class ChunkReader:
         *,
         generation: int | None = None,
         ahead: bool = False,
+        parts: int | None = None,
         stored: Stored | None = None,
     ) -> np.ndarray | None:
         """Decode one chunk at full chunk size, or None where it is missing or sparse.
@@ -156,8 +157,9 @@ class ChunkReader:
         another thread's decode of it (the prefetch threads mark what they decode).  With
         on_error='fill', a chunk that cannot be read is missing (zarr fills it) and the
         first such failure is warned about once: a viewer should show the fill value,
-        not raise on every frame.  The default raises, as a library should.  stored:
-        what stored(ref) gave the caller already.
+        not raise on every frame.  The default raises, as a library should.  parts: the
+        parts a chunk of several segments read ahead is cut into (None: parts_ahead).
+        stored: what stored(ref) gave the caller already.
         """
         try:
             if stored is None:
@@ -165,7 +167,7 @@ class ChunkReader:
                 stored = self.stored(ref)
                 if stored is None:
                     return None
-            return self._read(ref, stored, data, generation, ahead)
+            return self._read(ref, stored, data, generation, ahead, parts=parts)
         except TiffFileError as exc:
             self._fail(ref, exc)
             return None
@@ -212,6 +214,8 @@ class ChunkReader:
         data: ChunkData | None,
         generation: int | None,
         ahead: bool,
+        *,
+        parts: int | None = None,
     ) -> np.ndarray | None:
         page, key = stored
         keyframe = self.index.levels[ref.level].keyframe
@@ -229,7 +233,7 @@ class ChunkReader:
             return found
         if generation is None:
             generation = cache.generation  # before the bytes are read: see ChunkCache
-        array = self._decode(page, ref, data, key if ahead else None)
+        array = self._decode(page, ref, data, key if ahead else None, parts)
         if array is not None:
             cache.put(key, array, generation)
         return array
@@ -240,9 +244,11 @@ class ChunkReader:
         ref: ChunkRef,
         data: ChunkData | None,
         ahead: tuple[Hashable, ...] | None,
+        parts: int | None = None,
     ) -> np.ndarray | None:
         """ahead: the chunk's cache key where it is read ahead (on one thread, giving way
-        to the foreground), None where zarr waits for it (on every thread free)."""
+        to the foreground, in parts), None where zarr waits for it (on every thread
+        free)."""
         index = self.index
         if ref.segment is None:
             config = index.config
@@ -253,7 +259,7 @@ class ChunkReader:
             )
         if ref.span != (1, 1):
             fetched = data if isinstance(data, Mapping) else {}
-            return self._decode_spanned(page, ref, fetched, ahead)
+            return self._decode_spanned(page, ref, fetched, ahead, parts)
         segment = page.segment_range(ref.segment)
         if data is not None:
             if isinstance(data, Mapping):  # fetched by range, with other chunks' segments
@@ -279,6 +285,7 @@ class ChunkReader:
         ref: ChunkRef,
         fetched: Mapping[tuple[int, int], Fetched | None],
         ahead: tuple[Hashable, ...] | None,
+        parts: int | None = None,
     ) -> np.ndarray | None:
         """A chunk of several segments decoded into one padded buffer, a row of its
         segments at a time: one read per row, each row on whichever thread is free, and
@@ -335,11 +342,11 @@ class ChunkReader:
             # a row a part, on every thread free: zarr waits for the whole chunk
             self._share([partial(decode_rows, [row]) for row in tile_rows])
             return out
-        # read ahead, while a viewer draws: a few parts (see parts_ahead), each one call
-        # into the codec where the coding allows (see tilerow), giving way to the reads
-        # zarr waits for before each (unless one waits for this chunk): a frame read
-        # ahead delays a jump elsewhere by a part, not by the frame
-        size = -(-len(tile_rows) // max(1, self._parts_ahead))
+        # read ahead, while a viewer draws: in parts (parts_ahead, unless the plan says),
+        # each one call into the codec where the coding allows (see tilerow), giving way
+        # to the reads zarr waits for before each (unless one waits for this chunk): a
+        # frame read ahead delays a jump elsewhere by a part, not by the frame
+        size = -(-len(tile_rows) // max(1, parts or self._parts_ahead))
         groups = [tile_rows[i : i + size] for i in range(0, len(tile_rows), size)]
         cache = self.cache
         self._share_ahead(

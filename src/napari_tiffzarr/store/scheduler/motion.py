@@ -61,8 +61,9 @@ MAX_SLIDER_STEP = 4
 # Frames read on each side of a view that stands still along a slider, nearest first:
 # a hand that starts to step or play from there asks for the second one while the
 # viewer still draws the first, and a second frame started only then was late in every
-# run without rest (benchmarks/RESULTS.md, T slider).
-BESIDE_FRAMES = 2
+# run without rest; with frames read ahead whole on one thread each (MOTION_PARTS), the
+# third was late in three runs of eight (benchmarks/RESULTS.md, T slider).
+BESIDE_FRAMES = 3
 SPACE_ROLES = (2, 3)  # length and width: the plane a view shows; the other roles slide
 # Seconds a view stands still before what lies around it is guessed at (see
 # Motion.guessing).  A hand that jumps (a slider dragged far, clicks along it) moves on

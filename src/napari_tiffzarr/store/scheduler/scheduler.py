@@ -38,12 +38,20 @@ PREFETCH_SHARE = 4
 MAX_PLANNED = 512
 # Chunks of a file whose requests cost a round trip, fetched ahead in one request.
 REMOTE_GROUP = 16
+# The parts a chunk read ahead along a known motion is cut into: one, a frame decoded in
+# one call into the codec on one thread, the GIL taken back once, the two threads on two
+# frames.  Cut into four parts shared by both threads, each of napari's steps on the T
+# slider waited up to 27 ms for its frame (the GIL taken back after each part while napari
+# drew); whole, 8 ms (benchmarks/RESULTS.md, Notes).  A guess keeps the reader's parts: it
+# is often dropped, or overtaken by a jump, and gives way after each.
+MOTION_PARTS = 1
 # Stores whose motion is remembered: a viewer's layers, and a few more.
 MOTIONS = 16
 
 _Foreground = tuple[ChunkReader, ChunkRef, "ChunkData | None", Stored]
 Made = TypeVar("Made")  # what a caller makes of a view's chunks
-_Prefetch = tuple[ChunkReader, list[ChunkRef]]
+# the chunks a prefetch job decodes, and the parts each is cut into (None: the reader's)
+_Prefetch = tuple[ChunkReader, list[ChunkRef], int | None]
 
 
 class ReadScheduler:
@@ -313,6 +321,7 @@ class ReadScheduler:
 
     def _prefetch_jobs(self, reader: ChunkReader, motion: Motion) -> list[_Prefetch]:
         index = reader.index
+        parts = None if motion.guessing else MOTION_PARTS
         grids = [level.grid for level in index.levels]
         budget = self.cache.maxbytes // PREFETCH_SHARE
         remote = index.series.keyframe.source.cost is not None
@@ -329,13 +338,13 @@ class ReadScheduler:
             if remote and jobs and len(jobs[-1][1]) < REMOTE_GROUP:
                 jobs[-1][1].append(ref)  # one request for a group of chunks
             else:
-                jobs.append((reader, [ref]))
+                jobs.append((reader, [ref], parts))
         return jobs
 
     def _run_prefetch(self, job: _Prefetch) -> None:
         """Decode chunks ahead into the cache on a prefetch thread; their errors are
         left to the foreground read that meets them again."""
-        reader, refs = job
+        reader, refs, parts = job
         cache = self.cache
         wanted: list[tuple[ChunkRef, Stored]] = []
         for ref in refs:
@@ -354,7 +363,14 @@ class ReadScheduler:
                 if not mine:
                     continue  # decoded by another thread this moment
                 try:
-                    reader.read(ref, fetched, generation=generation, ahead=True, stored=stored)
+                    reader.read(
+                        ref,
+                        fetched,
+                        generation=generation,
+                        ahead=True,
+                        parts=parts,
+                        stored=stored,
+                    )
                 except (TiffFileError, OSError):
                     continue
                 except PrefetchDropped:
@@ -392,7 +408,7 @@ class ReadScheduler:
 
 def _chunks_of(job: _Prefetch) -> list[tuple[int, ChunkRef]]:
     """The chunks a prefetch job decodes, as the pool compares plans by them."""
-    reader, refs = job
+    reader, refs, _ = job
     return [(id(reader), ref) for ref in refs]
 
 
