@@ -191,11 +191,9 @@ class _ViewFront(zarr.Array):
         prototype: BufferPrototype | None = None,
         fields: Any = None,
     ) -> Any:
-        if out is None and not fields:
-            indexer = BasicIndexer(selection, self.shape, self.metadata.chunk_grid)
-            found = self._views.read_now(indexer)
-            if found is not None:
-                return found
+        found = self._now(BasicIndexer, selection, out, fields)
+        if found is not None:
+            return found
         return super().get_basic_selection(selection, out=out, prototype=prototype, fields=fields)
 
     def get_orthogonal_selection(
@@ -206,14 +204,24 @@ class _ViewFront(zarr.Array):
         fields: Any = None,
         prototype: BufferPrototype | None = None,
     ) -> Any:
-        if out is None and not fields:
-            indexer = OrthogonalIndexer(selection, self.shape, self.metadata.chunk_grid)
-            found = self._views.read_now(indexer)
-            if found is not None:
-                return found
+        found = self._now(OrthogonalIndexer, selection, out, fields)
+        if found is not None:
+            return found
         return super().get_orthogonal_selection(
             selection, out=out, fields=fields, prototype=prototype
         )
+
+    def _now(
+        self,
+        indexing: type[BasicIndexer | OrthogonalIndexer],
+        selection: Any,
+        out: NDBuffer | None,
+        fields: Any,
+    ) -> Any:
+        """The selection taken from the cache on this thread, or None (see read_now)."""
+        if out is not None or fields:
+            return None
+        return self._views.read_now(indexing(selection, self.shape, self.metadata.chunk_grid))
 
     @property
     def _views(self) -> _ViewArray:
