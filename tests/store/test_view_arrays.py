@@ -134,9 +134,9 @@ def test_missing_tiles_show_the_fill_value(case_file: MakeCase, fillvalue: int |
             assert_same(array[selection], want[selection], f"[{selection}]", same_type=False)
 
 
-def _grid_file(path: Path) -> np.ndarray:
-    """96 x 96 pixels in tiles of 16: a grid of 6 x 6 chunks."""
-    data = np.random.default_rng(8).integers(0, 60000, (96, 96), np.uint16)
+def _grid_file(path: Path, length: int = 96, seed: int = 8) -> np.ndarray:
+    """length x 96 pixels in tiles of 16: a grid of length / 16 x 6 chunks."""
+    data = np.random.default_rng(seed).integers(0, 60000, (length, 96), np.uint16)
     tifffile.imwrite(path, data, tile=(16, 16), compression="zlib", metadata=None)
     return data
 
@@ -245,13 +245,6 @@ def test_a_zarr_that_changed_what_views_replace_reads_through_zarr(
     store.close()
 
 
-def _tall_grid_file(path: Path) -> np.ndarray:
-    """160 x 96 pixels in tiles of 16: ten rows of six chunks."""
-    data = np.random.default_rng(9).integers(0, 60000, (160, 96), np.uint16)
-    tifffile.imwrite(path, data, tile=(16, 16), compression="zlib", metadata=None)
-    return data
-
-
 class _ReadsThroughTheLoop:
     """Counts the selections that went through zarr's event loop (read_view)."""
 
@@ -294,7 +287,7 @@ def test_a_view_taken_from_the_cache_moves_the_read_ahead_on(
     """Rows 4 and 5 of chunks are read ahead of a downward motion; the view of them,
     taken from the cache without zarr's event loop, is a step of the motion like any
     other, and rows 6 and 7 are read ahead of it."""
-    data = _tall_grid_file(tmp_path / "grid.tif")
+    data = _grid_file(tmp_path / "grid.tif", length=160, seed=9)  # ten rows of six chunks
     loop = _ReadsThroughTheLoop(monkeypatch)
     with TiffFile(tmp_path / "grid.tif") as tif:
         store = tif.series[0].aszarr(readahead=True)

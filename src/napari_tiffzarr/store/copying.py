@@ -47,10 +47,9 @@ def copy_holding_gil(out: np.ndarray, selection: Any, part: np.ndarray) -> None:
     if tail is None:
         out[selection] = part
         return
-    src = part
     run = math.prod(dst.shape[dst.ndim - tail :]) * dst.itemsize
-    into, out_of = _bytes(dst), _bytes(src)
-    for to, of in zip(_starts(dst, tail), _starts(src, tail), strict=True):
+    into, out_of = _bytes(dst), _bytes(part)
+    for to, of in zip(_starts(dst, tail), _starts(part, tail), strict=True):
         into[to : to + run] = out_of[of : of + run]
 
 

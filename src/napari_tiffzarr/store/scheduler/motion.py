@@ -15,8 +15,8 @@ C order: those later turns are more of the same view, which grows, not new views
 motion is measured between the first turns of two selections, alike in size.  Knowing
 nothing yet (a first view, or one after a jump: a click far along a slider, a change of
 several levels at once to a place typed in or zoomed to), the chunks around the view, the
-frames beside it along each slider (two each way) and the finer level under it come
-first, once the view has stood still for a moment (see STILL_SECONDS).
+frames beside it along each slider (BESIDE_FRAMES each way) and the finer level under it
+come first, once the view has stood still for a moment (see STILL_SECONDS).
 
 Pure arithmetic on chunk coordinates: the scheduler turns them into chunks to decode.
 """

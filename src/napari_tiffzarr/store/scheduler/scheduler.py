@@ -138,10 +138,7 @@ class ReadScheduler:
         grid = reader.index.levels[level].grid
         refs = [grid.chunk_ref(c) for c in coords]
         if _gathers_turns(reader):
-            turn = self._turn()
-            for c, ref in zip(coords, refs, strict=True):
-                if ref is not None:
-                    turn.ask(reader, level, ref.page, c, whole=True)
+            _ask_whole(self._turn(), reader, level, coords, refs)
         chunks: list[np.ndarray | None] = []
         missing: list[tuple[int, Awaitable[np.ndarray | None]]] = []
         for ref in refs:
@@ -189,9 +186,7 @@ class ReadScheduler:
         made = assemble(chunks)
         if reader.readahead:
             turn = Turn()
-            for c, ref in zip(coords, refs, strict=True):
-                if ref is not None:
-                    turn.ask(reader, level, ref.page, c, whole=True)
+            _ask_whole(turn, reader, level, coords, refs)
             self._plan(turn)
         return made
 
@@ -410,6 +405,19 @@ def _chunks_of(job: _Prefetch) -> list[tuple[int, ChunkRef]]:
     """The chunks a prefetch job decodes, as the pool compares plans by them."""
     reader, refs, _ = job
     return [(id(reader), ref) for ref in refs]
+
+
+def _ask_whole(
+    turn: Turn,
+    reader: ChunkReader,
+    level: int,
+    coords: Sequence[tuple[int, ...]],
+    refs: Sequence[ChunkRef | None],
+) -> None:
+    """Ask turn for the chunks of one whole selection (refs: theirs, None where none)."""
+    for c, ref in zip(coords, refs, strict=True):
+        if ref is not None:
+            turn.ask(reader, level, ref.page, c, whole=True)
 
 
 def _gathers_turns(reader: ChunkReader) -> bool:
