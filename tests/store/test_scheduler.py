@@ -235,6 +235,61 @@ def test_prefetch_waits_while_foreground_jobs_wait_or_run() -> None:
     pool.close()
 
 
+def test_a_read_without_an_event_loop_runs_before_prefetch_on_its_own_thread() -> None:
+    """run_now: every prefetch thread holds a job, and the calls still run, the calling
+    thread among those that run them; prefetch queued while they run waits for them;
+    the first error is raised, and a closed pool refuses."""
+    held = _HeldPrefetch()
+    pool = held.pool(2)
+    pool.prefetch(range(100, 102))
+    _until(lambda: len(held.started) == 2, "the prefetch jobs start")
+    threads: list[int] = []
+
+    def call(i: int) -> int:
+        threads.append(threading.get_ident())
+        return i * 10
+
+    assert pool.run_now([lambda i=i: call(i) for i in range(6)]) == [i * 10 for i in range(6)]
+    assert threading.get_ident() in threads
+    held.release.set()
+    _until(lambda: len(held.ran) == 2, "the held prefetch jobs end")
+
+    gate = threading.Event()
+    order: list[str] = []
+
+    def waits() -> None:
+        gate.wait(WAIT)
+        order.append("now")
+
+    pool2: DecodePool[int, int] = DecodePool(
+        held.foreground, held.here, lambda job: order.append("prefetch"), _closed, 2
+    )
+    reading = threading.Thread(target=lambda: pool2.run_now([waits, waits]))
+    reading.start()
+    _until(lambda: pool2.busy, "the read runs")
+    pool2.prefetch([1, 2])
+    time.sleep(0.05)  # room for a wrong prefetch thread to run
+    assert "prefetch" not in order
+    gate.set()
+    reading.join(WAIT)
+    _until(lambda: order.count("prefetch") == 2, "prefetch runs after the read")
+    assert order == ["now", "now", "prefetch", "prefetch"]
+
+    def broken() -> None:
+        raise ValueError("broken")
+
+    with pytest.raises(ValueError, match="broken"):
+        pool2.run_now([lambda: None, broken, lambda: None])
+    pool.close()
+    pool2.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        pool2.run_now([lambda: None])
+
+
+def _closed() -> BaseException:
+    return RuntimeError("closed")
+
+
 def test_a_new_plan_drops_what_the_last_one_queued() -> None:
     held = _HeldPrefetch()
     pool = held.pool(1)

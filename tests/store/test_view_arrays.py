@@ -5,6 +5,7 @@ is one view for the motion however many chunks it holds."""
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,9 +20,11 @@ from test_scheduler import _cached_pages, _stack, _until
 from zarr.core.array import AsyncArray
 
 from napari_tiffzarr import TiffFile
+from napari_tiffzarr.errors import TiffFileError
 from napari_tiffzarr.store import ZarrTiffStore, open_arrays
 from napari_tiffzarr.store.arrays import _ViewArray
 from napari_tiffzarr.store.outputs import MIN_KEPT_BYTES
+from napari_tiffzarr.store.scheduler import ChunkReader, TiffChunkWarning
 from ngff_files import write_rgb_pyramid, write_tzcyx
 
 MakeCase = Callable[..., tuple[Path, Target]]
@@ -259,26 +262,71 @@ class _ReadsThroughTheLoop:
         monkeypatch.setattr(ZarrTiffStore, "read_view", counted)
 
 
-def test_a_selection_in_the_cache_is_taken_without_zarrs_event_loop(
+class _DecodingThreads:
+    """The threads chunks were decoded on, each chunk read once."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.threads: set[int] = set()
+        original = ChunkReader.read
+
+        def recorded(reader: ChunkReader, *args: Any, **options: Any) -> Any:
+            self.threads.add(threading.get_ident())
+            return original(reader, *args, **options)
+
+        monkeypatch.setattr(ChunkReader, "read", recorded)
+
+
+def test_a_selection_of_a_local_file_is_read_without_zarrs_event_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The chunks in the cache taken at once, each hit counted once; the others decoded
+    on the calling thread, the decoding threads helping; never through zarr's loop."""
     data = _grid_file(tmp_path / "grid.tif")
     loop = _ReadsThroughTheLoop(monkeypatch)
+    decoding = _DecodingThreads(monkeypatch)
     with TiffFile(tmp_path / "grid.tif") as tif:
         store = tif.series[0].aszarr()
         (array,) = open_arrays(store, views=True)
         np.testing.assert_array_equal(array[10:40, 10:40], data[10:40, 10:40])
-        assert loop.count == 1  # nine chunks decoded
+        assert store.cache.misses == 9  # nine chunks decoded
+        assert threading.get_ident() in decoding.threads
         hits = store.cache.hits
         np.testing.assert_array_equal(array[12:44, 5:40], data[12:44, 5:40])
-        assert loop.count == 1  # the same nine chunks, from the cache
-        assert store.cache.hits == hits + 9  # each counted once
+        assert (store.cache.hits, store.cache.misses) == (hits + 9, 9)  # the same nine
         np.testing.assert_array_equal(array[12:50, 5:40], data[12:50, 5:40])
-        assert loop.count == 2  # a row of chunks more: decoded through the loop
+        assert store.cache.misses == 12  # a row of chunks more
         np.testing.assert_array_equal(array[95, 95], data[95, 95])  # one pixel
         np.testing.assert_array_equal(array[95, 95], data[95, 95])
-        assert loop.count == 3
+        assert store.cache.misses == 13
+        assert loop.count == 0
         store.close()
+
+
+def test_a_selection_decoded_on_the_calling_thread_meets_broken_chunks_as_zarr_does(
+    tmp_path: Path,
+) -> None:
+    """A tile whose bytes do not decode raises for the default on_error, and shows the
+    fill value with on_error='fill', as zarr's reads of the store do."""
+    data = _grid_file(tmp_path / "grid.tif")
+    raw = bytearray((tmp_path / "grid.tif").read_bytes())
+    with tifffile.TiffFile(tmp_path / "grid.tif") as ref:
+        offset, count = ref.pages[0].dataoffsets[7], ref.pages[0].databytecounts[7]
+    raw[offset : offset + count] = b"\xff" * count  # tile (1, 1): not zlib any more
+    (tmp_path / "broken.tif").write_bytes(raw)
+    with TiffFile(tmp_path / "broken.tif") as tif:
+        (array,) = open_arrays(tif.series[0].aszarr(), views=True)
+        (plain,) = open_arrays(tif.series[0].aszarr())
+        with pytest.raises(TiffFileError):
+            array[0:40, 0:40]
+        with pytest.raises(TiffFileError):
+            plain[0:40, 0:40]
+    with TiffFile(tmp_path / "broken.tif") as tif:
+        (array,) = open_arrays(tif.series[0].aszarr(on_error="fill", fillvalue=7), views=True)
+        with pytest.warns(TiffChunkWarning):
+            got = array[0:40, 0:40]
+        expected = data[0:40, 0:40].copy()
+        expected[16:32, 16:32] = 7
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_a_view_taken_from_the_cache_moves_the_read_ahead_on(

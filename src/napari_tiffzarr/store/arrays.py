@@ -8,9 +8,10 @@ a buffer and a pass through its codecs per chunk, on its event-loop thread) cost
 than a chunk in the cache and as much as decoding a small tile (benchmarks/RESULTS.md,
 napari browsing).  Any other selection, an ``out`` buffer or fields go through zarr.
 A selection within one chunk is that chunk, read-only, not a copy: a slider's frame costs
-nothing once decoded.  A selection whose chunks are all in the cache is served on the
-calling thread, without zarr's event loop (see _ViewFront).  The arrays stay zarr arrays:
-napari and dask know them as such.
+nothing once decoded.  A selection of a local file is read on the calling thread, its
+chunks in the cache taken and the others decoded there, without zarr's event loop (see
+_ViewFront); a file whose requests cost a round trip is read through the loop, which
+batches them.  The arrays stay zarr arrays: napari and dask know them as such.
 
 The one read replaces a private method of zarr's AsyncArray, and the read on the calling
 thread two public methods of its Array.  A zarr whose arrays no longer have them, or
@@ -124,9 +125,9 @@ class _ViewArray(AsyncArray[Any]):
         )
 
     def read_now(self, indexer: Indexer) -> Any:
-        """The basic selection of indexer where all its chunks are in the cache, taken on
-        the calling thread; None where one is to be decoded, or the selection is not
-        basic (zarr's event loop reads it then)."""
+        """The basic selection of indexer read on the calling thread; None where the
+        selection is not basic, or the file's requests are batched on zarr's event loop
+        (which reads it then)."""
         if not _basic(indexer):
             return None
         projections = list(indexer)
@@ -169,9 +170,9 @@ class _ViewArray(AsyncArray[Any]):
 
 
 class _ViewFront(zarr.Array):
-    """zarr's synchronous array over a _ViewArray.  A selection whose chunks are all in
-    the cache is taken on the calling thread: through zarr it would go to zarr's
-    event-loop thread and back, and each of the two hand-overs of the GIL waits while
+    """zarr's synchronous array over a _ViewArray.  A selection of a local file is read
+    on the calling thread: through zarr it would go to zarr's event-loop thread and back,
+    and so would each chunk decoded for it, each hand-over of the GIL waiting while
     another thread runs Python (napari draws on its main thread while it slices on
     another, under its asynchronous slicing) for up to the interpreter's switch interval.
     Anything else goes through zarr, as before."""
@@ -218,7 +219,7 @@ class _ViewFront(zarr.Array):
         out: NDBuffer | None,
         fields: Any,
     ) -> Any:
-        """The selection taken from the cache on this thread, or None (see read_now)."""
+        """The selection read on this thread, or None (see read_now)."""
         if out is not None or fields:
             return None
         return self._views.read_now(indexing(selection, self.shape, self.metadata.chunk_grid))

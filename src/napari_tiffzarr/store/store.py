@@ -256,8 +256,8 @@ class ZarrTiffStore(Store):
         coords: Sequence[tuple[int, ...]],
         assemble: Callable[[list[np.ndarray | None]], Made],
     ) -> Made | None:
-        """As read_view, on the calling thread, where every chunk is in the cache; None
-        where one must be decoded (see ReadScheduler.read_view_now)."""
+        """As read_view, on the calling thread; None where the file's requests are
+        batched on an event loop (see ReadScheduler.read_view_now)."""
         self._check_open()
         return self._scheduler.read_view_now(
             self._reader, level, coords, lambda chunks: assemble(self._served(level, chunks))

@@ -10,6 +10,9 @@ switch interval), while the loop decoding a chunk of its own releases the GIL fo
 threads and hands nothing over; but the loop has zarr's work for every chunk to do as
 well, so it leaves the threads the jobs they are about to take.
 
+A caller that waits without an event loop (a viewer's selection, see run_now) decodes
+its chunks on its own thread, the idle threads helping: no hand-over at all.
+
 The other threads take a *run* of the jobs waiting, their share of them (a page's
 neighbouring tiles among them are read at once), and hand each result to the waiting
 event loop as it is done, joining the results that wait for the loop's next wake-up.
@@ -37,12 +40,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 __all__ = ["DecodePool", "PrefetchDropped", "Waiting"]
 
 Job = TypeVar("Job")
 Prefetch = TypeVar("Prefetch")
+Result = TypeVar("Result")
 
 _CPUS = os.cpu_count() or 1
 # The most jobs one thread takes at once: enough to share a turn's chunks among the
@@ -226,6 +231,25 @@ class DecodePool(Generic[Job, Prefetch]):
                     self._foreground.appendleft(shared)  # before whole jobs: one is waiting
                     self._wake_foreground()
         self._join(shared)
+
+    def run_now(self, calls: Sequence[Callable[[], Result]]) -> list[Result]:
+        """Run calls on the calling thread, idle decoding threads helping, as a foreground
+        read that waits without an event loop (see ReadScheduler.read_view_now): prefetch
+        gives way to it as to any.  Their results in order; the first error is raised."""
+        results: list[Any] = [None] * len(calls)
+
+        def into(i: int, call: Callable[[], Result]) -> None:
+            results[i] = call()
+
+        with self._mutex:
+            if self._closed:
+                raise self._closed_error()
+            self._running += 1
+        try:
+            self.share([partial(into, i, call) for i, call in enumerate(calls)])
+        finally:
+            self._ran_one()
+        return results
 
     def _wake_foreground(self) -> None:
         """With the lock held: have a thread take the queue's new work."""

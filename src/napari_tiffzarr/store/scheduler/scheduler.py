@@ -13,8 +13,9 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -139,18 +140,11 @@ class ReadScheduler:
         refs = [grid.chunk_ref(c) for c in coords]
         if _gathers_turns(reader):
             _ask_whole(self._turn(), reader, level, coords, refs)
-        chunks: list[np.ndarray | None] = []
-        missing: list[tuple[int, Awaitable[np.ndarray | None]]] = []
-        for ref in refs:
-            found = None if ref is None else self._cached(reader, ref)
-            if isinstance(found, Stored):
-                assert ref is not None  # only a chunk's ref finds where it is stored
-                missing.append((len(chunks), self._decoded(reader, ref, found)))
-                found = None
-            chunks.append(found)
+        chunks, missing = self._in_cache(reader, refs)
         if missing:
-            decoded = await asyncio.gather(*(job for _, job in missing))
-            for (i, _), chunk in zip(missing, decoded, strict=True):
+            jobs = (self._decoded(reader, ref, stored) for _, ref, stored in missing)
+            decoded = await asyncio.gather(*jobs)
+            for (i, _, _), chunk in zip(missing, decoded, strict=True):
                 chunks[i] = chunk
         return assemble(chunks)
 
@@ -161,34 +155,46 @@ class ReadScheduler:
         coords: Sequence[tuple[int, ...]],
         assemble: Callable[[list[np.ndarray | None]], Made],
     ) -> Made | None:
-        """As read_view, on the calling thread, where every chunk of the selection is in
-        the cache (or shows the fill value); None where one is to be decoded, for
-        read_view on an event loop.  The view feeds the motion like any other, once
-        assembled: a viewer panning over ground read ahead still reads ahead, and the
-        threads reading further ahead start after the copy, not during it."""
+        """As read_view, on the calling thread: the chunks in the cache taken at once, the
+        others decoded here, the idle decoding threads helping.  Through an event loop,
+        each chunk would be handed to the loop's thread and back, each hand-over of the
+        GIL waiting while another thread runs Python (a viewer drawing) for up to the
+        interpreter's switch interval.  None for a file whose requests cost a round trip:
+        read_view batches them by turn of its loop.  The view feeds the motion like any
+        other, once assembled: a viewer panning over ground read ahead still reads ahead,
+        and the threads reading further ahead start after the copy, not during it."""
+        if reader.index.series.keyframe.source.cost is not None:
+            return None
         grid = reader.index.levels[level].grid
         refs = [grid.chunk_ref(c) for c in coords]
-        found: list[Stored | None] = []
-        for ref in refs:
-            try:
-                stored = None if ref is None else reader.stored(ref)
-            except TiffFileError:
-                return None  # the read meets the page's error as on_error says
-            if stored is not None and stored.key not in self.cache:
-                return None
-            found.append(stored)
-        chunks: list[np.ndarray | None] = []
-        for stored in found:
-            chunk = None if stored is None else self.cache.get(stored.key, count_miss=False)
-            if chunk is None and stored is not None:
-                return None  # pushed out of the cache this moment
-            chunks.append(chunk)
+        chunks, missing = self._in_cache(reader, refs)
+        if missing:
+            reads = [partial(reader.read, ref, stored=stored) for _, ref, stored in missing]
+            for (i, _, _), chunk in zip(missing, self.pool.run_now(reads), strict=True):
+                chunks[i] = chunk
         made = assemble(chunks)
         if reader.readahead:
             turn = Turn()
             _ask_whole(turn, reader, level, coords, refs)
             self._plan(turn)
         return made
+
+    def _in_cache(
+        self, reader: ChunkReader, refs: Sequence[ChunkRef | None]
+    ) -> tuple[list[np.ndarray | None], list[tuple[int, ChunkRef, Stored]]]:
+        """The chunks of refs in the cache, None for the others and where zarr shows the
+        fill value; and those to decode: their place among refs, and where they are
+        stored."""
+        chunks: list[np.ndarray | None] = []
+        missing: list[tuple[int, ChunkRef, Stored]] = []
+        for ref in refs:
+            found = None if ref is None else self._cached(reader, ref)
+            if isinstance(found, Stored):
+                assert ref is not None  # only a chunk's ref finds where it is stored
+                missing.append((len(chunks), ref, found))
+                found = None
+            chunks.append(found)
+        return chunks, missing
 
     def _cached(self, reader: ChunkReader, ref: ChunkRef) -> np.ndarray | Stored | None:
         """ref's chunk from the cache, or where to decode it from, or None where zarr
