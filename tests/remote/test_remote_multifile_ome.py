@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,45 @@ def test_a_missing_remote_file_reads_as_fill_and_is_named_once(
     for result in (got, whole):
         np.testing.assert_array_equal(result[:2], want[:2])
         assert not result[2].any()
+
+
+def test_planes_read_ahead_come_from_their_own_files(server: RangeServer, http_root: Path) -> None:
+    """After a jump along the planes, the planes beside the view are read ahead along
+    the channels (which are files) and the planes, their bytes fetched together: each
+    plane's from its own file, never from the file of another plane fetched with it."""
+    planes = 8
+    names = [f"deep_c{c}.ome.tif" for c in range(3)]
+    want = np.random.default_rng(5).integers(0, 4000, (3, planes, LENGTH, WIDTH), np.uint16)
+    for c in range(3):
+        xml = channel_files_xml(
+            names, UUIDS, c, planes=planes, length=LENGTH, width=WIDTH, name="deep"
+        )
+        tifffile.imwrite(
+            http_root / names[c],
+            want[c],
+            description=xml,
+            metadata=None,
+            tile=(TILE, TILE),  # uncompressed: every file's planes at the same offsets
+            photometric="minisblack",
+        )
+    with TiffFile(server.url(names[0])) as tif:
+        # a chunk a plane: the planes beside a view are a few chunks, fetched together
+        store = ZarrTiffStore(tif.series[0], readahead=True, chunkshape=(LENGTH, WIDTH))
+        array = zarr.open_array(store, mode="r")
+        for c, z in [(0, 0), (0, planes - 1)]:  # a first view, then a jump
+            np.testing.assert_array_equal(array[c, z], want[c, z])
+            assert _settles(store)
+        assert store.scheduler.prefetched >= 3
+        for c, z in itertools.product(range(3), range(planes)):
+            np.testing.assert_array_equal(array[c, z], want[c, z], f"plane ({c}, {z})")
+        store.close()
+
+
+def _settles(store: ZarrTiffStore) -> bool:
+    """Whether the store's read-ahead ends within a bound (never a speed check)."""
+    deadline = time.monotonic() + 30
+    while not store.scheduler.pool.idle:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -337,9 +337,8 @@ def test_a_spanned_chunk_viewport_is_one_round(server: RangeServer, pyramid: Pat
 def test_a_viewers_arrays_fetch_a_remote_viewport_in_one_round(
     server: RangeServer, pyramid: Path
 ) -> None:
-    """A viewer's arrays read a local file's selection on the calling thread, a chunk at a
-    time; a file whose requests cost a round trip still goes through zarr's loop, where
-    one turn's byte ranges are fetched in one batch, never one request per tile."""
+    """A viewer's arrays read a selection on the calling thread: the byte ranges of its
+    chunks are fetched first, in one round of requests, never one request per tile."""
     with TiffFile(server.url("pyramid.tif")) as tif, tifffile.TiffFile(pyramid) as ref:
         expected = ref.series[0].levels[0].asarray()
         store = ZarrTiffStore(tif.series[0], chunkshape=1024, cachesize=0)

@@ -8,10 +8,9 @@ a buffer and a pass through its codecs per chunk, on its event-loop thread) cost
 than a chunk in the cache and as much as decoding a small tile (benchmarks/RESULTS.md,
 napari browsing).  Any other selection, an ``out`` buffer or fields go through zarr.
 A selection within one chunk is that chunk, read-only, not a copy: a slider's frame costs
-nothing once decoded.  A selection of a local file is read on the calling thread, its
-chunks in the cache taken and the others decoded there, without zarr's event loop (see
-_ViewFront); a file whose requests cost a round trip is read through the loop, which
-batches them.  The arrays stay zarr arrays: napari and dask know them as such.
+nothing once decoded.  A basic selection is read on the calling thread, its chunks in
+the cache taken and the others decoded there, without zarr's event loop (see
+_ViewFront).  The arrays stay zarr arrays: napari and dask know them as such.
 
 The one read replaces a private method of zarr's AsyncArray, and the read on the calling
 thread two public methods of its Array.  A zarr whose arrays no longer have them, or
@@ -124,15 +123,14 @@ class _ViewArray(AsyncArray[Any]):
             lambda chunks: self._assemble(indexer, projections, chunks, prototype),
         )
 
-    def read_now(self, indexer: Indexer) -> Any:
+    def read_here(self, indexer: Indexer) -> Any:
         """The basic selection of indexer read on the calling thread; None where the
-        selection is not basic, or the file's requests are batched on zarr's event loop
-        (which reads it then)."""
+        selection is not basic (zarr's event loop reads it then)."""
         if not _basic(indexer):
             return None
         projections = list(indexer)
         prototype = default_buffer_prototype()
-        return self._tiff_store.read_view_now(
+        return self._tiff_store.read_view_here(
             self._level,
             [p.chunk_coords for p in projections],
             lambda chunks: self._assemble(indexer, projections, chunks, prototype),
@@ -170,8 +168,8 @@ class _ViewArray(AsyncArray[Any]):
 
 
 class _ViewFront(zarr.Array):
-    """zarr's synchronous array over a _ViewArray.  A selection of a local file is read
-    on the calling thread: through zarr it would go to zarr's event-loop thread and back,
+    """zarr's synchronous array over a _ViewArray.  A basic selection is read on the
+    calling thread: through zarr it would go to zarr's event-loop thread and back,
     and so would each chunk decoded for it, each hand-over of the GIL waiting while
     another thread runs Python (napari draws on its main thread while it slices on
     another, under its asynchronous slicing) for up to the interpreter's switch interval.
@@ -219,10 +217,10 @@ class _ViewFront(zarr.Array):
         out: NDBuffer | None,
         fields: Any,
     ) -> Any:
-        """The selection read on this thread, or None (see read_now)."""
+        """The selection read on this thread, or None (see read_here)."""
         if out is not None or fields:
             return None
-        return self._views.read_now(indexing(selection, self.shape, self.metadata.chunk_grid))
+        return self._views.read_here(indexing(selection, self.shape, self.metadata.chunk_grid))
 
     @property
     def _views(self) -> _ViewArray:

@@ -250,16 +250,16 @@ class ZarrTiffStore(Store):
             self._reader, level, coords, lambda chunks: assemble(self._served(level, chunks))
         )
 
-    def read_view_now(
+    def read_view_here(
         self,
         level: int,
         coords: Sequence[tuple[int, ...]],
         assemble: Callable[[list[np.ndarray | None]], Made],
-    ) -> Made | None:
-        """As read_view, on the calling thread; None where the file's requests are
-        batched on an event loop (see ReadScheduler.read_view_now)."""
+    ) -> Made:
+        """As read_view, on the calling thread, without an event loop (see
+        ReadScheduler.read_view_here)."""
         self._check_open()
-        return self._scheduler.read_view_now(
+        return self._scheduler.read_view_here(
             self._reader, level, coords, lambda chunks: assemble(self._served(level, chunks))
         )
 

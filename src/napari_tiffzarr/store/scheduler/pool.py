@@ -234,7 +234,7 @@ class DecodePool(Generic[Job, Prefetch]):
 
     def run_now(self, calls: Sequence[Callable[[], Result]]) -> list[Result]:
         """Run calls on the calling thread, idle decoding threads helping, as a foreground
-        read that waits without an event loop (see ReadScheduler.read_view_now): prefetch
+        read that waits without an event loop (see ReadScheduler.read_view_here): prefetch
         gives way to it as to any.  Their results in order; the first error is raised."""
         results: list[Any] = [None] * len(calls)
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from functools import partial
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from ...sources import ByteSource
 from ..index import ChunkIndex
 from ..keys import ChunkRef
 from .cache import DEFAULT_CACHE_BYTES, ChunkCache
-from .chunks import ChunkData, ChunkReader, Fetched, Stored
+from .chunks import ChunkData, ChunkReader, Stored
 from .fetching import RemoteFetcher
 from .motion import STILL_SECONDS, Motion, covers_plane, predict, sliders_of, view_of
 from .pool import DecodePool, PrefetchDropped, Waiting
@@ -148,28 +148,31 @@ class ReadScheduler:
                 chunks[i] = chunk
         return assemble(chunks)
 
-    def read_view_now(
+    def read_view_here(
         self,
         reader: ChunkReader,
         level: int,
         coords: Sequence[tuple[int, ...]],
         assemble: Callable[[list[np.ndarray | None]], Made],
-    ) -> Made | None:
+    ) -> Made:
         """As read_view, on the calling thread: the chunks in the cache taken at once, the
-        others decoded here, the idle decoding threads helping.  Through an event loop,
-        each chunk would be handed to the loop's thread and back, each hand-over of the
-        GIL waiting while another thread runs Python (a viewer drawing) for up to the
-        interpreter's switch interval.  None for a file whose requests cost a round trip:
-        read_view batches them by turn of its loop.  The view feeds the motion like any
-        other, once assembled: a viewer panning over ground read ahead still reads ahead,
-        and the threads reading further ahead start after the copy, not during it."""
-        if reader.index.series.keyframe.source.cost is not None:
-            return None
+        others decoded here, the idle decoding threads helping, their bytes fetched first
+        in one round of requests where a request costs a round trip.  Through an event
+        loop, each chunk would be handed to the loop's thread and back, each hand-over of
+        the GIL waiting while another thread runs Python (a viewer drawing) for up to the
+        interpreter's switch interval.  The view feeds the motion like any other, once
+        assembled: a viewer panning over ground read ahead still reads ahead, and the
+        threads reading further ahead start after the copy, not during it."""
         grid = reader.index.levels[level].grid
         refs = [grid.chunk_ref(c) for c in coords]
         chunks, missing = self._in_cache(reader, refs)
         if missing:
-            reads = [partial(reader.read, ref, stored=stored) for _, ref, stored in missing]
+            generation = self.cache.generation  # before any bytes are read: see ChunkCache
+            fetched = self._fetch_together(reader, [(ref, stored) for _, ref, stored in missing])
+            reads = [
+                partial(reader.read, ref, data, generation=generation, stored=stored)
+                for (_, ref, stored), data in zip(missing, fetched, strict=True)
+            ]
             for (i, _, _), chunk in zip(missing, self.pool.run_now(reads), strict=True):
                 chunks[i] = chunk
         made = assemble(chunks)
@@ -358,15 +361,15 @@ class ReadScheduler:
         if not wanted:
             return
         generation = cache.generation
-        fetched = self._fetch_ahead(reader, wanted)
-        for ref, stored in wanted:
+        fetched = self._fetch_together(reader, wanted)
+        for (ref, stored), data in zip(wanted, fetched, strict=True):
             with cache.decoding(stored.key) as mine:
                 if not mine:
                     continue  # decoded by another thread this moment
                 try:
                     reader.read(
                         ref,
-                        fetched,
+                        data,
                         generation=generation,
                         ahead=True,
                         parts=parts,
@@ -378,27 +381,38 @@ class ReadScheduler:
                     return  # the view went elsewhere: the rest of the job is useless too
             self.prefetched += 1
 
-    def _fetch_ahead(
-        self, reader: ChunkReader, wanted: list[tuple[ChunkRef, Stored]]
-    ) -> dict[tuple[int, int], Fetched] | None:
-        """The segments of chunks of a file whose requests cost a round trip, in one
-        request; None for files read where each chunk is decoded."""
-        source = wanted[0][1].page.source
-        if source.cost is None:
-            return None
-        ranges: list[tuple[int, int]] = []
-        for ref, _ in wanted:
+    @staticmethod
+    def _fetch_together(
+        reader: ChunkReader, wanted: Sequence[tuple[ChunkRef, Stored]]
+    ) -> list[ChunkData | None]:
+        """The stored bytes of each chunk of wanted whose file's requests cost a round
+        trip, fetched with the others of that file in one round of requests; None where
+        the decode reads its own (a local file, or a fetch that failed: the decode meets
+        the error and answers as on_error says).  By file: the files of a series may hold
+        their segments at the same offsets."""
+        ranges: list[list[tuple[int, int]]] = []
+        asked: dict[int, tuple[ByteSource, list[tuple[int, int]]]] = {}
+        for ref, stored in wanted:
+            source = stored.page.source
+            found: list[tuple[int, int]] = []
+            if source.cost is not None:
+                with suppress(TiffFileError):  # the decode meets the page's error
+                    found = reader.index.byte_ranges(ref)
+            ranges.append(found)
+            if found:
+                asked.setdefault(id(source), (source, []))[1].extend(found)
+        fetched: dict[int, dict[tuple[int, int], bytes]] = {}
+        for key, (source, spans) in asked.items():
+            unique = list(dict.fromkeys(spans))
             try:
-                ranges += reader.index.byte_ranges(ref)
-            except TiffFileError:
+                fetched[key] = dict(zip(unique, source.read_ranges(unique), strict=True))
+            except (TiffFileError, OSError):
                 continue
-        if not ranges:
-            return None
-        try:
-            blobs = source.read_ranges(ranges)
-        except (TiffFileError, OSError):
-            return None
-        return dict(zip(ranges, blobs, strict=True))
+        data: list[ChunkData | None] = []
+        for (_, stored), found in zip(wanted, ranges, strict=True):
+            blobs = fetched.get(id(stored.page.source))
+            data.append(None if not found or blobs is None else {r: blobs[r] for r in found})
+        return data
 
     def close(self) -> None:
         """End the threads, fail what waits, and empty the cache."""
