@@ -370,3 +370,20 @@ def test_selections_read_off_the_main_thread_read_the_same(tmp_path: Path) -> No
             for again in got[2 * i : 2 * i + 2]:
                 assert_same(again, data[box], f"[{box}]", same_type=False)
         store.close()
+
+
+def test_an_empty_selection_reads_no_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty selection is zarr's to answer: walking its indexer would visit every chunk
+    along the other dimensions (a damaged file may declare hundreds of millions)."""
+    data = _grid_file(tmp_path / "grid.tif")
+    walked: list[Any] = []
+    monkeypatch.setattr(ZarrTiffStore, "read_view_here", lambda store, *args: walked.append(args))
+    with TiffFile(tmp_path / "grid.tif") as tif:
+        store = tif.series[0].aszarr()
+        (array,) = open_arrays(store, views=True)
+        for box in (np.s_[5:5, :], np.s_[:, 7:7], np.s_[90:10, 3:50]):
+            assert_same(array[box], data[box], f"[{box}]", same_type=False)
+        assert walked == []
+        store.close()

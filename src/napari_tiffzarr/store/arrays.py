@@ -230,8 +230,13 @@ class _ViewFront(zarr.Array):
 
 
 def _basic(indexer: Indexer) -> bool:
-    """Whether indexer selects by integers and slices only (zarr indexes a selection of
-    slices as an orthogonal one): each chunk's part is then a numpy basic index."""
+    """Whether indexer selects something by integers and slices only (zarr indexes a
+    selection of slices as an orthogonal one): each chunk's part is then a numpy basic
+    index.  An empty selection is zarr's: it reads no chunk, where iterating the indexer
+    would walk every chunk along the other dimensions (a damaged file may declare
+    hundreds of millions)."""
+    if 0 in indexer.shape:
+        return False
     if isinstance(indexer, OrthogonalIndexer):
         return not indexer.is_advanced
     return isinstance(indexer, BasicIndexer)
