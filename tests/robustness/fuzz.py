@@ -183,7 +183,7 @@ def exercise(data: bytes) -> None:
     import zarr
 
     from napari_tiffzarr import TiffFile
-    from napari_tiffzarr.store import ZarrTiffStore
+    from napari_tiffzarr.store import ZarrTiffStore, open_arrays
 
     with TiffFile(data) as tif:
         pages = tif.pages
@@ -198,6 +198,10 @@ def exercise(data: bytes) -> None:
                 array = zarr.open_array(store, mode="r")
                 if array.nbytes <= 64 * 2**20:
                     np.asarray(array[...])
+            # as the napari reader reads: a view array, on this thread, reading ahead
+            view = open_arrays(ZarrTiffStore(series, readahead=True), views=True)[0]
+            if view.nbytes <= 64 * 2**20:
+                np.asarray(view[...])
 
 
 def worker(seeds: list[Path], seed: int, start: int, count: int, progress: Path) -> None:
