@@ -190,7 +190,7 @@ class _ViewFront(zarr.Array):
         prototype: BufferPrototype | None = None,
         fields: Any = None,
     ) -> Any:
-        found = self._now(BasicIndexer, selection, out, fields)
+        found = self._here(BasicIndexer, selection, out, fields)
         if found is not None:
             return found
         return super().get_basic_selection(selection, out=out, prototype=prototype, fields=fields)
@@ -203,14 +203,14 @@ class _ViewFront(zarr.Array):
         fields: Any = None,
         prototype: BufferPrototype | None = None,
     ) -> Any:
-        found = self._now(OrthogonalIndexer, selection, out, fields)
+        found = self._here(OrthogonalIndexer, selection, out, fields)
         if found is not None:
             return found
         return super().get_orthogonal_selection(
             selection, out=out, fields=fields, prototype=prototype
         )
 
-    def _now(
+    def _here(
         self,
         indexing: type[BasicIndexer | OrthogonalIndexer],
         selection: Any,

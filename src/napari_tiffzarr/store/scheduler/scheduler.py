@@ -391,7 +391,7 @@ class ReadScheduler:
         the error and answers as on_error says).  By file: the files of a series may hold
         their segments at the same offsets."""
         ranges: list[list[tuple[int, int]]] = []
-        asked: dict[int, tuple[ByteSource, list[tuple[int, int]]]] = {}
+        asked: dict[ByteSource, list[tuple[int, int]]] = {}
         for ref, stored in wanted:
             source = stored.page.source
             found: list[tuple[int, int]] = []
@@ -400,17 +400,17 @@ class ReadScheduler:
                     found = reader.index.byte_ranges(ref)
             ranges.append(found)
             if found:
-                asked.setdefault(id(source), (source, []))[1].extend(found)
-        fetched: dict[int, dict[tuple[int, int], bytes]] = {}
-        for key, (source, spans) in asked.items():
+                asked.setdefault(source, []).extend(found)
+        fetched: dict[ByteSource, dict[tuple[int, int], bytes]] = {}
+        for source, spans in asked.items():
             unique = list(dict.fromkeys(spans))
             try:
-                fetched[key] = dict(zip(unique, source.read_ranges(unique), strict=True))
+                fetched[source] = dict(zip(unique, source.read_ranges(unique), strict=True))
             except (TiffFileError, OSError):
                 continue
         data: list[ChunkData | None] = []
         for (_, stored), found in zip(wanted, ranges, strict=True):
-            blobs = fetched.get(id(stored.page.source))
+            blobs = fetched.get(stored.page.source)
             data.append(None if not found or blobs is None else {r: blobs[r] for r in found})
         return data
 
