@@ -263,7 +263,7 @@ class _ReadsThroughTheLoop:
 
 
 class _DecodingThreads:
-    """The threads chunks were decoded on, each chunk read once."""
+    """The threads ChunkReader.read ran on."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.threads: set[int] = set()
