@@ -32,7 +32,23 @@ def ifd_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return parsed
 
 
-def test_imagej_stack_of_10000_images_parses_one_ifd(tmp_path: Path, ifd_reads: list[int]) -> None:
+@pytest.fixture
+def chain_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Offsets of the IFDs read while walking the main chain to find where it goes next."""
+    walked: list[int] = []
+    read = pages_module.read_entries
+
+    def counted(window, header, offset, **options):  # type: ignore[no-untyped-def]
+        walked.append(offset)
+        return read(window, header, offset, **options)
+
+    monkeypatch.setattr(pages_module, "read_entries", counted)
+    return walked
+
+
+def test_imagej_stack_of_10000_images_parses_one_ifd(
+    tmp_path: Path, ifd_reads: list[int], chain_steps: list[int]
+) -> None:
     path = tmp_path / "stack.tif"
     data = np.arange(10000, dtype=np.uint8)[:, None, None] * np.ones((1, 8, 8), np.uint8)
     tifffile.imwrite(path, data, imagej=True)
@@ -44,6 +60,7 @@ def test_imagej_stack_of_10000_images_parses_one_ifd(tmp_path: Path, ifd_reads: 
         assert frame is not None
         np.testing.assert_array_equal(frame.asarray(), data[9876])
     assert len(ifd_reads) == 1
+    assert chain_steps == []  # nor walks the chain of the other 9,999 (tifffile's 10,000 IFDs)
 
 
 def test_uniform_stack_parses_sampled_pages_only(tmp_path: Path, ifd_reads: list[int]) -> None:

@@ -164,6 +164,11 @@ class TiffPages(PageSequence[TiffPage]):
         self._walk(None)
         return len(self._offsets)
 
+    def __bool__(self) -> bool:
+        """Whether the file has a page, without walking the chain: the first offset is
+        known from the header (the length would read every IFD of 10,000 pages)."""
+        return bool(self._offsets)
+
     @property
     def offsets(self) -> list[int]:
         self._walk(None)

@@ -48,7 +48,7 @@ DETECTORS: list[tuple[str, Detector]] = [
 def find_series(tif: TiffFile) -> list[TiffPageSeries]:
     """The series of a file, as the first detector that recognises it sees them; none
     where the file has no page."""
-    if not len(tif.pages):
+    if not tif.pages:  # not len(): a file's detector may need no other IFD than the first
         return []
     series: list[TiffPageSeries] | None = None
     for kind, detect in DETECTORS:
