@@ -18,15 +18,14 @@ needs a second buffer while it still shows the first, then finds one ready.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 
 import numpy as np
 
+from .scheduler.memory import MIN_KEPT_BYTES, only_listed
+
 __all__ = ["OutputBuffers"]
 
-# Below this numpy asks for no huge pages and new memory is cheap: plain np.empty.
-MIN_KEPT_BYTES = 4 * 1024 * 1024
 KEPT = 3  # buffers kept: the viewer's shown slice, the one being made, a spare
 
 
@@ -53,7 +52,7 @@ class OutputBuffers:
                 # a new size (a zoom): the free buffers of other sizes go back to the
                 # allocator first, which hands their memory out again, pages and all
                 kept = self._buffers
-                self._buffers = [kept[i] for i in range(len(kept)) if not _free(kept, i)]
+                self._buffers = [kept[i] for i in range(len(kept)) if not only_listed(kept, i)]
                 buffer = np.empty(nbytes, np.uint8)
             self._keep(buffer)
         if first:
@@ -78,20 +77,6 @@ class OutputBuffers:
         """With the lock held: a kept buffer of nbytes that nobody else refers to."""
         buffers = self._buffers
         for i in range(len(buffers)):
-            if buffers[i].nbytes == nbytes and _free(buffers, i):
+            if buffers[i].nbytes == nbytes and only_listed(buffers, i):
                 return buffers.pop(i)
         return None
-
-
-def _references(buffers: list[np.ndarray], i: int) -> int:
-    return sys.getrefcount(buffers[i])
-
-
-# The references of a buffer only a list refers to, counted as _free counts them (how
-# many the counting adds differs between interpreters: measured, not assumed).
-_FREE_REFERENCES = _references([np.empty(0, np.uint8)], 0)
-
-
-def _free(buffers: list[np.ndarray], i: int) -> bool:
-    """Whether only the list refers to buffers[i]: no array made of it is alive."""
-    return _references(buffers, i) == _FREE_REFERENCES

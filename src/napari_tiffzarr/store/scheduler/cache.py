@@ -49,6 +49,9 @@ class ChunkCache:
         self.on_wanted: Callable[[], None] = _nobody
         # what a read that waits for a decode ahead may run itself: the parts left of it
         self._helpers: dict[tuple[Hashable, ...], Callable[[], None]] = {}
+        # who takes back the memory of the arrays dropped, given a list of them that only
+        # the cache refers to besides (see memory): called without the lock
+        self.on_drop: Callable[[list[np.ndarray]], None] = _nothing
         self.hits = 0
         self.misses = 0
 
@@ -62,7 +65,8 @@ class ChunkCache:
             raise ValueError(f"cache size must be >= 0 bytes, not {value}")
         with self._lock:
             self._maxbytes = int(value)
-            self._evict()
+            dropped = self._evict()
+        self._drop(dropped)
 
     @property
     def nbytes(self) -> int:
@@ -149,31 +153,46 @@ class ChunkCache:
         with self._lock:
             if generation != self._generation:
                 return  # decoded from bytes that a write has since replaced
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._nbytes -= old.nbytes
+            dropped = self._evict(self._entries.pop(key, None))
             self._entries[key] = array
             self._nbytes += size
-            self._evict()
+            dropped += self._evict()
+        self._drop(dropped)
 
-    def _evict(self) -> None:
+    def _evict(self, replaced: np.ndarray | None = None) -> list[np.ndarray]:
+        """With the lock held: the arrays pushed out (replaced among them), least
+        recently used first, until the cache fits its bound."""
+        dropped = []
+        if replaced is not None:
+            dropped.append(replaced)
+            self._nbytes -= replaced.nbytes
         entries = self._entries
         while self._nbytes > self._maxbytes and entries:
-            _, array = entries.popitem(last=False)
+            array = entries.popitem(last=False)[1]
             self._nbytes -= array.nbytes
+            dropped.append(array)
+        return dropped
+
+    def _drop(self, dropped: list[np.ndarray]) -> None:
+        """Hand the arrays the cache no longer holds to on_drop, outside the lock."""
+        if dropped:
+            self.on_drop(dropped)
 
     def invalidate(self, page: Hashable) -> None:
         """Drop every chunk of page (a key's first item), for a write to it."""
         with self._lock:
             self._generation += 1
-            for key in [k for k in self._entries if k[0] == page]:
-                self._nbytes -= self._entries.pop(key).nbytes
+            dropped = [self._entries.pop(k) for k in [k for k in self._entries if k[0] == page]]
+            self._nbytes -= sum(array.nbytes for array in dropped)
+        self._drop(dropped)
 
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
+            dropped = list(self._entries.values())
             self._entries.clear()
             self._nbytes = 0
+        self._drop(dropped)
 
     def __repr__(self) -> str:
         return (
@@ -184,3 +203,7 @@ class ChunkCache:
 
 def _nobody() -> None:
     """No thread to tell."""
+
+
+def _nothing(dropped: list[np.ndarray]) -> None:
+    """Nobody takes the memory back: it goes when the arrays do."""

@@ -28,6 +28,7 @@ from ...tiff.page import TiffPage
 from ..index import ChunkIndex
 from ..keys import ChunkRef, chunk_segments
 from .cache import ChunkCache
+from .memory import ChunkMemory
 
 __all__ = [
     "DECODERS_KEPT",
@@ -94,12 +95,14 @@ class ChunkReader:
         share: Share = _serially,
         share_ahead: ShareAhead = _serially_ahead,
         *,
+        memory: ChunkMemory | None = None,
         readahead: bool = False,
         parts_ahead: int = 1,
     ) -> None:
         self.index = index
         self.cache = cache
         self._lock = lock  # the store's, held around reads of the file where given
+        self._memory = memory or ChunkMemory()  # where chunks of several segments are made
         self._share = share
         self._share_ahead = share_ahead
         # the parts a chunk read ahead is cut into: one for each thread that shares them
@@ -296,9 +299,8 @@ class ChunkReader:
             return None  # wholly sparse: zarr fills it, as for a single segment
         depth, length, width, samples = page.layout.segment
         rows, columns = ref.span
-        out = np.full(
-            (depth, length * rows, width * columns, samples), self.index.fillvalue, page.dtype
-        )
+        out = self._memory.empty((depth, length * rows, width * columns, samples), page.dtype)
+        out[...] = self.index.fillvalue  # where a tile is missing, or unreadable
         decoder = self.decoder(page)
         on_error = self.index.config.on_error
 

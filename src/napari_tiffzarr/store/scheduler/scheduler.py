@@ -27,6 +27,7 @@ from ..keys import ChunkRef
 from .cache import DEFAULT_CACHE_BYTES, ChunkCache
 from .chunks import ChunkData, ChunkReader, Stored
 from .fetching import RemoteFetcher
+from .memory import ChunkMemory
 from .motion import STILL_SECONDS, Motion, covers_plane, predict, sliders_of, view_of
 from .pool import DecodePool, PrefetchDropped, Waiting
 from .turn import Asked, Turn, in_flight
@@ -69,6 +70,8 @@ class ReadScheduler:
             chunks_of=_chunks_of,
         )
         self.cache.on_wanted = self.pool.wake  # a prefetch thread giving way goes on
+        self.memory = ChunkMemory()  # the buffers of large chunks, used again
+        self.cache.on_drop = self.memory.reclaim
         self._fetcher = RemoteFetcher(self._closed_error)
         self._lock = threading.Lock()  # zarr's loop and a caller's own loop may both read
         self._turns: dict[asyncio.AbstractEventLoop, Turn] = {}
@@ -104,6 +107,7 @@ class ReadScheduler:
             lock,
             self.pool.share,
             self.pool.share_ahead,
+            memory=self.memory,
             readahead=readahead,
             # two parts a thread: a read that comes to wait for the chunk helps with
             # what is left of it, and a part is short enough to give way after
@@ -419,6 +423,7 @@ class ReadScheduler:
         self.pool.close()
         self._fetcher.close()
         self.cache.clear()
+        self.memory.close()
 
 
 def _chunks_of(job: _Prefetch) -> list[tuple[int, ChunkRef]]:
